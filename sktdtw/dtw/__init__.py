@@ -1,0 +1,18 @@
+"""The learned weighted DTW op and its functional API.
+
+``weighted_dtw`` / ``weighted_dtw_path`` compute, for a ragged batch of series and K
+centroid series with per-step, per-feature weights, the DTW distance (no diagonal moves by
+default) and the warping paths, differentiably. See ``DESIGN.md`` section 1.
+"""
+
+from ._backends import available_backends
+from ._op import weighted_dtw, weighted_dtw_path
+from ._packing import PackedBatch, pack_series
+
+__all__ = [
+    "PackedBatch",
+    "available_backends",
+    "pack_series",
+    "weighted_dtw",
+    "weighted_dtw_path",
+]

@@ -1,0 +1,146 @@
+"""The weighted-DTW op: a ``torch.autograd.Function`` over a packed ragged batch."""
+
+import torch
+
+from ._backends import get_backend
+from ._packing import check_parameters, pack_series
+
+__all__ = ["weighted_dtw", "weighted_dtw_path"]
+
+
+class _WeightedDTW(torch.autograd.Function):
+    """dist = cost of the path under (C, W); the path comes from (Cp, Wp) if given.
+
+    The path is held fixed in the backward pass: the envelope (sub-)gradient of the
+    minimum over paths.
+    """
+
+    @staticmethod
+    def forward(ctx, values, offsets, C, W, Cp, Wp, diagonal, backend):
+        if Cp is None:
+            dist, path = backend.path(values, offsets, C, W, diagonal)
+        else:
+            _, path = backend.path(values, offsets, Cp, Wp, diagonal)
+            dist = backend.path_cost(values, offsets, C, W, path)
+        ctx.save_for_backward(values, offsets, C, W, path)
+        ctx.backend = backend
+        ctx.mark_non_differentiable(path)
+        return dist, path
+
+    @staticmethod
+    def backward(ctx, grad_dist, _grad_path):
+        values, offsets, C, W, path = ctx.saved_tensors
+        need_x, _, need_c, need_w = ctx.needs_input_grad[:4]
+        if not (need_x or need_c or need_w):
+            return (None,) * 8
+        dC, dW, dX = ctx.backend.path_grad(
+            values, offsets, C, W, path, grad_dist.contiguous(), need_x
+        )
+        return (
+            dX if need_x else None,
+            None,
+            dC if need_c else None,
+            dW if need_w else None,
+            None, None, None, None,
+        )
+
+
+def _prepare(X, centroids, weights, path_centroids, path_weights, backend):
+    centroids, weights = check_parameters(centroids, weights)
+    if (path_centroids is None) != (path_weights is None):
+        raise ValueError("give both path_centroids and path_weights, or neither")
+    if path_centroids is not None:
+        path_centroids, path_weights = check_parameters(
+            path_centroids.detach(), path_weights.detach(), "path_centroids", "path_weights"
+        )
+        if path_centroids.shape != centroids.shape:
+            raise ValueError(
+                f"path_centroids have shape {tuple(path_centroids.shape)} but centroids "
+                f"have {tuple(centroids.shape)}"
+            )
+        if path_centroids.dtype != centroids.dtype or path_centroids.device != centroids.device:
+            raise ValueError("path_centroids must match centroids in dtype and device")
+    packed = pack_series(
+        X, n_features=centroids.shape[2], dtype=centroids.dtype, device=centroids.device
+    )
+    return packed, centroids, weights, path_centroids, path_weights, get_backend(
+        backend, centroids.device
+    )
+
+
+def weighted_dtw_path(
+    X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
+    backend="auto",
+):
+    """Weighted DTW distances of a ragged batch to K centroid series, with the paths.
+
+    The cost of aligning centroid step ``i`` of class ``k`` with sample step ``j`` is
+    ``sum_f weights[k, i, f] * |centroids[k, i, f] - X_b[j, f]|``; the distance is the total
+    cost along the cheapest monotone warping path (right/down moves only unless
+    ``diagonal=True``), not normalised.
+
+    Parameters
+    ----------
+    X : list of array-like of shape (T_b, F), 3-D array, or (values, offsets) pair
+        The batch. Tensors must share the dtype and device of ``centroids`` (and may
+        require grad); NumPy arrays are converted.
+    centroids : torch.Tensor of shape (K, L, F)
+        Centroid series, float32 or float64.
+    weights : torch.Tensor of shape (K, L, F)
+        Strictly positive weights.
+    diagonal : bool, default=False
+        Allow diagonal moves (the paper's ablation).
+    path_centroids, path_weights : torch.Tensor of shape (K, L, F), optional
+        Frozen parameters that choose the path (FECW); the distance is then the cost of
+        that path under ``centroids``/``weights``. No gradient flows into them.
+    backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
+        "auto" picks the compiled backend for the tensors' device, else "torch".
+
+    Returns
+    -------
+    dist : torch.Tensor of shape (B, K)
+        Differentiable with respect to ``centroids``, ``weights`` and tensor samples.
+    path : torch.Tensor of shape (B, K, L, 2), int32
+        ``path[b, k, i] = (lo, hi)``: centroid step ``i`` is aligned with sample steps
+        ``lo..hi`` (inclusive).
+
+    Raises
+    ------
+    ValueError
+        For an invalid batch (naming the sample) or invalid parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktdtw.dtw import weighted_dtw_path
+    >>> X = [torch.zeros(3, 2), torch.ones(5, 2)]
+    >>> C = torch.zeros(1, 2, 2)
+    >>> dist, path = weighted_dtw_path(X, C, torch.ones_like(C))
+    >>> dist
+    tensor([[ 0.],
+            [12.]])
+    >>> path[1, 0].tolist()
+    [[0, 0], [0, 4]]
+    """
+    packed, C, W, Cp, Wp, be = _prepare(X, centroids, weights, path_centroids, path_weights, backend)
+    return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)
+
+
+def weighted_dtw(
+    X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
+    backend="auto",
+):
+    """Weighted DTW distances ``(B, K)``; see :func:`weighted_dtw_path` for parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktdtw.dtw import weighted_dtw
+    >>> C = torch.tensor([[[0.0], [1.0]]])
+    >>> weighted_dtw([torch.tensor([[0.0], [1.0], [1.0]])], C, torch.ones_like(C))
+    tensor([[0.]])
+    """
+    return weighted_dtw_path(
+        X, centroids, weights, diagonal=diagonal, path_centroids=path_centroids,
+        path_weights=path_weights, backend=backend,
+    )[0]

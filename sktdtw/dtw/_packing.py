@@ -1,0 +1,176 @@
+"""Packing and validation of ragged batches for the weighted-DTW op.
+
+A batch of series ``X_b`` of shape ``(T_b, F)`` travels through the op *packed*: one
+``values`` tensor of shape ``(sum_b T_b, F)`` and ``offsets`` (int64, length ``B + 1``), so
+no backend ever sees padding.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = ["PackedBatch", "pack_series"]
+
+
+class PackedBatch(NamedTuple):
+    """A ragged batch: sample ``b`` is ``values[offsets[b]:offsets[b + 1]]``."""
+
+    values: torch.Tensor
+    offsets: torch.Tensor
+
+    @property
+    def n_samples(self):
+        return self.offsets.numel() - 1
+
+    @property
+    def lengths(self):
+        return self.offsets[1:] - self.offsets[:-1]
+
+
+def _is_packed_pair(X):
+    if not (isinstance(X, tuple) and len(X) == 2):
+        return False
+    values, offsets = X
+    return (
+        getattr(values, "ndim", None) == 2
+        and getattr(offsets, "ndim", None) == 1
+        and np.issubdtype(np.dtype(str(offsets.dtype).replace("torch.", "")), np.integer)
+    )
+
+
+def _as_float_tensor(x, index, dtype, device):
+    """One sample as a tensor of ``dtype`` on ``device``, or a ValueError naming it."""
+    if isinstance(x, torch.Tensor):
+        if not x.dtype.is_floating_point:
+            raise ValueError(f"sample {index} has dtype {x.dtype}; expected a floating-point tensor")
+        if x.dtype != dtype:
+            raise ValueError(
+                f"sample {index} has dtype {x.dtype} but the centroids have dtype {dtype}; "
+                "convert one of them"
+            )
+        if x.device != device:
+            raise ValueError(
+                f"sample {index} is on device {x.device} but the centroids are on {device}"
+            )
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(
+            f"sample {index} has dtype {arr.dtype}; expected real numbers (float or int)"
+        )
+    return torch.as_tensor(arr, dtype=dtype, device=device)
+
+
+def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
+    """Validate a ragged batch and pack it.
+
+    Parameters
+    ----------
+    X : list of array-like of shape (T_b, F), or PackedBatch, or (values, offsets)
+        The series. Tensors must already have ``dtype`` and live on ``device``; NumPy
+        arrays are converted.
+    n_features : int
+        Expected number of features ``F``.
+    dtype : torch.dtype, default=torch.float32
+    device : torch.device or str, default="cpu"
+
+    Returns
+    -------
+    PackedBatch
+        ``values`` of shape ``(sum_b T_b, F)`` (contiguous) and int64 ``offsets``.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending sample: an empty batch, a series that is not 2-D, has length 0,
+        another feature count, a non-real dtype, another device, or non-finite values.
+    """
+    device = torch.device(device)
+    if isinstance(X, PackedBatch) or _is_packed_pair(X):
+        values, offsets = X
+        values = _as_float_tensor(values, "values", dtype, device)
+        offsets = torch.as_tensor(offsets, device=device).to(torch.int64)
+        lengths = offsets[1:] - offsets[:-1]
+        if offsets.numel() < 2 or int(offsets[0]) != 0 or int(offsets[-1]) != values.shape[0]:
+            raise ValueError(
+                "offsets must have length n_samples + 1, start at 0 and end at len(values) "
+                f"= {values.shape[0]}"
+            )
+        if values.shape[1] != n_features:
+            raise ValueError(
+                f"values have {values.shape[1]} features but the centroids have {n_features}"
+            )
+        bad = torch.nonzero(lengths < 1)
+        if bad.numel():
+            raise ValueError(f"sample {int(bad[0])} has length 0; every series needs T >= 1")
+        _check_finite(values, offsets)
+        return PackedBatch(values.contiguous(), offsets)
+
+    if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim == 3:
+        X = list(X)
+    if not isinstance(X, (list, tuple)):
+        raise ValueError(
+            "X must be a list of (T_b, F) series, a 3-D array, or a (values, offsets) pair; "
+            f"got {type(X).__name__}"
+        )
+    if len(X) == 0:
+        raise ValueError("X is empty: need at least one series")
+    tensors = []
+    for b, x in enumerate(X):
+        t = _as_float_tensor(x, b, dtype, device)
+        if t.ndim != 2:
+            raise ValueError(f"sample {b} has shape {tuple(t.shape)}; expected (T, F)")
+        if t.shape[0] < 1:
+            raise ValueError(f"sample {b} has length 0; every series needs T >= 1")
+        if t.shape[1] != n_features:
+            raise ValueError(
+                f"sample {b} has {t.shape[1]} features but the centroids have {n_features}"
+            )
+        tensors.append(t)
+    lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
+    offsets = torch.zeros(len(tensors) + 1, dtype=torch.int64)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    values = torch.cat(tensors, 0)
+    offsets = offsets.to(device)
+    _check_finite(values, offsets)
+    return PackedBatch(values, offsets)
+
+
+def _check_finite(values, offsets):
+    finite_rows = torch.isfinite(values).all(dim=1)
+    if not bool(finite_rows.all()):
+        row = int(torch.nonzero(~finite_rows)[0])
+        b = int(torch.searchsorted(offsets, torch.tensor(row, device=offsets.device), right=True)) - 1
+        raise ValueError(f"sample {b} contains non-finite values (NaN or inf) at step {row - int(offsets[b])}")
+
+
+def check_parameters(centroids, weights, name="centroids", weights_name="weights"):
+    """Validate a (centroids, weights) pair of shape (K, L, F); return them contiguous."""
+    if not isinstance(centroids, torch.Tensor) or not isinstance(weights, torch.Tensor):
+        raise ValueError(f"{name} and {weights_name} must be torch tensors")
+    if centroids.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {centroids.dtype}")
+    if centroids.ndim != 3 or min(centroids.shape) < 1:
+        raise ValueError(
+            f"{name} must have shape (n_classes, centroid_length, n_features) with every "
+            f"size >= 1; got {tuple(centroids.shape)}"
+        )
+    if weights.shape != centroids.shape:
+        raise ValueError(
+            f"{weights_name} have shape {tuple(weights.shape)} but {name} have "
+            f"{tuple(centroids.shape)}"
+        )
+    if weights.dtype != centroids.dtype or weights.device != centroids.device:
+        raise ValueError(
+            f"{weights_name} ({weights.dtype}, {weights.device}) must match {name} "
+            f"({centroids.dtype}, {centroids.device}) in dtype and device"
+        )
+    with torch.no_grad():
+        if not bool(torch.isfinite(centroids).all()):
+            raise ValueError(f"{name} contain non-finite values")
+        if not bool(torch.isfinite(weights).all()):
+            raise ValueError(f"{weights_name} contain non-finite values")
+        if not bool((weights > 0).all()):
+            raise ValueError(f"{weights_name} must be strictly positive")
+    return centroids.contiguous(), weights.contiguous()

@@ -1,0 +1,382 @@
+// CPU kernels of the weighted-DTW op.
+//
+// The cost matrix cost[(k,i), (b,j)] = sum_f W[k,i,f] |C[k,i,f] - X_b[j,f]| is a GEMM-shaped
+// product ("L1-GEMM"): it is tiled like one, with MR x NR register blocks vectorised along
+// the features and feature chunks that stay in L1. The per-pair DP (dtw_pair.h) then runs in
+// place on that matrix, one pair per thread. path_cost / path_grad touch only path cells.
+//
+// Every kernel body is a template over the vector width; it is compiled once per
+// instruction set (AVX-512, AVX2, baseline) and the widest one the CPU supports is picked
+// at run time, so one binary is portable. Sums have a fixed order everywhere (static work
+// split, no atomics, per-output ownership), so results do not depend on the thread count.
+#include "cpu_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
+#include "dtw_pair.h"
+#include "simd.h"
+
+namespace sktdtw::cpu {
+namespace {
+
+using simd::hsum;
+using simd::load_part;
+using simd::loadu;
+using simd::store_part;
+using simd::storeu;
+using simd::vabs;
+using simd::vsign;
+
+constexpr int64_t kChunkBytes = 2048;  // features per cache chunk: MR+NR+MR rows fit in L1
+constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
+constexpr int64_t kColBlock = 128;     // sample steps per cost task
+
+// res[a][b] = sum over [f0, f1) (+ the tail) of w_a |c_a - x_b| for an MR x NR tile.
+template <class S, int VB, int MR, int NR>
+SKTDTW_INLINE void l1_tile(const S* const* c, const S* const* w, const S* const* x, int64_t f0,
+                           int64_t f1, int64_t tail_at, int64_t tail_len, S (*res)[NR]) {
+  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  V acc[MR][NR] = {};
+  for (int64_t f = f0; f < f1; f += lanes) {
+    V xv[NR];
+    for (int b = 0; b < NR; ++b) xv[b] = loadu<V>(x[b] + f);
+    for (int a = 0; a < MR; ++a) {
+      const V cv = loadu<V>(c[a] + f), wv = loadu<V>(w[a] + f);
+      for (int b = 0; b < NR; ++b) acc[a][b] += wv * vabs<S, VB>(cv - xv[b]);
+    }
+  }
+  if (tail_len) {
+    V xv[NR];
+    for (int b = 0; b < NR; ++b) xv[b] = load_part<V>(x[b] + tail_at, tail_len);
+    for (int a = 0; a < MR; ++a) {
+      const V cv = load_part<V>(c[a] + tail_at, tail_len), wv = load_part<V>(w[a] + tail_at, tail_len);
+      for (int b = 0; b < NR; ++b) acc[a][b] += wv * vabs<S, VB>(cv - xv[b]);
+    }
+  }
+  for (int a = 0; a < MR; ++a)
+    for (int b = 0; b < NR; ++b) res[a][b] = hsum<S, VB>(acc[a][b]);
+}
+
+// out[r, n] for rows [r0, r1) of (C, W) and sample rows [n0, n1) of X, all F features.
+// Partial tiles repeat their last row/column and store only the valid part.
+template <class S, int VB, int MR, int NR>
+SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int64_t r0,
+                              int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld_out) {
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  constexpr int64_t chunk = kChunkBytes / sizeof(S);
+  const int64_t f_vec = F - F % lanes;
+  const int64_t n_chunks = f_vec == 0 ? 1 : (f_vec + chunk - 1) / chunk;
+  for (int64_t ch = 0; ch < n_chunks; ++ch) {
+    const int64_t f0 = ch * chunk, f1 = std::min(f0 + chunk, f_vec);
+    const bool last = ch == n_chunks - 1;
+    for (int64_t n = n0; n < n1; n += NR) {
+      const S* x[NR];
+      for (int b = 0; b < NR; ++b) x[b] = X + std::min(n + b, n1 - 1) * F;
+      for (int64_t r = r0; r < r1; r += MR) {
+        const S *c[MR], *w[MR];
+        for (int a = 0; a < MR; ++a) {
+          const int64_t row = std::min(r + a, r1 - 1);
+          c[a] = C + row * F;
+          w[a] = W + row * F;
+        }
+        S res[MR][NR];
+        l1_tile<S, VB, MR, NR>(c, w, x, f0, f1, f_vec, last ? F - f_vec : 0, res);
+        for (int a = 0; a < MR && r + a < r1; ++a)
+          for (int b = 0; b < NR && n + b < n1; ++b) {
+            S& o = out[(r + a) * ld_out + n + b];
+            o = ch == 0 ? res[a][b] : o + res[a][b];
+          }
+      }
+    }
+  }
+}
+
+// sum_f w |c - x| over one row, into four independent accumulators (hides FMA latency).
+template <class S, int VB>
+SKTDTW_INLINE void l1_row(const S* c, const S* w, const S* x, int64_t F,
+                          typename simd::vec_of<S, VB>::type (&acc)[4]) {
+  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  int64_t f = 0;
+  for (; f + 4 * lanes <= F; f += 4 * lanes)
+    for (int u = 0; u < 4; ++u)
+      acc[u] += loadu<V>(w + f + u * lanes) * vabs<S, VB>(loadu<V>(c + f + u * lanes) - loadu<V>(x + f + u * lanes));
+  for (; f + lanes <= F; f += lanes)
+    acc[0] += loadu<V>(w + f) * vabs<S, VB>(loadu<V>(c + f) - loadu<V>(x + f));
+  if (f < F)
+    acc[1] += load_part<V>(w + f, F - f) * vabs<S, VB>(load_part<V>(c + f, F - f) - load_part<V>(x + f, F - f));
+}
+
+// The cost of one pair's path: sum over its cells of w |c - x|.
+template <class S, int VB>
+SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L, int64_t F,
+                               const int32_t* path) {
+  using V = typename simd::vec_of<S, VB>::type;
+  S total = 0;
+  for (int64_t i = 0; i < L; ++i) {
+    V acc[4] = {};
+    for (int64_t j = path[2 * i]; j <= path[2 * i + 1]; ++j)
+      l1_row<S, VB>(Ck + i * F, Wk + i * F, Xb + j * F, F, acc);
+    total += hsum<S, VB>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+  }
+  return total;
+}
+
+// Lanes of vector u within a chunk of nf features.
+template <int lanes> SKTDTW_INLINE int64_t lanes_in(int64_t nf, int u) {
+  return std::max<int64_t>(0, std::min<int64_t>(lanes, nf - u * lanes));
+}
+// Vector u of a chunk, zero-padded past nf features when Partial.
+template <class V, int lanes, bool Partial, class S>
+SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
+  return Partial ? load_part<V>(q + u * lanes, lanes_in<lanes>(nf, u)) : loadu<V>(q + u * lanes);
+}
+
+// dW and dC of class k on features [f0, f0 + nf), nf <= 4 vectors: the accumulators stay
+// in registers while the loop runs over every sample's path in batch order.
+template <class S, int VB, bool Partial>
+SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32_t* path,
+                              const S* G, int64_t k, int64_t f0, int64_t nf, S* dC, S* dW) {
+  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  const int64_t F = x.n_features, K = p.n_classes, L = p.length;
+  for (int64_t i = 0; i < L; ++i) {
+    const int64_t row = (k * L + i) * F + f0;
+    V c[4], acc_abs[4] = {}, acc_sign[4] = {};
+    for (int u = 0; u < 4; ++u) c[u] = load_chunk<V, lanes, Partial>(p.centroids + row, nf, u);
+    for (int64_t b = 0; b < x.n_samples; ++b) {
+      const int32_t* range = path + ((b * K + k) * L + i) * 2;
+      const S* xb = x.values + (x.offsets[b]) * F + f0;
+      V s_abs[4] = {}, s_sign[4] = {};
+      for (int64_t j = range[0]; j <= range[1]; ++j)
+        for (int u = 0; u < 4; ++u) {
+          const V d = c[u] - load_chunk<V, lanes, Partial>(xb + j * F, nf, u);
+          s_abs[u] += vabs<S, VB>(d);
+          s_sign[u] += vsign<S, VB>(d);
+        }
+      const S g = G[b * K + k];
+      for (int u = 0; u < 4; ++u) {
+        acc_abs[u] += g * s_abs[u];
+        acc_sign[u] += g * s_sign[u];
+      }
+    }
+    for (int u = 0; u < 4; ++u) {
+      const V dc = load_chunk<V, lanes, Partial>(p.weights + row, nf, u) * acc_sign[u];
+      if (Partial) {
+        store_part(dW + row + u * lanes, acc_abs[u], lanes_in<lanes>(nf, u));
+        store_part(dC + row + u * lanes, dc, lanes_in<lanes>(nf, u));
+      } else {
+        storeu(dW + row + u * lanes, acc_abs[u]);
+        storeu(dC + row + u * lanes, dc);
+      }
+    }
+  }
+}
+
+// dX of one sample: -sum over (k, i) whose range holds j of G w sign(c - x).
+template <class S, int VB>
+SKTDTW_INLINE void grad_values_sample(const Batch<S>& x, const Params<S>& p, const int32_t* path,
+                                      const S* G, int64_t b, S* dX) {
+  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  const int64_t F = x.n_features, K = p.n_classes, L = p.length;
+  const S* xb = x.values + x.offsets[b] * F;
+  S* db = dX + x.offsets[b] * F;
+  for (int64_t k = 0; k < K; ++k) {
+    const S g = G[b * K + k];
+    for (int64_t i = 0; i < L; ++i) {
+      const int32_t* range = path + ((b * K + k) * L + i) * 2;
+      const S* c = p.centroids + (k * L + i) * F;
+      const S* w = p.weights + (k * L + i) * F;
+      for (int64_t j = range[0]; j <= range[1]; ++j) {
+        int64_t f = 0;
+        for (; f + lanes <= F; f += lanes) {
+          const V d = loadu<V>(c + f) - loadu<V>(xb + j * F + f);
+          storeu(db + j * F + f, loadu<V>(db + j * F + f) - g * loadu<V>(w + f) * vsign<S, VB>(d));
+        }
+        if (f < F) {
+          const int64_t n = F - f;
+          const V d = load_part<V>(c + f, n) - load_part<V>(xb + j * F + f, n);
+          store_part(db + j * F + f, load_part<V>(db + j * F + f, n) - g * load_part<V>(w + f, n) * vsign<S, VB>(d), n);
+        }
+      }
+    }
+  }
+}
+
+// One table of kernels per (scalar, instruction set).
+template <class S> struct Kernels {
+  void (*cost_block)(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, int64_t, S*, int64_t);
+  S (*pair_path_cost)(const S*, const S*, const S*, int64_t, int64_t, const int32_t*);
+  void (*grad_chunk)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, S*, S*);
+  void (*grad_chunk_partial)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, S*, S*);
+  void (*grad_values_sample)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, S*);
+  int lanes;
+};
+
+#define SKTDTW_ISA_KERNELS(NAME, TARGET, VB, MR, NR)                                               \
+  template <class S> TARGET void NAME##_cost_block(const S* X, const S* C, const S* W, int64_t F,  \
+      int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld) {                        \
+    cost_block<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                                \
+  }                                                                                                 \
+  template <class S> TARGET S NAME##_pair_path_cost(const S* Xb, const S* Ck, const S* Wk,          \
+      int64_t L, int64_t F, const int32_t* path) {                                                  \
+    return pair_path_cost<S, VB>(Xb, Ck, Wk, L, F, path);                                           \
+  }                                                                                                 \
+  template <class S, bool Partial> TARGET void NAME##_grad_chunk(const Batch<S>& x,                 \
+      const Params<S>& p, const int32_t* path, const S* G, int64_t k, int64_t f0, int64_t nf,       \
+      S* dC, S* dW) {                                                                               \
+    grad_chunk<S, VB, Partial>(x, p, path, G, k, f0, nf, dC, dW);                                   \
+  }                                                                                                 \
+  template <class S> TARGET void NAME##_grad_values_sample(const Batch<S>& x, const Params<S>& p,   \
+      const int32_t* path, const S* G, int64_t b, S* dX) {                                          \
+    grad_values_sample<S, VB>(x, p, path, G, b, dX);                                                \
+  }                                                                                                 \
+  template <class S> Kernels<S> NAME##_kernels() {                                                  \
+    return {NAME##_cost_block<S>, NAME##_pair_path_cost<S>, NAME##_grad_chunk<S, false>,           \
+            NAME##_grad_chunk<S, true>, NAME##_grad_values_sample<S>,                               \
+            static_cast<int>(VB / sizeof(S))};                                                      \
+  }
+
+// Register budgets: AVX-512 has 32 vector registers (4x4 accumulators), AVX2 and the
+// 128-bit baseline 16 (2x4).
+SKTDTW_ISA_KERNELS(baseline, , 16, 2, 4)
+#if defined(__x86_64__) || defined(_M_X64)
+SKTDTW_ISA_KERNELS(avx2, __attribute__((target("avx2,fma"))), 32, 2, 4)
+SKTDTW_ISA_KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 64, 4, 4)
+#endif
+
+enum class Isa { baseline, avx2, avx512 };
+
+Isa detect_isa() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl"))
+    return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+#endif
+  return Isa::baseline;
+}
+
+const Isa kIsa = detect_isa();
+
+template <class S> const Kernels<S>& kernels() {
+  static const Kernels<S> table = [] {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (kIsa == Isa::avx512) return avx512_kernels<S>();
+    if (kIsa == Isa::avx2) return avx2_kernels<S>();
+#endif
+    return baseline_kernels<S>();
+  }();
+  return table;
+}
+
+std::atomic<int> g_num_threads{0};
+
+int threads() {
+  const int n = g_num_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+}  // namespace
+
+void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
+int get_num_threads() { return threads(); }
+const char* isa_name() {
+  return kIsa == Isa::avx512 ? "avx512" : kIsa == Isa::avx2 ? "avx2" : "baseline";
+}
+
+template <class S>
+void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
+          int64_t workspace_cols, S* dist, int32_t* out_path) {
+  const Kernels<S>& kern = kernels<S>();
+  const int64_t K = p.n_classes, L = p.length, R = K * L, F = x.n_features;
+  const int nt = threads();
+  for (int64_t b = 0; b < x.n_samples; ++b)
+    if (x.offsets[b + 1] - x.offsets[b] > workspace_cols)
+      throw std::invalid_argument("workspace shorter than sample " + std::to_string(b));
+  for (int64_t b0 = 0; b0 < x.n_samples;) {
+    int64_t b1 = b0 + 1;  // the chunk [b0, b1) of samples whose steps fit the workspace
+    while (b1 < x.n_samples && x.offsets[b1 + 1] - x.offsets[b0] <= workspace_cols) ++b1;
+    const int64_t base = x.offsets[b0], N = x.offsets[b1] - base;
+    const S* X = x.values + base * F;
+    const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
+    const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
+      kern.cost_block(X, p.centroids, p.weights, F, r0, std::min(R, r0 + kRowBlock), n0,
+                      std::min(N, n0 + kColBlock), workspace, N);
+    }
+    const int64_t pairs = (b1 - b0) * K;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t q = 0; q < pairs; ++q) {
+      const int64_t b = b0 + q / K, k = q % K, pair = b * K + k;
+      dtw_pair(workspace + k * L * N + (x.offsets[b] - base), N, L,
+               x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair, out_path + pair * L * 2);
+    }
+    b0 = b1;
+  }
+}
+
+template <class S>
+void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* dist) {
+  const Kernels<S>& kern = kernels<S>();
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features;
+  const int64_t pairs = x.n_samples * K;
+#pragma omp parallel for schedule(static) num_threads(threads())
+  for (int64_t q = 0; q < pairs; ++q) {
+    const int64_t b = q / K, k = q % K;
+    dist[q] = kern.pair_path_cost(x.values + x.offsets[b] * F, p.centroids + k * L * F,
+                                  p.weights + k * L * F, L, F, path + q * L * 2);
+  }
+}
+
+template <class S>
+void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const S* G, S* dC,
+               S* dW, S* dX) {
+  const Kernels<S>& kern = kernels<S>();
+  const int64_t K = p.n_classes, F = x.n_features;
+  const int64_t width = 4 * kern.lanes, chunks = (F + width - 1) / width;
+  // Tasks (feature chunk, class), chunk-major so a thread's tasks share sample columns.
+#pragma omp parallel for schedule(static) num_threads(threads())
+  for (int64_t t = 0; t < chunks * K; ++t) {
+    const int64_t f0 = (t / K) * width, k = t % K, nf = std::min(width, F - f0);
+    (nf == width ? kern.grad_chunk : kern.grad_chunk_partial)(x, p, path, G, k, f0, nf, dC, dW);
+  }
+  if (dX) {
+#pragma omp parallel for schedule(static) num_threads(threads())
+    for (int64_t b = 0; b < x.n_samples; ++b) kern.grad_values_sample(x, p, path, G, b, dX);
+  }
+}
+
+template <class S>
+void check_paths(const Batch<S>& x, const Params<S>& p, const int32_t* path) {
+  const int64_t K = p.n_classes, L = p.length;
+  for (int64_t b = 0; b < x.n_samples; ++b) {
+    const int64_t T = x.offsets[b + 1] - x.offsets[b];
+    for (int64_t e = 0; e < K * L; ++e) {
+      const int32_t* range = path + (b * K * L + e) * 2;
+      if (range[0] < 0 || range[0] > range[1] || range[1] >= T)
+        throw std::invalid_argument("path of sample " + std::to_string(b) +
+                                    " has a range outside its " + std::to_string(T) + " steps");
+    }
+  }
+}
+
+#define SKTDTW_INSTANTIATE(S)                                                                     \
+  template void path<S>(const Batch<S>&, const Params<S>&, bool, S*, int64_t, S*, int32_t*);     \
+  template void path_cost<S>(const Batch<S>&, const Params<S>&, const int32_t*, S*);             \
+  template void path_grad<S>(const Batch<S>&, const Params<S>&, const int32_t*, const S*, S*, S*, S*); \
+  template void check_paths<S>(const Batch<S>&, const Params<S>&, const int32_t*);
+SKTDTW_INSTANTIATE(float)
+SKTDTW_INSTANTIATE(double)
+
+}  // namespace sktdtw::cpu

@@ -1,0 +1,79 @@
+// Per-pair weighted-DTW dynamic programme, backtracking and path encoding.
+//
+// One header for host and device: the CPU backend and the CUDA backend both run exactly
+// this code (one (sample, class) pair per thread), so the CPU tests check the GPU logic.
+// Semantics, tie rules and the path encoding are fixed by DESIGN.md section 1.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define SKTDTW_HD __host__ __device__ inline
+#else
+#define SKTDTW_HD inline
+#endif
+
+namespace sktdtw {
+
+// Turns the L x T cost block of one pair (row stride `ld`) into the cumulative cost D in
+// place and returns D[L-1][T-1]. Moves: up (i-1, j), left (i, j-1), and with `diagonal`
+// (i-1, j-1).
+template <class S>
+SKTDTW_HD S dtw_accumulate(S* D, int64_t ld, int64_t L, int64_t T, bool diagonal) {
+  for (int64_t j = 1; j < T; ++j) D[j] += D[j - 1];
+  for (int64_t i = 1; i < L; ++i) {
+    S* row = D + i * ld;
+    const S* up = row - ld;
+    row[0] += up[0];
+    for (int64_t j = 1; j < T; ++j) {
+      S best = up[j] < row[j - 1] ? up[j] : row[j - 1];
+      if (diagonal && up[j - 1] < best) best = up[j - 1];
+      row[j] += best;
+    }
+  }
+  return D[(L - 1) * ld + T - 1];
+}
+
+// Backtracks from (L-1, T-1) through D and writes the path as L inclusive ranges
+// path[2*i] = lo, path[2*i+1] = hi of the sample steps aligned with centroid step i.
+// Ties: without diagonal, go left unless up is strictly smaller; with diagonal, go up
+// only if strictly smallest, else left if strictly smaller than the diagonal, else diagonal.
+template <class S>
+SKTDTW_HD void dtw_backtrack(const S* D, int64_t ld, int64_t L, int64_t T, bool diagonal,
+                             int32_t* path) {
+  int64_t i = L - 1, j = T - 1;
+  path[2 * i + 1] = static_cast<int32_t>(j);
+  while (i > 0 || j > 0) {
+    bool up = j == 0;
+    bool diag = false;
+    if (i > 0 && j > 0) {
+      const S u = D[(i - 1) * ld + j], l = D[i * ld + j - 1];
+      if (!diagonal) {
+        up = u < l;
+      } else {
+        const S d = D[(i - 1) * ld + j - 1];
+        up = u < l && u < d;
+        diag = !up && !(l < d);
+      }
+    }
+    if (up || diag) {  // leaving row i at column j
+      path[2 * i] = static_cast<int32_t>(j);
+      path[2 * (i - 1) + 1] = static_cast<int32_t>(diag ? j - 1 : j);
+      --i;
+      if (diag) --j;
+    } else {
+      --j;
+    }
+  }
+  path[0] = 0;
+}
+
+// The whole per-pair step: DP over the pair's cost block, distance and encoded path.
+template <class S>
+SKTDTW_HD void dtw_pair(S* cost, int64_t ld, int64_t L, int64_t T, bool diagonal, S* dist,
+                        int32_t* path) {
+  *dist = dtw_accumulate(cost, ld, L, T, diagonal);
+  dtw_backtrack(cost, ld, L, T, diagonal, path);
+}
+
+}  // namespace sktdtw
