@@ -82,7 +82,56 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_isa", &cpu::isa_name, "Instruction set the CPU kernels dispatched to.");
 
 #ifdef SKTDTW_WITH_CUDA
-  sktdtw::cuda::bind(m);
+  // Same calling convention, all pointers on the device, plus the current CUDA stream
+  // (torch.cuda.current_stream(device).cuda_stream) that every kernel is queued on. The
+  // calls return once the kernels are queued; PyTorch's stream order does the rest.
+  namespace cuda = sktdtw::cuda;
+  m.def("cuda_path", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
+                        int64_t n_rows, int64_t n_features, int64_t row_base, uintptr_t C,
+                        uintptr_t W, int64_t K, int64_t L, bool diagonal, uintptr_t workspace,
+                        uintptr_t dist, uintptr_t path, uintptr_t stream) {
+    py::gil_scoped_release nogil;
+    with_scalar(is_double, [&](auto* tag) {
+      using S = std::remove_pointer_t<decltype(tag)>;
+      cuda::path<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
+                                   n_features, row_base},
+                    cuda::Params<S>{in<S>(C), in<S>(W), K, L}, diagonal, out<S>(workspace),
+                    out<S>(dist), out<int32_t>(path), stream);
+    });
+  });
+  m.def("cuda_path_cost", [](bool is_double, uintptr_t values, uintptr_t offsets,
+                             int64_t n_samples, int64_t n_rows, int64_t n_features,
+                             int64_t row_base, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
+                             uintptr_t path, uintptr_t dist, uintptr_t stream) {
+    py::gil_scoped_release nogil;
+    with_scalar(is_double, [&](auto* tag) {
+      using S = std::remove_pointer_t<decltype(tag)>;
+      cuda::path_cost<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
+                                        n_features, row_base},
+                         cuda::Params<S>{in<S>(C), in<S>(W), K, L}, in<int32_t>(path),
+                         out<S>(dist), stream);
+    });
+  });
+  // dC/dW are skipped when their pointers are 0, dX when its pointer is 0 (dX needs
+  // index_workspace: 2 * K * n_rows int32).
+  m.def("cuda_path_grad", [](bool is_double, uintptr_t values, uintptr_t offsets,
+                             int64_t n_samples, int64_t n_rows, int64_t n_features,
+                             int64_t row_base, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
+                             uintptr_t path, uintptr_t grad_dist, uintptr_t dC, uintptr_t dW,
+                             uintptr_t dX, uintptr_t index_workspace, uintptr_t stream) {
+    py::gil_scoped_release nogil;
+    with_scalar(is_double, [&](auto* tag) {
+      using S = std::remove_pointer_t<decltype(tag)>;
+      cuda::path_grad<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
+                                        n_features, row_base},
+                         cuda::Params<S>{in<S>(C), in<S>(W), K, L}, in<int32_t>(path),
+                         in<S>(grad_dist), dC ? out<S>(dC) : nullptr,
+                         dW ? out<S>(dW) : nullptr, dX ? out<S>(dX) : nullptr,
+                         index_workspace ? out<int32_t>(index_workspace) : nullptr, stream);
+    });
+  });
+  m.def("cuda_device_count", &cuda::device_count,
+        "CUDA devices this module's runtime sees (0 without a GPU or with a too-old driver).");
   m.attr("has_cuda") = true;
 #else
   m.attr("has_cuda") = false;

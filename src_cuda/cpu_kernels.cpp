@@ -52,10 +52,18 @@ SKTDTW_INLINE void l1_tile(const S* const* c, const S* const* w, const S* const*
     }
   }
   if (tail_len) {
+    // With at least one full vector of features, reload the last full vector (which
+    // overlaps counted lanes) and zero the counted lanes' weights: no partial loads.
+    const bool overlap = tail_at >= lanes;
+    const int64_t at = overlap ? tail_at + tail_len - lanes : tail_at;
+    const V keep = simd::last_lanes<S, VB>(tail_len);
+    auto load_tail = [&](const S* q) SKTDTW_LAMBDA_INLINE {
+      return overlap ? loadu<V>(q + at) : load_part<V>(q + at, tail_len);
+    };
     V xv[NR];
-    for (int b = 0; b < NR; ++b) xv[b] = load_part<V>(x[b] + tail_at, tail_len);
+    for (int b = 0; b < NR; ++b) xv[b] = load_tail(x[b]);
     for (int a = 0; a < MR; ++a) {
-      const V cv = load_part<V>(c[a] + tail_at, tail_len), wv = load_part<V>(w[a] + tail_at, tail_len);
+      const V cv = load_tail(c[a]), wv = overlap ? simd::and_mask(load_tail(w[a]), keep) : load_tail(w[a]);
       for (int b = 0; b < NR; ++b) acc[a][b] += wv * vabs<S, VB>(cv - xv[b]);
     }
   }
@@ -97,33 +105,24 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
   }
 }
 
-// sum_f w |c - x| over one row, into four independent accumulators (hides FMA latency).
-template <class S, int VB>
-SKTDTW_INLINE void l1_row(const S* c, const S* w, const S* x, int64_t F,
-                          typename simd::vec_of<S, VB>::type (&acc)[4]) {
-  using V = typename simd::vec_of<S, VB>::type;
-  constexpr int lanes = simd::vec_of<S, VB>::lanes;
-  int64_t f = 0;
-  for (; f + 4 * lanes <= F; f += 4 * lanes)
-    for (int u = 0; u < 4; ++u)
-      acc[u] += loadu<V>(w + f + u * lanes) * vabs<S, VB>(loadu<V>(c + f + u * lanes) - loadu<V>(x + f + u * lanes));
-  for (; f + lanes <= F; f += lanes)
-    acc[0] += loadu<V>(w + f) * vabs<S, VB>(loadu<V>(c + f) - loadu<V>(x + f));
-  if (f < F)
-    acc[1] += load_part<V>(w + f, F - f) * vabs<S, VB>(load_part<V>(c + f, F - f) - load_part<V>(x + f, F - f));
-}
-
-// The cost of one pair's path: sum over its cells of w |c - x|.
+// The cost of one pair's path: sum over its cells of w |c - x|. Up to four consecutive
+// steps of a range share each load of (c, w) through the cost micro-tile.
 template <class S, int VB>
 SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L, int64_t F,
                                const int32_t* path) {
-  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  const int64_t f_vec = F - F % lanes;
   S total = 0;
   for (int64_t i = 0; i < L; ++i) {
-    V acc[4] = {};
-    for (int64_t j = path[2 * i]; j <= path[2 * i + 1]; ++j)
-      l1_row<S, VB>(Ck + i * F, Wk + i * F, Xb + j * F, F, acc);
-    total += hsum<S, VB>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    const S* c = Ck + i * F;
+    const S* w = Wk + i * F;
+    for (int64_t j = path[2 * i], hi = path[2 * i + 1]; j <= hi; j += 4) {
+      const S* x[4];
+      for (int b = 0; b < 4; ++b) x[b] = Xb + std::min<int64_t>(j + b, hi) * F;
+      S res[1][4];
+      l1_tile<S, VB, 1, 4>(&c, &w, x, 0, f_vec, f_vec, F - f_vec, res);
+      for (int b = 0; b < 4 && j + b <= hi; ++b) total += res[0][b];
+    }
   }
   return total;
 }
@@ -138,11 +137,12 @@ SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
   return Partial ? load_part<V>(q + u * lanes, lanes_in<lanes>(nf, u)) : loadu<V>(q + u * lanes);
 }
 
-// dW and dC of class k on features [f0, f0 + nf), nf <= 4 vectors: the accumulators stay
-// in registers while the loop runs over every sample's path in batch order.
+// dW and dC of class k on features [f0 + skip, f0 + nf), nf <= 4 vectors: the accumulators
+// stay in registers while the loop runs over every sample's path in batch order.
 template <class S, int VB, bool Partial>
 SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32_t* path,
-                              const S* G, int64_t k, int64_t f0, int64_t nf, S* dC, S* dW) {
+                              const S* G, int64_t k, int64_t f0, int64_t nf, int64_t skip, S* dC,
+                              S* dW) {
   using V = typename simd::vec_of<S, VB>::type;
   constexpr int lanes = simd::vec_of<S, VB>::lanes;
   const int64_t F = x.n_features, K = p.n_classes, L = p.length;
@@ -166,16 +166,14 @@ SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32
         acc_sign[u] += g * s_sign[u];
       }
     }
+    S out_w[4 * lanes], out_c[4 * lanes];
     for (int u = 0; u < 4; ++u) {
-      const V dc = load_chunk<V, lanes, Partial>(p.weights + row, nf, u) * acc_sign[u];
-      if (Partial) {
-        store_part(dW + row + u * lanes, acc_abs[u], lanes_in<lanes>(nf, u));
-        store_part(dC + row + u * lanes, dc, lanes_in<lanes>(nf, u));
-      } else {
-        storeu(dW + row + u * lanes, acc_abs[u]);
-        storeu(dC + row + u * lanes, dc);
-      }
+      storeu(out_w + u * lanes, acc_abs[u]);
+      storeu(out_c + u * lanes, load_chunk<V, lanes, Partial>(p.weights + row, nf, u) * acc_sign[u]);
     }
+    // Only features from `skip` on belong to this task (the last chunk overlaps the one before).
+    std::memcpy(dW + row + skip, out_w + skip, (nf - skip) * sizeof(S));
+    std::memcpy(dC + row + skip, out_c + skip, (nf - skip) * sizeof(S));
   }
 }
 
@@ -214,8 +212,8 @@ SKTDTW_INLINE void grad_values_sample(const Batch<S>& x, const Params<S>& p, con
 template <class S> struct Kernels {
   void (*cost_block)(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, int64_t, S*, int64_t);
   S (*pair_path_cost)(const S*, const S*, const S*, int64_t, int64_t, const int32_t*);
-  void (*grad_chunk)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, S*, S*);
-  void (*grad_chunk_partial)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, S*, S*);
+  void (*grad_chunk)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
+  void (*grad_chunk_partial)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
   void (*grad_values_sample)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, S*);
   int lanes;
 };
@@ -231,8 +229,8 @@ template <class S> struct Kernels {
   }                                                                                                 \
   template <class S, bool Partial> TARGET void NAME##_grad_chunk(const Batch<S>& x,                 \
       const Params<S>& p, const int32_t* path, const S* G, int64_t k, int64_t f0, int64_t nf,       \
-      S* dC, S* dW) {                                                                               \
-    grad_chunk<S, VB, Partial>(x, p, path, G, k, f0, nf, dC, dW);                                   \
+      int64_t skip, S* dC, S* dW) {                                                                 \
+    grad_chunk<S, VB, Partial>(x, p, path, G, k, f0, nf, skip, dC, dW);                             \
   }                                                                                                 \
   template <class S> TARGET void NAME##_grad_values_sample(const Batch<S>& x, const Params<S>& p,   \
       const int32_t* path, const S* G, int64_t b, S* dX) {                                          \
@@ -345,11 +343,17 @@ void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, F = x.n_features;
   const int64_t width = 4 * kern.lanes, chunks = (F + width - 1) / width;
-  // Tasks (feature chunk, class), chunk-major so a thread's tasks share sample columns.
+  // Tasks (feature chunk, class), chunk-major so a thread's tasks share sample columns. With
+  // F >= width the last chunk is shifted back to full width (no partial loads in the loop).
 #pragma omp parallel for schedule(static) num_threads(threads())
   for (int64_t t = 0; t < chunks * K; ++t) {
-    const int64_t f0 = (t / K) * width, k = t % K, nf = std::min(width, F - f0);
-    (nf == width ? kern.grad_chunk : kern.grad_chunk_partial)(x, p, path, G, k, f0, nf, dC, dW);
+    const int64_t start = (t / K) * width, k = t % K;
+    if (F >= width) {
+      const int64_t f0 = std::min(start, F - width);
+      kern.grad_chunk(x, p, path, G, k, f0, width, start - f0, dC, dW);
+    } else {
+      kern.grad_chunk_partial(x, p, path, G, k, 0, F, 0, dC, dW);
+    }
   }
   if (dX) {
 #pragma omp parallel for schedule(static) num_threads(threads())

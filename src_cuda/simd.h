@@ -6,6 +6,7 @@
 #include <cstring>
 
 #define SKTDTW_INLINE inline __attribute__((always_inline))
+#define SKTDTW_LAMBDA_INLINE __attribute__((always_inline))
 
 namespace sktdtw::simd {
 
@@ -34,6 +35,19 @@ template <class V, class S> SKTDTW_INLINE V load_part(const S* p, int64_t n) {
 template <class V, class S> SKTDTW_INLINE void storeu(S* p, V v) { std::memcpy(p, &v, sizeof v); }
 template <class V, class S> SKTDTW_INLINE void store_part(S* p, V v, int64_t n) {
   std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(S));
+}
+
+// Lanes >= lanes - n set (all bits), the others zero: masks the last n lanes of a vector.
+template <class S, int VB> SKTDTW_INLINE typename vec_of<S, VB>::type last_lanes(int64_t n) {
+  using V = typename vec_of<S, VB>::type;
+  using I = typename vec_of<S, VB>::itype;
+  I lane;
+  for (int l = 0; l < vec_of<S, VB>::lanes; ++l) lane[l] = l;
+  return (V)(lane >= static_cast<typename int_of<S>::type>(vec_of<S, VB>::lanes - n));
+}
+template <class V> SKTDTW_INLINE V and_mask(V v, V mask) {
+  using I = decltype(v < v);
+  return (V)((I)v & (I)mask);
 }
 
 // |d| by clearing the sign bit: one instruction, no compare.

@@ -1,0 +1,255 @@
+"""The weighted-DTW op: every backend against the NumPy oracle, tslearn and each other."""
+
+import numpy as np
+import pytest
+import torch
+from tslearn.metrics import dtw_path_from_metric
+
+import dtw_oracle as oracle
+from sktdtw.dtw import PackedBatch, available_backends, pack_series, weighted_dtw, weighted_dtw_path
+from sktdtw.dtw._backends import get_backend
+
+BACKENDS = [b for b in ("torch", "cpu") if b in available_backends()]
+
+# (n_samples, n_classes, centroid_length, n_features, min_T, max_T)
+SHAPES = {
+    "T=1": (6, 3, 4, 5, 1, 1),
+    "L=1": (6, 3, 1, 5, 1, 9),
+    "F=1": (6, 3, 4, 1, 1, 9),
+    "L>T": (6, 3, 9, 4, 1, 5),
+    "F tail": (5, 2, 3, 19, 2, 7),
+    "F=2000": (3, 2, 3, 2000, 2, 6),
+    "many pairs": (40, 10, 8, 6, 5, 25),
+}
+
+
+def make_batch(shape, seed, integer=False, dtype=torch.float32):
+    B, K, L, F, t_min, t_max = shape
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(t_min, t_max + 1, size=B)
+    if integer:  # small integers: every sum is exact, so ties are real and must match
+        X = [rng.integers(-2, 3, size=(t, F)).astype(np.float64) for t in lengths]
+        C = rng.integers(-2, 3, size=(K, L, F)).astype(np.float64)
+        W = rng.choice([0.5, 1.0, 2.0], size=(K, L, F))
+    else:
+        X = [rng.normal(size=(t, F)) for t in lengths]
+        C = rng.normal(size=(K, L, F))
+        W = rng.uniform(0.2, 2.0, size=(K, L, F))
+    tensor = lambda a: torch.tensor(a, dtype=dtype)
+    return X, [tensor(x) for x in X], tensor(C), tensor(W)
+
+
+def test_compiled_cpu_backend_is_built():
+    # An installed sktdtw must carry its compiled core; a silent fallback would hide a
+    # broken build.
+    assert "cpu" in available_backends()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("diagonal", [False, True])
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_distance_and_path_equal_oracle(backend, diagonal, shape):
+    X_np, X, C, W = make_batch(SHAPES[shape], seed=len(shape))
+    dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
+    ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C.double().numpy(), W.double().numpy(), diagonal)
+    np.testing.assert_array_equal(path.numpy(), ref_path)
+    np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=1e-5)
+    assert path.dtype == torch.int32 and path.shape == (len(X), C.shape[0], C.shape[1], 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal):
+    # Integer data makes every float sum exact, so the oracle's ties are the backend's ties.
+    X_np, X, C, W = make_batch((30, 4, 5, 3, 1, 12), seed=7, integer=True)
+    dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
+    ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C.double().numpy(), W.double().numpy(), diagonal)
+    np.testing.assert_array_equal(path.numpy(), ref_path)
+    np.testing.assert_array_equal(dist.numpy(), ref_dist)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_separate_path_parameters(backend, diagonal):
+    X_np, X, C, W = make_batch(SHAPES["many pairs"], seed=3)
+    rng = np.random.default_rng(4)
+    Cp = C + torch.tensor(rng.normal(scale=0.5, size=C.shape), dtype=C.dtype)
+    Wp = W * torch.tensor(rng.uniform(0.5, 2.0, size=W.shape), dtype=W.dtype)
+    dist, path = weighted_dtw_path(
+        X, C, W, diagonal=diagonal, path_centroids=Cp, path_weights=Wp, backend=backend
+    )
+    ref_dist, ref_path = oracle.weighted_dtw_path(
+        X_np, C.double().numpy(), W.double().numpy(), diagonal, Cp.double().numpy(), Wp.double().numpy()
+    )
+    np.testing.assert_array_equal(path.numpy(), ref_path)
+    np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=1e-5)
+    # The frozen path is not the live optimum in general: the live DTW is never costlier.
+    live = weighted_dtw(X, C, W, diagonal=diagonal, backend=backend)
+    assert bool((live <= dist * (1 + 1e-6)).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", ["F tail", "many pairs", "L>T"])
+def test_gradients_equal_oracle(backend, shape):
+    X_np, X, C, W = make_batch(SHAPES[shape], seed=11)
+    X = [x.requires_grad_() for x in X]
+    C.requires_grad_()
+    W.requires_grad_()
+    dist, path = weighted_dtw_path(X, C, W, backend=backend)
+    G = torch.randn(dist.shape, generator=torch.Generator().manual_seed(0))
+    dist.backward(G)
+    dC, dW, dX = oracle.path_grads(X_np, C.detach().double().numpy(), W.detach().double().numpy(), path.numpy(), G.double().numpy())
+    np.testing.assert_allclose(C.grad.numpy(), dC, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(W.grad.numpy(), dW, rtol=1e-4, atol=1e-4)
+    for x, ref in zip(X, dX):
+        np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fecw", [False, True])
+def test_gradcheck_float64(backend, fecw):
+    _, X, C, W = make_batch((4, 3, 3, 4, 1, 6), seed=5, dtype=torch.float64)
+    values = torch.cat(X).requires_grad_()
+    offsets = torch.tensor(np.cumsum([0] + [len(x) for x in X]))
+    C.requires_grad_()
+    logW = W.log().requires_grad_()
+    frozen = dict(path_centroids=C.detach() + 0.1, path_weights=W.detach()) if fecw else {}
+
+    def f(values, C, logW):
+        return weighted_dtw(PackedBatch(values, offsets), C, logW.exp(), backend=backend, **frozen)
+
+    assert torch.autograd.gradcheck(f, (values, C, logW), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_backends_agree_on_large_ragged_batch(diagonal):
+    if len(BACKENDS) < 2:
+        pytest.skip("only one backend built")
+    _, X, C, W = make_batch((60, 12, 8, 300, 1, 40), seed=21)
+    X = [x.requires_grad_() for x in X]
+    results = {}
+    for backend in BACKENDS:
+        Cb, Wb = C.clone().requires_grad_(), W.clone().requires_grad_()
+        for x in X:
+            x.grad = None
+        dist, path = weighted_dtw_path(X, Cb, Wb, diagonal=diagonal, backend=backend)
+        dist.backward(torch.ones_like(dist) / dist.numel())
+        results[backend] = (dist, path, Cb.grad, Wb.grad, torch.cat([x.grad for x in X]))
+    (d0, p0, *g0), (d1, p1, *g1) = results.values()
+    torch.testing.assert_close(d0, d1, rtol=1e-5, atol=0)
+    assert torch.equal(p0, p1)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_diagonal_unit_weights_match_tslearn(backend):
+    X_np, X, C, _ = make_batch((8, 3, 6, 4, 1, 12), seed=9)
+    dist, path = weighted_dtw_path(X, C, torch.ones_like(C), diagonal=True, backend=backend)
+    for b, x in enumerate(X_np):
+        for k in range(C.shape[0]):
+            cells, d = dtw_path_from_metric(C[k].double().numpy(), x, metric="cityblock")
+            np.testing.assert_allclose(dist[b, k].item(), d, rtol=1e-5)
+            assert oracle.cells_of(path[b, k].numpy()) == [tuple(c) for c in cells]
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
+    from sktdtw import _core
+    from sktdtw.dtw._backends import _cpu
+
+    _, X, C, W = make_batch((50, 7, 8, 77, 1, 30), seed=13)
+    G = torch.randn(50, 7, generator=torch.Generator().manual_seed(1))
+
+    def run():
+        Cg, Wg = C.clone().requires_grad_(), W.clone().requires_grad_()
+        Xg = [x.clone().requires_grad_() for x in X]
+        dist, path = weighted_dtw_path(Xg, Cg, Wg, backend="cpu")
+        dist.backward(G)
+        return [dist, path, Cg.grad, Wg.grad] + [x.grad for x in Xg]
+
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(1)
+        one = run()
+        _core.set_num_threads(3)
+        three = run()
+        monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 7 * 8 * 45)  # forces many chunks
+        chunked = run()
+    finally:
+        _core.set_num_threads(before)
+    for a, b, c in zip(one, three, chunked):
+        assert torch.equal(a, b) and torch.equal(a, c)
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+def test_cpu_rejects_out_of_range_paths():
+    from sktdtw.dtw._backends._cpu import CPUBackend
+
+    _, X, C, W = make_batch((3, 2, 2, 3, 2, 4), seed=2)
+    packed = pack_series(X, n_features=3)
+    _, path = CPUBackend.path(packed.values, packed.offsets, C, W, False)
+    bad = path.clone()
+    bad[1, 0, 1, 1] = 1000
+    with pytest.raises(ValueError, match="sample 1"):
+        CPUBackend.path_cost(packed.values, packed.offsets, C, W, bad)
+    with pytest.raises(ValueError, match="sample 1"):
+        CPUBackend.path_grad(packed.values, packed.offsets, C, W, bad, torch.ones(3, 2), True)
+
+
+def test_inputs_may_be_numpy_lists_3d_arrays_or_packed():
+    X_np, X, C, W = make_batch((4, 2, 3, 2, 5, 5), seed=1)
+    expected = weighted_dtw(X, C, W)
+    torch.testing.assert_close(weighted_dtw(X_np, C, W), expected)
+    torch.testing.assert_close(weighted_dtw(np.stack(X_np), C, W), expected)
+    packed = pack_series(X, n_features=2)
+    torch.testing.assert_close(weighted_dtw(packed, C, W), expected)
+    torch.testing.assert_close(weighted_dtw(tuple(packed), C, W), expected)
+
+
+C0 = torch.ones(2, 3, 4)
+W0 = torch.ones(2, 3, 4)
+
+
+@pytest.mark.parametrize(
+    "X, centroids, weights, match",
+    [
+        ([], C0, W0, "X is empty"),
+        ([np.ones((3, 4)), np.ones((0, 4))], C0, W0, "sample 1 has length 0"),
+        ([np.ones((3, 4)), np.ones((3, 5))], C0, W0, "sample 1 has 5 features"),
+        ([np.ones((3, 4)), np.array([[1, 2, np.nan, 4.0]])], C0, W0, "sample 1 contains non-finite"),
+        ([np.ones((3, 4)), np.full((2, 4), np.inf)], C0, W0, "sample 1 contains non-finite"),
+        ([np.ones(4)], C0, W0, r"sample 0 has shape \(4,\)"),
+        ([torch.ones(3, 4, dtype=torch.int64)], C0, W0, "sample 0 has dtype torch.int64"),
+        ([torch.ones(3, 4, dtype=torch.float64)], C0, W0, "sample 0 has dtype torch.float64"),
+        ([np.array([["a"] * 4])], C0, W0, "sample 0 has dtype <U1"),
+        ([torch.ones(3, 4, device="meta")], C0, W0, "sample 0 is on device meta"),
+        ([np.ones((3, 4))], C0, -W0, "weights must be strictly positive"),
+        ([np.ones((3, 4))], C0, W0 * 0, "weights must be strictly positive"),
+        ([np.ones((3, 4))], C0, torch.ones(2, 3, 5), "weights have shape"),
+        ([np.ones((3, 4))], C0.long(), W0.long(), "centroids must be float32 or float64"),
+        ([np.ones((3, 4))], C0 * np.nan, W0, "centroids contain non-finite"),
+        ([np.ones((3, 4))], torch.ones(3, 4), torch.ones(3, 4), "must have shape"),
+        ([np.ones((3, 4))], torch.ones(2, 0, 4), torch.ones(2, 0, 4), "must have shape"),
+        ("abc", C0, W0, "X must be a list"),
+    ],
+)
+def test_bad_input_raises_clear_error(X, centroids, weights, match):
+    with pytest.raises(ValueError, match=match):
+        weighted_dtw(X, centroids, weights)
+
+
+def test_bad_offsets_path_parameters_and_backend_raise():
+    values = torch.ones(5, 4)
+    with pytest.raises(ValueError, match="offsets must"):
+        weighted_dtw((values, torch.tensor([0, 2, 4])), C0, W0)
+    with pytest.raises(ValueError, match="sample 1 has length 0"):
+        weighted_dtw((values, torch.tensor([0, 2, 2, 5])), C0, W0)
+    with pytest.raises(ValueError, match="both path_centroids and path_weights"):
+        weighted_dtw([values], C0, W0, path_centroids=C0)
+    with pytest.raises(ValueError, match="path_weights must be strictly positive"):
+        weighted_dtw([values], C0, W0, path_centroids=C0, path_weights=-W0)
+    with pytest.raises(ValueError, match="backend must be"):
+        weighted_dtw([values], C0, W0, backend="gpu")
+    with pytest.raises(ValueError, match="cannot run on tensors on device cpu"):
+        weighted_dtw([values], C0, W0, backend="cuda")
