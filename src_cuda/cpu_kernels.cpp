@@ -134,7 +134,9 @@ template <int lanes> SKTDTW_INLINE int64_t lanes_in(int64_t nf, int u) {
 // Vector u of a chunk, zero-padded past nf features when Partial.
 template <class V, int lanes, bool Partial, class S>
 SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
-  return Partial ? load_part<V>(q + u * lanes, lanes_in<lanes>(nf, u)) : loadu<V>(q + u * lanes);
+  if (!Partial) return loadu<V>(q + u * lanes);
+  const int64_t n = lanes_in<lanes>(nf, u);
+  return n == lanes ? loadu<V>(q + u * lanes) : n == 0 ? V{} : load_part<V>(q + u * lanes, n);
 }
 
 // dW and dC of class k on features [f0 + skip, f0 + nf), nf <= 4 vectors: the accumulators
@@ -286,6 +288,9 @@ int threads() {
 }  // namespace
 
 void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
+int vector_lanes(bool is_double) {
+  return is_double ? kernels<double>().lanes : kernels<float>().lanes;
+}
 int get_num_threads() { return threads(); }
 const char* isa_name() {
   return kIsa == Isa::avx512 ? "avx512" : kIsa == Isa::avx2 ? "avx2" : "baseline";

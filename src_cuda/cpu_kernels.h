@@ -43,5 +43,6 @@ void check_paths(const Batch<S>& x, const Params<S>& p, const int32_t* path);
 void set_num_threads(int n);  // 0: OpenMP's default
 int get_num_threads();
 const char* isa_name();  // the instruction set the kernels dispatched to
+int vector_lanes(bool is_double);  // scalars per vector of that instruction set
 
 }  // namespace sktdtw::cpu

@@ -253,3 +253,28 @@ def test_bad_offsets_path_parameters_and_backend_raise():
         weighted_dtw([values], C0, W0, backend="gpu")
     with pytest.raises(ValueError, match="cannot run on tensors on device cpu"):
         weighted_dtw([values], C0, W0, backend="cuda")
+
+
+def test_check_input_false_skips_validation_but_gives_same_result():
+    _, X, C, W = make_batch((5, 3, 4, 6, 1, 9), seed=8)
+    packed = pack_series(X, n_features=6)
+    torch.testing.assert_close(
+        weighted_dtw(packed, C, W, check_input=False), weighted_dtw(packed, C, W)
+    )
+    # Only a PackedBatch bypasses the checks: anything else is still validated.
+    with pytest.raises(ValueError, match="sample 0 has length 0"):
+        weighted_dtw([np.ones((0, 6))], C, W, check_input=False)
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+def test_thread_count_is_settable():
+    from sktdtw.dtw import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        assert get_num_threads() == 1
+        set_num_threads(None)
+        assert get_num_threads() >= 1
+    finally:
+        set_num_threads(before)

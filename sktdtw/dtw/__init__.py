@@ -5,14 +5,16 @@ centroid series with per-step, per-feature weights, the DTW distance (no diagona
 default) and the warping paths, differentiably. See ``DESIGN.md`` section 1.
 """
 
-from ._backends import available_backends
+from ._backends import available_backends, get_num_threads, set_num_threads
 from ._op import weighted_dtw, weighted_dtw_path
 from ._packing import PackedBatch, pack_series
 
 __all__ = [
     "PackedBatch",
     "available_backends",
+    "get_num_threads",
     "pack_series",
+    "set_num_threads",
     "weighted_dtw",
     "weighted_dtw_path",
 ]

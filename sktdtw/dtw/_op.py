@@ -3,7 +3,7 @@
 import torch
 
 from ._backends import get_backend
-from ._packing import check_parameters, pack_series
+from ._packing import PackedBatch, check_parameters, pack_series
 
 __all__ = ["weighted_dtw", "weighted_dtw_path"]
 
@@ -45,7 +45,12 @@ class _WeightedDTW(torch.autograd.Function):
         )
 
 
-def _prepare(X, centroids, weights, path_centroids, path_weights, backend):
+def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check_input):
+    if not check_input and isinstance(X, PackedBatch):
+        # The caller validated once (e.g. a training loop over mini-batches of checked data).
+        return X, centroids, weights, path_centroids, path_weights, get_backend(
+            backend, centroids.device
+        )
     centroids, weights = check_parameters(centroids, weights)
     if (path_centroids is None) != (path_weights is None):
         raise ValueError("give both path_centroids and path_weights, or neither")
@@ -70,7 +75,7 @@ def _prepare(X, centroids, weights, path_centroids, path_weights, backend):
 
 def weighted_dtw_path(
     X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
-    backend="auto",
+    backend="auto", check_input=True,
 ):
     """Weighted DTW distances of a ragged batch to K centroid series, with the paths.
 
@@ -95,6 +100,10 @@ def weighted_dtw_path(
         that path under ``centroids``/``weights``. No gradient flows into them.
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         "auto" picks the compiled backend for the tensors' device, else "torch".
+    check_input : bool, default=True
+        Validate the batch and parameters (finite values, positive weights, shapes). Only
+        for a ``PackedBatch`` of contiguous tensors that the caller has already validated
+        may this be False, which skips the scans over the data; do not use it otherwise.
 
     Returns
     -------
@@ -122,13 +131,15 @@ def weighted_dtw_path(
     >>> path[1, 0].tolist()
     [[0, 0], [0, 4]]
     """
-    packed, C, W, Cp, Wp, be = _prepare(X, centroids, weights, path_centroids, path_weights, backend)
+    packed, C, W, Cp, Wp, be = _prepare(
+        X, centroids, weights, path_centroids, path_weights, backend, check_input
+    )
     return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)
 
 
 def weighted_dtw(
     X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
-    backend="auto",
+    backend="auto", check_input=True,
 ):
     """Weighted DTW distances ``(B, K)``; see :func:`weighted_dtw_path` for parameters.
 
@@ -142,5 +153,5 @@ def weighted_dtw(
     """
     return weighted_dtw_path(
         X, centroids, weights, diagonal=diagonal, path_centroids=path_centroids,
-        path_weights=path_weights, backend=backend,
+        path_weights=path_weights, backend=backend, check_input=check_input,
     )[0]

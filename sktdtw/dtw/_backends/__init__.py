@@ -12,7 +12,7 @@ Each backend offers the same three primitives (DESIGN.md section 2) and nothing 
 
 from ._torch import TorchBackend
 
-__all__ = ["available_backends", "get_backend"]
+__all__ = ["available_backends", "get_backend", "get_num_threads", "set_num_threads"]
 
 
 def _compiled(name):
@@ -49,3 +49,21 @@ def get_backend(name, device):
         f"backend {name!r} is not available in this build of sktdtw "
         f"(available: {available_backends()})"
     )
+
+
+def set_num_threads(n):
+    """Threads used by the compiled CPU kernels (``0`` or ``None``: OpenMP's default).
+
+    Results do not depend on it: every sum has a fixed order whatever the thread count.
+    """
+    from ._cpu import _core
+
+    if _core is not None:
+        _core.set_num_threads(int(n or 0))
+
+
+def get_num_threads():
+    """Threads the compiled CPU kernels use (1 when they are not built)."""
+    from ._cpu import _core
+
+    return _core.get_num_threads() if _core is not None else 1

@@ -1,6 +1,7 @@
 """The compiled CPU backend (``sktdtw._core``, C++ with OpenMP and runtime SIMD dispatch)."""
 
 import torch
+import torch.nn.functional as nnf
 
 try:
     from ... import _core
@@ -11,17 +12,36 @@ except ImportError:  # a source checkout without the compiled module
 _WORKSPACE_ELEMENTS = 1 << 23
 
 
-def _ptr(t):
-    return t.data_ptr()
+class _Call:
+    """Arguments of one kernel call: contiguous CPU tensors and their shapes.
 
+    Few features (fewer than four SIMD vectors) are zero-padded to whole vectors, with zero
+    weights on the padding, so the kernels never take their slow partial-vector path on
+    every cell; the sums are unchanged. Large feature counts are passed as they are.
+    """
 
-def _check(values, offsets, C, W):
-    if values.device.type != "cpu" or C.device.type != "cpu":
-        raise ValueError("the cpu backend needs CPU tensors")
-    if values.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"the cpu backend supports float32 and float64, not {values.dtype}")
-    values, C, W = values.contiguous(), C.contiguous(), W.contiguous()
-    return values, offsets.contiguous().to(torch.int64), C, W
+    def __init__(self, values, offsets, C, W):
+        if values.device.type != "cpu" or C.device.type != "cpu":
+            raise ValueError("the cpu backend needs CPU tensors")
+        if values.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"the cpu backend supports float32 and float64, not {values.dtype}")
+        self.is_double = values.dtype == torch.float64
+        self.K, self.L, self.F = C.shape
+        self.B = offsets.numel() - 1
+        lanes = _core.cpu_vector_lanes(self.is_double)
+        pad = (-self.F) % lanes if self.F < 4 * lanes else 0
+        if pad:
+            values, C, W = (nnf.pad(t, (0, pad)) for t in (values, C, W))
+        self.values, self.C, self.W = values.contiguous(), C.contiguous(), W.contiguous()
+        self.offsets = offsets.to(torch.int64).contiguous()
+        self.padded_F = self.F + pad
+
+    def args(self):
+        return (self.is_double, self.values.data_ptr(), self.offsets.data_ptr(), self.B,
+                self.padded_F, self.C.data_ptr(), self.W.data_ptr(), self.K, self.L)
+
+    def unpad(self, t):
+        return t[..., :self.F].contiguous() if self.padded_F != self.F else t
 
 
 class CPUBackend:
@@ -35,44 +55,32 @@ class CPUBackend:
 
     @staticmethod
     def path(values, offsets, C, W, diagonal):
-        values, offsets, C, W = _check(values, offsets, C, W)
-        K, L, F = C.shape
-        B = offsets.numel() - 1
-        lengths = offsets[1:] - offsets[:-1]
-        cols = int(min(offsets[-1], max(int(lengths.max()), _WORKSPACE_ELEMENTS // (K * L))))
-        workspace = values.new_empty((K * L, cols))
-        dist = values.new_empty((B, K))
-        path = torch.empty((B, K, L, 2), dtype=torch.int32)
-        _core.cpu_path(
-            values.dtype == torch.float64, _ptr(values), _ptr(offsets), B, F, _ptr(C), _ptr(W),
-            K, L, bool(diagonal), _ptr(workspace), cols, _ptr(dist), _ptr(path),
-        )
+        call = _Call(values, offsets, C, W)
+        K, L = call.K, call.L
+        lengths = call.offsets[1:] - call.offsets[:-1]
+        cols = int(min(call.offsets[-1], max(int(lengths.max()), _WORKSPACE_ELEMENTS // (K * L))))
+        workspace = call.values.new_empty((K * L, cols))
+        dist = call.values.new_empty((call.B, K))
+        path = torch.empty((call.B, K, L, 2), dtype=torch.int32)
+        _core.cpu_path(*call.args(), bool(diagonal), workspace.data_ptr(), cols,
+                       dist.data_ptr(), path.data_ptr())
         return dist, path
 
     @staticmethod
     def path_cost(values, offsets, C, W, path):
-        values, offsets, C, W = _check(values, offsets, C, W)
-        K, L, F = C.shape
-        B = offsets.numel() - 1
+        call = _Call(values, offsets, C, W)
         path = path.contiguous()
-        dist = values.new_empty((B, K))
-        _core.cpu_path_cost(
-            values.dtype == torch.float64, _ptr(values), _ptr(offsets), B, F, _ptr(C), _ptr(W),
-            K, L, _ptr(path), _ptr(dist),
-        )
+        dist = call.values.new_empty((call.B, call.K))
+        _core.cpu_path_cost(*call.args(), path.data_ptr(), dist.data_ptr())
         return dist
 
     @staticmethod
     def path_grad(values, offsets, C, W, path, grad_dist, need_values_grad):
-        values, offsets, C, W = _check(values, offsets, C, W)
-        K, L, F = C.shape
-        B = offsets.numel() - 1
+        call = _Call(values, offsets, C, W)
         path = path.contiguous()
-        grad_dist = grad_dist.to(values.dtype).contiguous()
-        dC, dW = torch.empty_like(C), torch.empty_like(W)
-        dX = torch.zeros_like(values) if need_values_grad else None
-        _core.cpu_path_grad(
-            values.dtype == torch.float64, _ptr(values), _ptr(offsets), B, F, _ptr(C), _ptr(W),
-            K, L, _ptr(path), _ptr(grad_dist), _ptr(dC), _ptr(dW), 0 if dX is None else _ptr(dX),
-        )
-        return dC, dW, dX
+        grad_dist = grad_dist.to(call.values.dtype).contiguous()
+        dC, dW = torch.empty_like(call.C), torch.empty_like(call.W)
+        dX = torch.zeros_like(call.values) if need_values_grad else None
+        _core.cpu_path_grad(*call.args(), path.data_ptr(), grad_dist.data_ptr(), dC.data_ptr(),
+                            dW.data_ptr(), 0 if dX is None else dX.data_ptr())
+        return call.unpad(dC), call.unpad(dW), None if dX is None else call.unpad(dX)
