@@ -1,0 +1,634 @@
+"""DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.special import log_softmax, softmax
+import torch.nn.functional as F
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from ._dba import DBAInitializer, _resample
+from ._series import check_series_list
+from .dtw import PackedBatch, weighted_dtw
+
+__all__ = ["DejaVidClassifier"]
+
+# Added to the per-sample standard deviation of the distances in the z-score logits.
+_ZSCORE_EPS = 1e-5
+# Samples per op call at inference: bounds the memory of the packed batch and the paths.
+_INFERENCE_CHUNK = 1024
+
+
+def _padded_width(n_features):
+    """Features as stored for the op: many features are zero-padded to whole 64-byte rows.
+
+    Aligned rows make the compiled kernels' vector loads cheaper (about 15% on the cost
+    matrix); the padding is exact, since a zero feature adds w * |0 - 0| = 0 to every cost
+    and receives no gradient. Few features are left alone, where padding would add work.
+    """
+    return n_features if n_features < 64 else -(-n_features // 16) * 16
+
+
+def _pad_features(a, width, value=0.0):
+    """Pad the last axis of a NumPy array or tensor to ``width`` with ``value``."""
+    pad = width - a.shape[-1]
+    if isinstance(a, torch.Tensor):
+        return F.pad(a, (0, pad), value=value)
+    return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, pad)], constant_values=value)
+
+
+def _pack(series, device, width):
+    """Pack validated float32 series into a PackedBatch on ``device`` (no re-validation),
+    features zero-padded to ``width``."""
+    lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
+    offsets = torch.zeros(len(series) + 1, dtype=torch.int64)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    values = torch.from_numpy(_pad_features(np.concatenate(series), width))
+    return PackedBatch(values.to(device), offsets.to(device))
+
+
+def _select(packed, index):
+    """The sub-batch ``index`` of a PackedBatch, built by one gather of its rows."""
+    starts = packed.offsets[:-1][index]
+    lengths = packed.lengths[index]
+    offsets = torch.zeros(len(index) + 1, dtype=torch.int64, device=index.device)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    total = int(offsets[-1])
+    rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
+    rows += torch.arange(total, device=index.device)
+    return PackedBatch(packed.values[rows], offsets)
+
+
+def _logits(dist, logit_norm):
+    """Class scores from distances (torch): a z-score over each sample's classes, or -dist."""
+    if logit_norm == "none":
+        return -dist
+    centred = dist - dist.mean(1, keepdim=True)
+    return -centred / (dist.std(1, keepdim=True) + _ZSCORE_EPS)
+
+
+class DejaVidClassifier(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
+):
+    """Classify variable-length multivariate time series by learned weighted DTW (DejaVid).
+
+    Every class ``k`` has a centroid series ``C[k]`` of ``centroid_length`` steps and a
+    positive weight per centroid step and feature ``W[k] = exp(V[k])``. A series ``X_b``
+    is scored against class ``k`` by the DTW distance with the weighted L1 point cost
+    ``sum_f W[k, i, f] * |C[k, i, f] - X_b[j, f]|``, and classified to the nearest class.
+    Centroids (initialised by DTW barycenter averaging) and log-weights ``V`` are learned
+    by backpropagating a cross-entropy loss through the DTW distances, with AdamW and a
+    cosine learning-rate schedule. By default the warping paths of an epoch are those of
+    the parameters frozen at its start (FECW, ``path_update="epoch"``); predictions always
+    use the exact DTW under the final parameters.
+
+    Parameters
+    ----------
+    centroid_length : int, default=8
+        Number of steps ``L`` of each class centroid.
+    learning_rate : float, default=1e-3
+        Learning rate of the log-weights.
+    centroid_learning_rate : float, default=None
+        Learning rate of the centroids; ``None`` means ``learning_rate / 3``.
+    max_epochs : int, default=36
+        Number of training epochs (passes over the training set); the learning rates
+        anneal to 0 along a cosine over them. ``0`` keeps the initial parameters.
+    batch_size : int, default=48
+        Number of series per optimisation step.
+    weight_decay : float, default=0.01
+        AdamW weight decay of both the centroids and the log-weights.
+    weight_init : {"random", "ones"}, default="random"
+        Initial log-weights: standard normal draws (the authors' choice), or zeros (all
+        weights 1). With few features and few optimiser steps (small data sets, a handful
+        of epochs) the random draws give each class a different overall scale that training
+        does not undo, and accuracy can drop to chance; prefer ``"ones"`` there (see
+        ``benchmarks/results/bench_accuracy.json``).
+    learn_weights : bool, default=True
+        Learn the weights; if False they keep their initial values.
+    learn_centroids : bool, default=True
+        Learn the centroids; if False they keep their initial values.
+    diagonal : bool, default=False
+        Allow diagonal moves in the warping paths (the paper's ablation).
+    path_update : {"epoch", "batch"}, default="epoch"
+        ``"epoch"``: paths chosen by the parameters frozen at the start of each epoch
+        (FECW); ``"batch"``: by the current parameters at every step.
+    logit_norm : {"zscore", "none"}, default="zscore"
+        Class scores: the z-score of the negated distances over the classes of each
+        sample (unbiased standard deviation), or the negated distances themselves.
+    init : {"dba", "medoid", "mean"}, DBAInitializer or array-like, default="dba"
+        Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``
+        training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
+        medoids; ``"mean"``: the per-class mean of all training series resampled to
+        ``centroid_length``; a :class:`DBAInitializer` (cloned and fitted on the training
+        series; its ``centroid_length`` must match); or an array of shape
+        ``(n_classes, centroid_length, n_features)``, in the order of ``classes_``.
+    dba_samples : int, default=50
+        Maximum number of series per class for ``init="dba"`` and ``"medoid"``.
+    dba_max_iter : int, default=100
+        Maximum number of DBA updates per class for ``init="dba"``.
+    validation_fraction : float, default=None
+        Fraction of the training set held out (stratified) to pick the epoch whose
+        parameters are kept; ``None`` trains on everything and keeps the last epoch.
+    warm_start : bool, default=False
+        If True and the estimator is fitted, a new ``fit`` starts from the current
+        centroids and weights (``init`` and ``weight_init`` are ignored) and trains for
+        ``max_epochs`` more epochs with a fresh optimiser and schedule.
+    device : str, default="auto"
+        Torch device used for training and inference; ``"auto"`` is ``"cuda"`` when
+        available, else ``"cpu"``. The fitted state is stored as NumPy arrays either way,
+        so a model fitted on a GPU predicts on a machine without one (with ``"auto"``, or
+        after ``set_params(device="cpu")``).
+    backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
+        Backend of the weighted-DTW op (see :func:`sktdtw.dtw.weighted_dtw`).
+    n_jobs : int, default=None
+        Number of classes whose initial centroids are computed in parallel. ``None``
+        means 1 unless in a :obj:`joblib.parallel_backend` context.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the choice of DBA series, the initial log-weights and
+        the shuffling. With an int, fits on the same data and machine (CPU) give the
+        same arrays bit for bit.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar over the epochs with the loss and accuracies.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    n_features_in_ : int
+        Number of features per time step seen in ``fit``.
+    centroids_ : ndarray of shape (n_classes, centroid_length, n_features_in_)
+        The learned centroids, float32.
+    weights_ : ndarray of shape (n_classes, centroid_length, n_features_in_)
+        The learned (positive) weights, float32.
+    history_ : dict of lists
+        One entry per epoch of the last call to ``fit``: ``"loss"`` (mean training loss),
+        ``"train_accuracy"`` (accuracy of the training-batch predictions made during the
+        epoch), ``"learning_rate"`` and ``"centroid_learning_rate"`` (those used in the
+        epoch), ``"seconds"``, and with a validation fraction ``"validation_loss"`` and
+        ``"validation_accuracy"`` (after the epoch, exact DTW).
+    n_epochs_ : int
+        Number of epochs run by the last call to ``fit`` (0 when nothing is learned).
+    best_epoch_ : int or None
+        Index in ``history_`` of the epoch whose parameters were kept: the best
+        validation accuracy (ties: lowest validation loss), else the last epoch; ``None``
+        when no epoch ran.
+
+    See Also
+    --------
+    DBAInitializer : The initial centroids.
+    sktdtw.dtw.weighted_dtw : The distance, as a differentiable op.
+
+    Notes
+    -----
+    This implements DejaVid (Ho et al., CVPR 2025). Where the paper selected the best
+    epoch on its test split, this estimator only selects on the held-out
+    ``validation_fraction`` of the training data.
+
+    Examples
+    --------
+    >>> from sktdtw import DejaVidClassifier
+    >>> from sktdtw.datasets import make_temporal_order
+    >>> X, y = make_temporal_order(n_samples=60, n_classes=2, random_state=0)
+    >>> clf = DejaVidClassifier(max_epochs=5, random_state=0).fit(X[:40], y[:40])
+    >>> clf.predict(X[40:]).shape
+    (20,)
+    >>> clf.transform(X[40:]).shape
+    (20, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "centroid_length": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "centroid_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_init": [StrOptions({"random", "ones"})],
+        "learn_weights": ["boolean"],
+        "learn_centroids": ["boolean"],
+        "diagonal": ["boolean"],
+        "path_update": [StrOptions({"epoch", "batch"})],
+        "logit_norm": [StrOptions({"zscore", "none"})],
+        "init": [StrOptions({"dba", "medoid", "mean"}), DBAInitializer, "array-like"],
+        "dba_samples": [Interval(Integral, 1, None, closed="left")],
+        "dba_max_iter": [Interval(Integral, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "backend": [StrOptions({"auto", "torch", "cpu", "cuda"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        centroid_length=8,
+        learning_rate=1e-3,
+        centroid_learning_rate=None,
+        max_epochs=36,
+        batch_size=48,
+        weight_decay=0.01,
+        weight_init="random",
+        learn_weights=True,
+        learn_centroids=True,
+        diagonal=False,
+        path_update="epoch",
+        logit_norm="zscore",
+        init="dba",
+        dba_samples=50,
+        dba_max_iter=100,
+        validation_fraction=None,
+        warm_start=False,
+        device="auto",
+        backend="auto",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.centroid_length = centroid_length
+        self.learning_rate = learning_rate
+        self.centroid_learning_rate = centroid_learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.weight_init = weight_init
+        self.learn_weights = learn_weights
+        self.learn_centroids = learn_centroids
+        self.diagonal = diagonal
+        self.path_update = path_update
+        self.logit_norm = logit_norm
+        self.init = init
+        self.dba_samples = dba_samples
+        self.dba_max_iter = dba_max_iter
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.device = device
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def _n_features_out(self):
+        """One output of ``transform`` per class (for ``get_feature_names_out``)."""
+        return self.classes_.size
+
+    def _torch_device(self):
+        if str(self.device) == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as exc:
+            raise ValueError(f"device={self.device!r} is not a valid torch device") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available")
+        return device
+
+    def _initial_centroids(self, series, y_index, n_classes, n_features, rng):
+        """Initial centroids (n_classes, L, F) from ``init``, as float32."""
+        shape = (n_classes, self.centroid_length, n_features)
+        if isinstance(self.init, str) and self.init == "mean":
+            resampled = _resample(series, self.centroid_length)
+            centroids = np.stack([resampled[y_index == k].mean(0) for k in range(n_classes)])
+        elif isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
+            if isinstance(self.init, DBAInitializer):
+                initializer = clone(self.init)
+                if initializer.centroid_length != self.centroid_length:
+                    raise ValueError(
+                        f"init has centroid_length={initializer.centroid_length} but the "
+                        f"classifier has centroid_length={self.centroid_length}"
+                    )
+            else:
+                initializer = DBAInitializer(
+                    centroid_length=self.centroid_length,
+                    n_samples=self.dba_samples,
+                    max_iter=self.dba_max_iter if self.init == "dba" else 0,
+                    diagonal=self.diagonal,
+                    backend=self.backend,
+                    n_jobs=self.n_jobs,
+                )
+            initializer.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            centroids = initializer.fit(series, y_index).centroids_
+        else:
+            centroids = np.asarray(self.init, dtype=np.float64)
+            if centroids.shape != shape:
+                raise ValueError(
+                    f"init has shape {centroids.shape}; expected (n_classes, centroid_length, "
+                    f"n_features) = {shape}"
+                )
+            if not np.isfinite(centroids).all():
+                raise ValueError("init contains non-finite values")
+        return centroids.astype(np.float32)
+
+    @_fit_context(
+        # init may be a DBAInitializer, whose parameters are validated by its own fit.
+        prefer_skip_nested_validation=False
+    )
+    def fit(self, X, y):
+        """Learn the class centroids and weights.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Training series: a ragged list, a 3-D array ``(n, T, F)`` (trailing all-NaN
+            rows are padding), or a 2-D array ``(n, T)`` of univariate series.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : object
+            Fitted classifier.
+        """
+        y = validate_data(self, X="no_validation", y=y)
+        warm = self.warm_start and hasattr(self, "centroids_")
+        series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
+        if len(series) != len(y):
+            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        check_classification_targets(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"y contains only one class ({classes[0]!r}); DejaVidClassifier needs "
+                "samples of at least 2 classes"
+            )
+        if warm and self.centroids_.shape[1] != self.centroid_length:
+            raise ValueError(
+                f"warm_start=True but centroid_length={self.centroid_length} differs from the "
+                f"fitted centroids' length {self.centroids_.shape[1]}"
+            )
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True but y has classes {classes.tolist()}, not the classes "
+                f"{self.classes_.tolist()} of the previous fit"
+            )
+        n_features = series[0].shape[1]
+        rng = check_random_state(self.random_state)
+        device = self._torch_device()
+
+        train_index = np.arange(len(series))
+        validation_index = None
+        if self.validation_fraction is not None:
+            train_index, validation_index = train_test_split(
+                train_index, test_size=self.validation_fraction, stratify=y_index,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            train_index.sort()
+            validation_index.sort()
+        train_series = [series[i] for i in train_index]
+        y_train = y_index[train_index]
+
+        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        if warm:
+            centroids = self.centroids_
+            log_weights = torch.from_numpy(np.log(self.weights_))
+        else:
+            centroids = self._initial_centroids(
+                train_series, y_train, classes.size, n_features, rng
+            )
+            shape = centroids.shape
+            log_weights = (
+                torch.randn(shape, generator=generator)
+                if self.weight_init == "random"
+                else torch.zeros(shape)
+            )
+        width = _padded_width(n_features)
+        C = torch.tensor(
+            _pad_features(centroids, width), device=device, requires_grad=self.learn_centroids
+        )
+        V = _pad_features(log_weights, width).to(device).requires_grad_(self.learn_weights)
+
+        self.history_ = {
+            "loss": [], "train_accuracy": [], "learning_rate": [],
+            "centroid_learning_rate": [], "seconds": [],
+        }
+        if validation_index is not None:
+            self.history_.update(validation_loss=[], validation_accuracy=[])
+        self.n_epochs_ = 0
+        self.best_epoch_ = None
+        if self.max_epochs > 0 and (self.learn_centroids or self.learn_weights):
+            validation = None
+            if validation_index is not None:
+                validation = (
+                    [series[i] for i in validation_index], y_index[validation_index]
+                )
+            C, V = self._train(C, V, train_series, y_train, validation, generator, device)
+
+        self.classes_ = classes
+        self.n_features_in_ = n_features
+        self.centroids_ = C.detach()[..., :n_features].cpu().numpy()
+        self.weights_ = V.detach()[..., :n_features].exp().cpu().numpy()
+        return self
+
+    def _train(self, C, V, train_series, y_train, validation, generator, device):
+        """The training loop; returns the kept (centroids, log-weights)."""
+        centroid_lr = (
+            self.learning_rate / 3
+            if self.centroid_learning_rate is None
+            else self.centroid_learning_rate
+        )
+        groups = []
+        if self.learn_weights:
+            groups.append({"params": [V], "lr": self.learning_rate})
+        if self.learn_centroids:
+            groups.append({"params": [C], "lr": centroid_lr})
+        optimizer = torch.optim.AdamW(
+            groups, betas=(0.9, 0.999), weight_decay=self.weight_decay
+        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self.max_epochs, eta_min=0.0
+        )
+        packed = _pack(train_series, device, C.shape[2])
+        targets = torch.from_numpy(y_train).to(device)
+        n_train = len(train_series)
+        best = None  # (accuracy, -loss) of the kept epoch, and its parameters
+
+        epochs = tqdm(
+            range(self.max_epochs), desc=type(self).__name__, unit="epoch",
+            disable=self.verbose < 1,
+        )
+        for epoch in epochs:
+            start = time.perf_counter()
+            # The schedule scales both groups alike.
+            lr_scale = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["initial_lr"]
+            frozen = {}
+            if self.path_update == "epoch":
+                frozen = {
+                    "path_centroids": C.detach().clone(),
+                    "path_weights": V.detach().exp(),
+                }
+            order = torch.randperm(n_train, generator=generator).to(device)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            n_correct = torch.zeros((), dtype=torch.int64, device=device)
+            for first in range(0, n_train, self.batch_size):
+                index = order[first:first + self.batch_size]
+                # The data were validated once in fit; the parameters are checked below.
+                dist = weighted_dtw(
+                    _select(packed, index), C, V.exp(), diagonal=self.diagonal,
+                    backend=self.backend, check_input=False, **frozen,
+                )
+                batch_targets = targets[index]
+                loss = F.cross_entropy(_logits(dist, self.logit_norm), batch_targets)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach() * len(index)
+                n_correct += (dist.detach().argmin(1) == batch_targets).sum()
+            schedule.step()
+            if not (torch.isfinite(loss_sum) and torch.isfinite(C).all() and torch.isfinite(V).all()):
+                raise ValueError(
+                    f"training diverged in epoch {epoch}: the loss or the parameters are no "
+                    "longer finite; lower learning_rate or centroid_learning_rate"
+                )
+
+            record = {
+                "loss": float(loss_sum) / n_train,
+                "train_accuracy": int(n_correct) / n_train,
+                "learning_rate": self.learning_rate * lr_scale,
+                "centroid_learning_rate": centroid_lr * lr_scale,
+            }
+            if validation is not None:
+                dist = self._distances(validation[0], C, V.exp(), device)
+                logits = _logits(torch.from_numpy(dist), self.logit_norm)
+                record["validation_loss"] = float(
+                    F.cross_entropy(logits, torch.from_numpy(validation[1]))
+                )
+                record["validation_accuracy"] = float(
+                    np.mean(dist.argmin(1) == validation[1])
+                )
+                score = (record["validation_accuracy"], -record["validation_loss"])
+                if best is None or score > best[0]:
+                    best = (score, epoch, C.detach().clone(), V.detach().clone())
+            record["seconds"] = time.perf_counter() - start
+            for key, value in record.items():
+                self.history_[key].append(value)
+            postfix = {"loss": record["loss"], "acc": record["train_accuracy"]}
+            if validation is not None:
+                postfix["val_acc"] = record["validation_accuracy"]
+            epochs.set_postfix(postfix)
+
+        self.n_epochs_ = self.max_epochs
+        if best is None:
+            self.best_epoch_ = self.max_epochs - 1
+            return C, V
+        _, self.best_epoch_, C, V = best
+        return C, V
+
+    @torch.no_grad()
+    def _distances(self, series, C, W, device):
+        """Exact weighted-DTW distances (n_samples, n_classes), float64, in chunks."""
+        chunks = []
+        for first in range(0, len(series), _INFERENCE_CHUNK):
+            batch = _pack(series[first:first + _INFERENCE_CHUNK], device, C.shape[2])
+            dist = weighted_dtw(batch, C, W, diagonal=self.diagonal, backend=self.backend)
+            chunks.append(dist.cpu().numpy().astype(np.float64))
+        return np.concatenate(chunks)
+
+    def transform(self, X):
+        """Weighted-DTW distances of each series to each class centroid.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_classes)
+            Distances under the fitted parameters (exact DTW), columns in the order of
+            ``classes_``.
+        """
+        check_is_fitted(self)
+        series = check_series_list(X, n_features=self.n_features_in_)
+        device = self._torch_device()
+        width = _padded_width(self.n_features_in_)
+        C = torch.from_numpy(_pad_features(self.centroids_, width)).to(device)
+        W = torch.from_numpy(_pad_features(self.weights_, width, 1.0)).to(device)
+        return self._distances(series, C, W, device)
+
+    def _logits(self, X):
+        return _logits(torch.from_numpy(self.transform(X)), self.logit_norm).numpy()
+
+    def decision_function(self, X):
+        """Class scores (the logits of ``predict_proba``).
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for 2 classes
+            The logits (see ``logit_norm``); with two classes, the log-odds of
+            ``classes_[1]``, positive where it is predicted.
+        """
+        logits = self._logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities: the softmax of the logits.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """The class of the nearest centroid under the learned weighted DTW.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        distances = self.transform(X)
+        return self.classes_[distances.argmin(1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

@@ -1,0 +1,254 @@
+"""DTW barycenter averaging (DBA) under the weighted-DTW op with unit weights.
+
+The centroids DejaVid starts from (DESIGN.md section 1): per class, resample up to
+``n_samples`` training series to the centroid length by linear interpolation, start from
+their medoid and run DBA updates, all under the same DTW variant as the classifier.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+from ._series import check_series_list
+from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
+
+__all__ = ["DBAInitializer", "dba_barycenter"]
+
+_BACKENDS = StrOptions({"auto", "torch", "cpu", "cuda"})
+
+
+def _resample(series, length):
+    """Linear interpolation of each ``(T, F)`` series at ``linspace(0, T - 1, length)``.
+
+    Returns an array of shape ``(n_series, length, F)``, float64.
+    """
+    out = np.empty((len(series), length, series[0].shape[1]), dtype=np.float64)
+    for n, x in enumerate(series):
+        pos = np.linspace(0.0, x.shape[0] - 1, length)
+        left = np.floor(pos).astype(np.intp)
+        right = np.minimum(left + 1, x.shape[0] - 1)
+        frac = (pos - left)[:, None]
+        out[n] = x[left] * (1.0 - frac) + x[right] * frac
+    return out
+
+
+def _medoid(resampled, diagonal, backend):
+    """The resampled series with the least total DTW distance (unit weights) to the others."""
+    candidates = torch.from_numpy(resampled)
+    dist = weighted_dtw(
+        list(candidates), candidates, torch.ones_like(candidates), diagonal=diagonal,
+        backend=backend,
+    )  # dist[b, k]: series b against candidate k
+    return int(torch.argmin(dist.sum(0)))
+
+
+@validate_params(
+    {
+        "series": ["array-like"],
+        "length": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "diagonal": ["boolean"],
+        "backend": [_BACKENDS],
+        "return_n_iter": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def dba_barycenter(
+    series, length, *, max_iter=100, diagonal=False, backend="auto", return_n_iter=False
+):
+    """DTW barycenter of a set of series, as DejaVid initialises its centroids.
+
+    Every series is resampled to ``length`` steps by linear interpolation at
+    ``linspace(0, T - 1, length)``. The barycenter starts at the medoid of the resampled
+    series and is then refined by DBA updates: align every resampled series to the
+    barycenter (weighted DTW with unit weights, i.e. L1 point cost) and set each
+    barycenter step to the mean of the frames aligned to it. Iteration stops after
+    ``max_iter`` updates or as soon as an update leaves the barycenter unchanged.
+
+    Parameters
+    ----------
+    series : list of array-like of shape (T_i, n_features), or ndarray
+        The series to average, ragged or not (forms accepted by the estimators).
+    length : int
+        Length of the barycenter (the centroid length ``L``).
+    max_iter : int, default=100
+        Maximum number of DBA updates; ``0`` returns the medoid.
+    diagonal : bool, default=False
+        Allow diagonal moves in the DTW alignments.
+    backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
+        Backend of the weighted-DTW op (computations run on the CPU).
+    return_n_iter : bool, default=False
+        Also return the number of updates run.
+
+    Returns
+    -------
+    barycenter : ndarray of shape (length, n_features)
+        float64.
+    n_iter : int
+        Number of DBA updates that changed the barycenter; only if ``return_n_iter``.
+
+    See Also
+    --------
+    DBAInitializer : One barycenter per class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktdtw import dba_barycenter
+    >>> series = [np.array([[0.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [1.0], [1.0]])]
+    >>> dba_barycenter(series, 2, diagonal=True).ravel()
+    array([0., 1.])
+    """
+    series = check_series_list(series, input_name="series")
+    resampled = _resample(series, length)
+    barycenter = torch.from_numpy(resampled[_medoid(resampled, diagonal, backend)].copy())
+    n, _, n_features = resampled.shape
+    values = torch.from_numpy(resampled.reshape(n * length, n_features))
+    starts = torch.arange(n, dtype=torch.int64) * length
+    batch = PackedBatch(values, torch.arange(n + 1, dtype=torch.int64) * length)
+    # Prefix sums turn "sum of the frames lo..hi of every series" into two lookups.
+    prefix = torch.cat([values.new_zeros(1, n_features), torch.cumsum(values, 0)])
+    unit = torch.ones(1, length, n_features, dtype=torch.float64)
+    n_iter = 0
+    for _ in range(max_iter):
+        _, path = weighted_dtw_path(
+            batch, barycenter[None], unit, diagonal=diagonal, backend=backend
+        )
+        lo = path[:, 0, :, 0].long() + starts[:, None]  # (n, length), packed rows
+        hi = path[:, 0, :, 1].long() + starts[:, None]
+        sums = (prefix[hi + 1] - prefix[lo]).sum(0)
+        counts = (hi - lo + 1).sum(0).to(torch.float64)
+        updated = sums / counts[:, None]
+        if torch.equal(updated, barycenter):
+            break
+        barycenter = updated
+        n_iter += 1
+    barycenter = barycenter.numpy()
+    return (barycenter, n_iter) if return_n_iter else barycenter
+
+
+class DBAInitializer(BaseEstimator):
+    """Per-class DTW barycenters: the centroids DejaVid starts from.
+
+    For every class, up to ``n_samples`` training series are drawn uniformly without
+    replacement and averaged with :func:`dba_barycenter`. Classes are processed in
+    parallel with joblib.
+
+    Parameters
+    ----------
+    centroid_length : int, default=8
+        Length ``L`` of each centroid.
+    n_samples : int, default=50
+        Maximum number of series per class used for the barycenter.
+    max_iter : int, default=100
+        Maximum number of DBA updates per class; ``0`` gives the medoids.
+    diagonal : bool, default=False
+        Allow diagonal moves in the DTW alignments.
+    backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
+        Backend of the weighted-DTW op.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of series per class. Pass an int for reproducible output.
+    n_jobs : int, default=None
+        Number of classes processed in parallel. ``None`` means 1 unless in a
+        :obj:`joblib.parallel_backend` context; ``-1`` means all processors.
+
+    Attributes
+    ----------
+    centroids_ : ndarray of shape (n_classes, centroid_length, n_features)
+        The barycenters, float64, in the order of ``classes_``.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    n_features_in_ : int
+        Number of features of each time step seen in ``fit``.
+    n_iter_ : ndarray of shape (n_classes,)
+        Number of DBA updates run for each class.
+
+    See Also
+    --------
+    dba_barycenter : The barycenter of one set of series.
+    DejaVidClassifier : Starts from these centroids with ``init="dba"``.
+
+    Examples
+    --------
+    >>> from sktdtw import DBAInitializer
+    >>> from sktdtw.datasets import make_temporal_order
+    >>> X, y = make_temporal_order(n_samples=40, random_state=0)
+    >>> init = DBAInitializer(centroid_length=6, random_state=0).fit(X, y)
+    >>> init.centroids_.shape
+    (3, 6, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "centroid_length": [Interval(Integral, 1, None, closed="left")],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "diagonal": ["boolean"],
+        "backend": [_BACKENDS],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self, centroid_length=8, n_samples=50, max_iter=100, diagonal=False, backend="auto",
+        random_state=None, n_jobs=None,
+    ):
+        self.centroid_length = centroid_length
+        self.n_samples = n_samples
+        self.max_iter = max_iter
+        self.diagonal = diagonal
+        self.backend = backend
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Compute one barycenter per class.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Training series: a ragged list, a 3-D array ``(n, T, F)`` (trailing all-NaN
+            rows are padding), or a 2-D array ``(n, T)`` of univariate series.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            Fitted initializer.
+        """
+        y = validate_data(self, X="no_validation", y=y)
+        series = check_series_list(X)
+        if len(series) != len(y):
+            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        rng = check_random_state(self.random_state)
+        chosen = []
+        for k in range(len(self.classes_)):
+            members = np.flatnonzero(y_index == k)
+            picked = rng.choice(members, size=min(self.n_samples, members.size), replace=False)
+            chosen.append([series[i] for i in np.sort(picked)])
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(dba_barycenter)(
+                members, self.centroid_length, max_iter=self.max_iter, diagonal=self.diagonal,
+                backend=self.backend, return_n_iter=True,
+            )
+            for members in chosen
+        )
+        self.centroids_ = np.stack([barycenter for barycenter, _ in results])
+        self.n_iter_ = np.array([n_iter for _, n_iter in results])
+        self.n_features_in_ = series[0].shape[1]
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags

@@ -1,0 +1,6 @@
+"""Synthetic data sets for temporal classification."""
+
+from ._temporal_order import make_temporal_order
+from ._videos import make_action_videos
+
+__all__ = ["make_action_videos", "make_temporal_order"]

@@ -1,0 +1,158 @@
+"""Tests of dba_barycenter and DBAInitializer, against tslearn as an independent oracle."""
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from tslearn.barycenters import dtw_barycenter_averaging
+from tslearn.metrics import dtw_path_from_metric
+
+from sktdtw import DBAInitializer, dba_barycenter
+from sktdtw._dba import _resample
+from sktdtw.datasets import make_temporal_order
+
+
+def _ragged(n, length_range, n_features, seed):
+    rng = np.random.default_rng(seed)
+    return [
+        rng.normal(size=(rng.integers(*length_range), n_features)).astype(np.float32)
+        for _ in range(n)
+    ]
+
+
+def _oracle_dba(resampled, barycenter, n_iter):
+    """DBA updates with tslearn's L1 ("cityblock") DTW alignments, diagonal moves allowed."""
+    for _ in range(n_iter):
+        sums = np.zeros_like(barycenter)
+        counts = np.zeros(len(barycenter))
+        for x in resampled:
+            path, _ = dtw_path_from_metric(barycenter, x, metric="cityblock")
+            for i, j in path:
+                sums[i] += x[j]
+                counts[i] += 1
+        barycenter = sums / counts[:, None]
+    return barycenter
+
+
+def test_resample_is_linear_interpolation():
+    x = np.array([[0.0, 10.0], [1.0, 20.0], [4.0, 0.0]])
+    out = _resample([x], 5)[0]
+    positions = np.linspace(0, 2, 5)
+    for f in range(2):
+        np.testing.assert_allclose(out[:, f], np.interp(positions, [0, 1, 2], x[:, f]))
+    np.testing.assert_array_equal(_resample([x], 3)[0], x)
+    np.testing.assert_array_equal(_resample([x[:1]], 4)[0], np.repeat(x[:1], 4, axis=0))
+
+
+def test_medoid_matches_tslearn_distances():
+    series = _ragged(9, (5, 15), 3, seed=0)
+    resampled = _resample(series, 6)
+    totals = [
+        sum(dtw_path_from_metric(c, x, metric="cityblock")[1] for x in resampled)
+        for c in resampled
+    ]
+    medoid = dba_barycenter(series, 6, max_iter=0, diagonal=True)
+    np.testing.assert_array_equal(medoid, resampled[int(np.argmin(totals))])
+
+
+@pytest.mark.parametrize("n_iter", [1, 4])
+def test_dba_updates_match_tslearn_alignments(n_iter):
+    series = _ragged(8, (4, 20), 2, seed=1)
+    resampled = _resample(series, 7)
+    start = dba_barycenter(series, 7, max_iter=0, diagonal=True)
+    expected = _oracle_dba(resampled, start, n_iter)
+    barycenter, done = dba_barycenter(
+        series, 7, max_iter=n_iter, diagonal=True, return_n_iter=True
+    )
+    assert done <= n_iter  # stops early once an update changes nothing
+    np.testing.assert_allclose(barycenter, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_close_to_tslearn_dba_from_the_same_start():
+    # Smooth, equal-length, time-warped signals: L1 and squared-Euclidean alignments agree
+    # up to a few cells, so the barycenters are close.
+    rng = np.random.default_rng(2)
+    t = np.linspace(0, 1, 40)
+    series = []
+    for _ in range(10):
+        warp = t ** rng.uniform(0.7, 1.4)
+        series.append(np.stack([np.sin(2 * np.pi * warp), np.cos(3 * warp)], axis=1))
+    start = dba_barycenter(series, 40, max_iter=0, diagonal=True)
+    ours = dba_barycenter(series, 40, max_iter=30, diagonal=True)
+    theirs = dtw_barycenter_averaging(
+        np.stack(series), init_barycenter=start, max_iter=30, tol=0.0
+    )
+    gap = np.abs(ours - theirs).mean()
+    assert gap < 0.02
+    assert gap < 0.2 * np.abs(start - theirs).mean()
+
+
+def test_without_diagonal_reaches_a_fixed_point():
+    series = _ragged(10, (6, 12), 2, seed=3)
+    barycenter, n_iter = dba_barycenter(series, 5, max_iter=100, return_n_iter=True)
+    assert 0 < n_iter < 100
+    again, more = dba_barycenter(series, 5, max_iter=n_iter + 5, return_n_iter=True)
+    assert more == n_iter
+    np.testing.assert_array_equal(again, barycenter)
+    # Each step is the mean of the frames aligned to it, so it lies within their range.
+    frames = np.concatenate(_resample(series, 5))
+    assert (barycenter >= frames.min(0)).all() and (barycenter <= frames.max(0)).all()
+
+
+def test_single_series_is_its_own_barycenter():
+    x = np.random.default_rng(4).normal(size=(6, 3))
+    np.testing.assert_allclose(dba_barycenter([x], 6, diagonal=True), x, rtol=1e-6)
+
+
+def test_dba_barycenter_errors():
+    with pytest.raises(ValueError, match="length"):
+        dba_barycenter([np.ones((3, 1))], 0)
+    with pytest.raises(ValueError, match="sample 1 of series is empty"):
+        dba_barycenter([np.ones((3, 1)), np.ones((0, 1))], 2)
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    X, y = make_temporal_order(
+        n_samples=30, n_classes=3, n_features=2, n_events=3, min_length=6, max_length=12,
+        random_state=5,
+    )
+    return X, np.array(["c", "a", "b"])[y]
+
+
+def test_initializer_is_per_class_dba(labelled):
+    X, y = labelled
+    init = DBAInitializer(centroid_length=5, max_iter=10, random_state=0).fit(X, y)
+    assert list(init.classes_) == ["a", "b", "c"]
+    assert init.centroids_.shape == (3, 5, 2) and init.n_features_in_ == 2
+    for k, label in enumerate(init.classes_):
+        members = [x for x, lab in zip(X, y) if lab == label]
+        expected, n_iter = dba_barycenter(members, 5, max_iter=10, return_n_iter=True)
+        np.testing.assert_array_equal(init.centroids_[k], expected)
+        assert init.n_iter_[k] == n_iter
+
+
+def test_initializer_sampling_and_parallelism(labelled):
+    X, y = labelled
+    params = dict(centroid_length=4, n_samples=2, max_iter=3)
+    a = DBAInitializer(**params, random_state=0).fit(X, y)
+    b = DBAInitializer(**params, random_state=0, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(a.centroids_, b.centroids_)
+    c = DBAInitializer(**params, random_state=1).fit(X, y)
+    assert not np.array_equal(a.centroids_, c.centroids_)
+    # Every centroid is the barycenter of 2 series of its own class.
+    for k, label in enumerate(a.classes_):
+        members = [x for x, lab in zip(X, y) if lab == label]
+        candidates = [
+            dba_barycenter([members[i] for i in subset], 4, max_iter=3)
+            for subset in combinations(range(len(members)), 2)
+        ]
+        assert any(np.array_equal(a.centroids_[k], cand) for cand in candidates)
+
+
+def test_initializer_errors(labelled):
+    X, y = labelled
+    with pytest.raises(ValueError, match="X has 29 series but y has 30"):
+        DBAInitializer().fit(X[:-1], y)
+    with pytest.raises(ValueError, match="n_samples"):
+        DBAInitializer(n_samples=0).fit(X, y)
