@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as nnf
 
 import sktdtw
-from sktdtw.dtw import PackedBatch, get_num_threads, weighted_dtw
+from sktdtw.dtw import PackedBatch, aligned_width, get_num_threads, weighted_dtw
 from sktdtw.dtw._backends import get_backend
 
 HERE = Path(__file__).resolve().parent
@@ -122,18 +123,22 @@ def peak_rss_mb():
 
 class Workload:
     """Synthetic data of a workload's shape. `pool` samples are generated; batch i takes
-    samples (i * BATCH_SIZE) mod pool onward, so huge epochs need not fit in memory."""
+    samples (i * BATCH_SIZE) mod pool onward, so huge epochs need not fit in memory.
+
+    Data and parameters are stored as DejaVidClassifier stores them: features zero-padded
+    to ``aligned_width(F)`` (exact). Throughputs count only the F real features."""
 
     def __init__(self, shape, device, pool=None, seed=0):
         self.shape, self.device = shape, device
         g = torch.Generator().manual_seed(seed)
         B, K, L, T, F = (shape[k] for k in "BKLTF")
+        pad = (0, aligned_width(F) - F)
         self.pool = min(B, pool or B)
-        self.values = torch.randn(self.pool * T, F, generator=g).to(device)
+        self.values = nnf.pad(torch.randn(self.pool * T, F, generator=g), pad).to(device)
         self.offsets = torch.arange(0, self.pool * T + 1, T, device=device)
         self.labels = torch.randint(0, K, (self.pool,), generator=g).to(device)
-        self.C = torch.randn(K, L, F, generator=g).to(device)
-        self.V = torch.randn(K, L, F, generator=g).to(device)
+        self.C = nnf.pad(torch.randn(K, L, F, generator=g), pad).to(device)
+        self.V = nnf.pad(torch.randn(K, L, F, generator=g), pad).to(device)
         self.n_batches = math.ceil(B / BATCH_SIZE)
 
     def batch(self, i):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ._dba import DBAInitializer, _resample
 from ._series import check_series_list
-from .dtw import PackedBatch, weighted_dtw
+from .dtw import PackedBatch, aligned_width, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
 
@@ -32,16 +32,6 @@ __all__ = ["DejaVidClassifier"]
 _ZSCORE_EPS = 1e-5
 # Samples per op call at inference: bounds the memory of the packed batch and the paths.
 _INFERENCE_CHUNK = 1024
-
-
-def _padded_width(n_features):
-    """Features as stored for the op: many features are zero-padded to whole 64-byte rows.
-
-    Aligned rows make the compiled kernels' vector loads cheaper (about 15% on the cost
-    matrix); the padding is exact, since a zero feature adds w * |0 - 0| = 0 to every cost
-    and receives no gradient. Few features are left alone, where padding would add work.
-    """
-    return n_features if n_features < 64 else -(-n_features // 16) * 16
 
 
 def _pad_features(a, width, value=0.0):
@@ -408,7 +398,7 @@ class DejaVidClassifier(
                 if self.weight_init == "random"
                 else torch.zeros(shape)
             )
-        width = _padded_width(n_features)
+        width = aligned_width(n_features)
         C = torch.tensor(
             _pad_features(centroids, width), device=device, requires_grad=self.learn_centroids
         )
@@ -557,7 +547,7 @@ class DejaVidClassifier(
         check_is_fitted(self)
         series = check_series_list(X, n_features=self.n_features_in_)
         device = self._torch_device()
-        width = _padded_width(self.n_features_in_)
+        width = aligned_width(self.n_features_in_)
         C = torch.from_numpy(_pad_features(self.centroids_, width)).to(device)
         W = torch.from_numpy(_pad_features(self.weights_, width, 1.0)).to(device)
         return self._distances(series, C, W, device)

@@ -159,8 +159,9 @@ SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32
       for (int64_t j = range[0]; j <= range[1]; ++j)
         for (int u = 0; u < 4; ++u) {
           const V d = c[u] - load_chunk<V, lanes, Partial>(xb + j * F, nf, u);
-          s_abs[u] += vabs<S, VB>(d);
-          s_sign[u] += vsign<S, VB>(d);
+          const V sign = vsign<S, VB>(d);
+          s_abs[u] += d * sign;  // |d|, exactly, in one FMA
+          s_sign[u] += sign;
         }
       const S g = G[b * K + k];
       for (int u = 0; u < 4; ++u) {

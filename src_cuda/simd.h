@@ -56,11 +56,13 @@ template <class S, int VB> SKTDTW_INLINE typename vec_of<S, VB>::type vabs(typen
   constexpr typename int_of<S>::type mask = ~(typename int_of<S>::type(1) << (8 * sizeof(S) - 1));
   return (typename vec_of<S, VB>::type)((I)d & mask);
 }
-// sign(d) with sign(0) = 0.
+// sign(d) with sign(0) = 0: 1.0 with d's sign bit, masked off where d == 0 (bit operations
+// only, cheaper than two compares and blends).
 template <class S, int VB> SKTDTW_INLINE typename vec_of<S, VB>::type vsign(typename vec_of<S, VB>::type d) {
   using V = typename vec_of<S, VB>::type;
-  const V one = V{} + S(1), zero = {};
-  return (d > zero ? one : zero) - (d < zero ? one : zero);
+  using I = typename vec_of<S, VB>::itype;
+  const V one = V{} + S(1), zero = {}, minus_zero = -zero;  // (0 + -0 would be +0)
+  return (V)((((I)d & (I)minus_zero) | (I)one) & (d != zero));
 }
 // Horizontal sum in a fixed lane order (determinism).
 template <class S, int VB> SKTDTW_INLINE S hsum(typename vec_of<S, VB>::type v) {
