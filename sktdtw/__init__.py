@@ -1,0 +1,18 @@
+"""sktdtw: DejaVid — learned weighted DTW over temporal sequences of embeddings."""
+
+__version__ = "0.1.0"
+
+from . import datasets, dtw
+from ._classifier import DejaVidClassifier
+from ._dba import DBAInitializer, dba_barycenter
+from ._encoder import TSESlidingEncoder
+
+__all__ = [
+    "DBAInitializer",
+    "DejaVidClassifier",
+    "TSESlidingEncoder",
+    "datasets",
+    "dba_barycenter",
+    "dtw",
+    "__version__",
+]

@@ -1,0 +1,103 @@
+"""The main job: ``python -m sktdtw demo``."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+from sktdtw.__main__ import FIGURE_NAME, main
+
+ROOT = Path(__file__).resolve().parents[1]
+_ROW = re.compile(r"^(DejaVid|mean pooling \+ logistic)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)$")
+
+
+def _run_demo(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sktdtw", "demo", *args],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )
+    return done, time.perf_counter() - start
+
+
+def _table(stdout):
+    rows = {}
+    for line in stdout.splitlines():
+        match = _ROW.match(line.strip())
+        if match:
+            name, accuracy, fit_s, predict_s, n_params = match.groups()
+            rows[name] = (float(accuracy), float(fit_s), float(predict_s),
+                          int(n_params.replace(",", "")))
+    return rows
+
+
+def _assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_reduced_demo_prints_the_table_and_writes_the_figure(tmp_path):
+    n_classes, centroid_length = 3, 10
+    done, _ = _run_demo("--n-videos", "90", "--n-classes", str(n_classes), "--max-epochs", "8",
+                        "--centroid-length", str(centroid_length), "--out", str(tmp_path / "fig"))
+    assert done.returncode == 0, done.stderr
+    rows = _table(done.stdout)
+    assert set(rows) == {"DejaVid", "mean pooling + logistic"}
+    dejavid, baseline = rows["DejaVid"], rows["mean pooling + logistic"]
+    # Learned parameters: centroids and weights (K, L, F); logistic coef (K, F) + intercept.
+    n_features = int(re.search(r"embeddings of (\d+) features", done.stdout).group(1))
+    assert dejavid[3] == 2 * n_classes * centroid_length * n_features
+    assert baseline[3] == n_classes * n_features + n_classes
+    for accuracy, fit_s, predict_s, _ in rows.values():
+        assert 0 <= accuracy <= 1 and fit_s > 0 and predict_s > 0
+    assert dejavid[0] > baseline[0]
+    _assert_png(tmp_path / "fig" / FIGURE_NAME)
+
+
+@pytest.mark.slow
+def test_default_demo_meets_its_targets(tmp_path):
+    done, seconds = _run_demo("--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = _table(done.stdout)
+    assert rows["DejaVid"][0] >= 0.9
+    assert rows["mean pooling + logistic"][0] < 0.4  # chance is 0.25
+    assert seconds < 120
+    _assert_png(tmp_path / FIGURE_NAME)
+
+
+def test_without_matplotlib_the_figure_is_skipped(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    status = main(["demo", "--n-videos", "16", "--n-classes", "2", "--max-epochs", "1",
+                   "--out", str(tmp_path)])
+    assert status == 0
+    assert "no figure written" in capsys.readouterr().out
+    assert not (tmp_path / FIGURE_NAME).exists()
+
+
+def test_help_and_invalid_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    for option in ("--n-videos", "--n-classes", "--max-epochs", "--seed", "--out"):
+        assert option in help_text
+    for bad in (["demo", "--n-videos", "0"], ["demo", "--n-classes", "9"], ["demo", "--bogus"],
+                []):
+        with pytest.raises(SystemExit) as exit_info:
+            main(bad)
+        assert exit_info.value.code == 2
+    assert main(["demo", "--n-videos", "5", "--n-classes", "3"]) == 2
+    assert "at least 2 per class" in capsys.readouterr().err
+
+
+def test_console_script_points_at_main():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["sktdtw"].partition(":")
+    assert getattr(import_module(module), function) is main
