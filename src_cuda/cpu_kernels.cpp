@@ -105,6 +105,54 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
   }
 }
 
+// Few features: the same block vectorised across sample steps instead of features (the
+// usual GEMM orientation), so no horizontal sums. The block's steps are transposed into
+// xt[f][n] on the stack (zero past the block's end); c and w are broadcast per feature.
+constexpr int64_t kSmallFeatures = 128;  // measured crossover ~256; stack buffer <= 128 KiB
+template <class S, int VB, int MR, int NR>
+SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_t F,
+                                      int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out,
+                                      int64_t ld_out) {
+  using V = typename simd::vec_of<S, VB>::type;
+  constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  constexpr int64_t width = NR * lanes;  // sample steps per micro-tile
+  constexpr int64_t ld_xt = (kColBlock + width - 1) / width * width;
+  alignas(64) S xt[kSmallFeatures * ld_xt];
+  const int64_t n_cols = n1 - n0;
+  for (int64_t f = 0; f < F; ++f) {
+    for (int64_t n = 0; n < n_cols; ++n) xt[f * ld_xt + n] = X[(n0 + n) * F + f];
+    for (int64_t n = n_cols; n < ld_xt; ++n) xt[f * ld_xt + n] = S(0);
+  }
+  for (int64_t n = 0; n < n_cols; n += width) {
+    for (int64_t r = r0; r < r1; r += MR) {
+      const S *c[MR], *w[MR];
+      for (int a = 0; a < MR; ++a) {
+        const int64_t row = std::min(r + a, r1 - 1);
+        c[a] = C + row * F;
+        w[a] = W + row * F;
+      }
+      V acc[MR][NR] = {};
+      for (int64_t f = 0; f < F; ++f) {
+        V xv[NR];
+        for (int b = 0; b < NR; ++b) xv[b] = loadu<V>(xt + f * ld_xt + n + b * lanes);
+        for (int a = 0; a < MR; ++a) {
+          const V cb = V{} + c[a][f], wb = V{} + w[a][f];
+          for (int b = 0; b < NR; ++b) acc[a][b] += wb * vabs<S, VB>(cb - xv[b]);
+        }
+      }
+      for (int a = 0; a < MR && r + a < r1; ++a)
+        for (int b = 0; b < NR; ++b) {
+          const int64_t first = n + b * lanes, valid = std::min<int64_t>(lanes, n_cols - first);
+          S* o = out + (r + a) * ld_out + n0 + first;
+          if (valid == lanes)
+            storeu(o, acc[a][b]);
+          else if (valid > 0)
+            store_part(o, acc[a][b], valid);
+        }
+    }
+  }
+}
+
 // The cost of one pair's path: sum over its cells of w |c - x|. Up to four consecutive
 // steps of a range share each load of (c, w) through the cost micro-tile.
 template <class S, int VB>
@@ -224,7 +272,10 @@ template <class S> struct Kernels {
 #define SKTDTW_ISA_KERNELS(NAME, TARGET, VB, MR, NR)                                               \
   template <class S> TARGET void NAME##_cost_block(const S* X, const S* C, const S* W, int64_t F,  \
       int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld) {                        \
-    cost_block<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                                \
+    if (F <= kSmallFeatures)                                                                        \
+      cost_block_small_f<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                       \
+    else                                                                                            \
+      cost_block<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                               \
   }                                                                                                 \
   template <class S> TARGET S NAME##_pair_path_cost(const S* Xb, const S* Ck, const S* Wk,          \
       int64_t L, int64_t F, const int32_t* path) {                                                  \
@@ -324,7 +375,8 @@ void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
     for (int64_t q = 0; q < pairs; ++q) {
       const int64_t b = b0 + q / K, k = q % K, pair = b * K + k;
       dtw_pair(workspace + k * L * N + (x.offsets[b] - base), N, L,
-               x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair, out_path + pair * L * 2);
+               x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair,
+               out_path ? out_path + pair * L * 2 : nullptr);
     }
     b0 = b1;
   }

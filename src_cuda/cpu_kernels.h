@@ -20,7 +20,7 @@ template <class S> struct Params {
   int64_t n_classes, length;
 };
 
-// dist (B, K) and path (B, K, L, 2) under (C, W). `workspace` holds K*L x workspace_cols
+// dist (B, K) and path (B, K, L, 2) under (C, W); path may be null (distances only). `workspace` holds K*L x workspace_cols
 // cost entries; samples are processed in chunks whose total length fits in it.
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,

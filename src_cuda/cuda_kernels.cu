@@ -160,7 +160,8 @@ __global__ void dtw_pairs_kernel(S* __restrict__ cost, const int64_t* __restrict
   // same cost rows (shared cache lines).
   const int64_t k = q / B, b = q % B, pair = b * K + k;
   const int64_t start = offsets[b] - row_base, T = offsets[b + 1] - offsets[b];
-  dtw_pair(cost + k * L * N + start, N, L, T, diagonal, dist + pair, path + pair * L * 2);
+  dtw_pair(cost + k * L * N + start, N, L, T, diagonal, dist + pair,
+           path ? path + pair * L * 2 : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------

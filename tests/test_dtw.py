@@ -18,6 +18,7 @@ SHAPES = {
     "F=1": (6, 3, 4, 1, 1, 9),
     "L>T": (6, 3, 9, 4, 1, 5),
     "F tail": (5, 2, 3, 19, 2, 7),
+    "F=100": (7, 5, 6, 100, 1, 40),
     "F=2000": (3, 2, 3, 2000, 2, 6),
     "many pairs": (40, 10, 8, 6, 5, 25),
 }
@@ -297,3 +298,14 @@ def test_gradients_with_exact_zero_differences(backend):
     np.testing.assert_allclose(W.grad.numpy(), dW, rtol=1e-5, atol=1e-5)
     for x, ref in zip(X, dX):
         np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_3d_array_errors_name_the_sample():
+    with pytest.raises(ValueError, match="sample 0 has 5 features"):
+        weighted_dtw(np.ones((3, 4, 5)), C0, W0)
+    with pytest.raises(ValueError, match="sample 0 has length 0"):
+        weighted_dtw(np.ones((3, 0, 4)), C0, W0)
+    X = np.ones((3, 4, 4))
+    X[2, 1, 3] = np.nan
+    with pytest.raises(ValueError, match="sample 2 contains non-finite values .* at step 1"):
+        weighted_dtw(X, C0, W0)

@@ -151,7 +151,12 @@ def weighted_dtw(
     >>> weighted_dtw([torch.tensor([[0.0], [1.0], [1.0]])], C, torch.ones_like(C))
     tensor([[0.]])
     """
-    return weighted_dtw_path(
-        X, centroids, weights, diagonal=diagonal, path_centroids=path_centroids,
-        path_weights=path_weights, backend=backend, check_input=check_input,
-    )[0]
+    packed, C, W, Cp, Wp, be = _prepare(
+        X, centroids, weights, path_centroids, path_weights, backend, check_input
+    )
+    needs_grad = torch.is_grad_enabled() and (
+        packed.values.requires_grad or C.requires_grad or W.requires_grad
+    )
+    if Cp is None and not needs_grad:  # inference: no path to keep, so none is traced
+        return be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
+    return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)[0]

@@ -124,6 +124,15 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
         _check_finite(values, offsets)
         return PackedBatch(values.contiguous(), offsets)
 
+    if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim == 3 and 0 not in X.shape:
+        # Equal lengths: the array is already packed, up to a reshape.
+        n, T, f = X.shape
+        if f != n_features:
+            raise ValueError(f"sample 0 has {f} features but the centroids have {n_features}")
+        values = _as_float_tensor(X, 0, dtype, device).reshape(n * T, f).contiguous()
+        offsets = torch.arange(0, n * T + 1, T, dtype=torch.int64, device=device)
+        _check_finite(values, offsets)
+        return PackedBatch(values, offsets)
     if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim == 3:
         X = list(X)
     if not isinstance(X, (list, tuple)):

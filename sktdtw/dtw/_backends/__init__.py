@@ -2,8 +2,9 @@
 
 Each backend offers the same three primitives (DESIGN.md section 2) and nothing else:
 
-``path(values, offsets, C, W, diagonal) -> (dist, path)``
-    Full cost, DP and backtrack: distances ``(B, K)`` and int32 paths ``(B, K, L, 2)``.
+``path(values, offsets, C, W, diagonal, with_path=True) -> (dist, path)``
+    Full cost, DP and backtrack: distances ``(B, K)`` and int32 paths ``(B, K, L, 2)``
+    (``path`` is None with ``with_path=False``: distances only, no backtracking).
 ``path_cost(values, offsets, C, W, path) -> dist``
     The cost of given paths under ``(C, W)``.
 ``path_grad(values, offsets, C, W, path, grad_dist, need_values_grad) -> (dC, dW, dX)``

@@ -8,8 +8,9 @@ try:
 except ImportError:  # a source checkout without the compiled module
     _core = None
 
-# Cost-matrix workspace bound (elements): samples are processed in chunks that fit.
-_WORKSPACE_ELEMENTS = 1 << 23
+# Cost-matrix workspace bound (elements, 4 MiB of float32): samples are processed in chunks
+# whose cost matrix stays in cache for the DP that reads it right after.
+_WORKSPACE_ELEMENTS = 1 << 20
 
 
 class _Call:
@@ -54,16 +55,16 @@ class CPUBackend:
         return _core is not None
 
     @staticmethod
-    def path(values, offsets, C, W, diagonal):
+    def path(values, offsets, C, W, diagonal, with_path=True):
         call = _Call(values, offsets, C, W)
         K, L = call.K, call.L
         lengths = call.offsets[1:] - call.offsets[:-1]
         cols = int(min(call.offsets[-1], max(int(lengths.max()), _WORKSPACE_ELEMENTS // (K * L))))
         workspace = call.values.new_empty((K * L, cols))
         dist = call.values.new_empty((call.B, K))
-        path = torch.empty((call.B, K, L, 2), dtype=torch.int32)
+        path = torch.empty((call.B, K, L, 2), dtype=torch.int32) if with_path else None
         _core.cpu_path(*call.args(), bool(diagonal), workspace.data_ptr(), cols,
-                       dist.data_ptr(), path.data_ptr())
+                       dist.data_ptr(), path.data_ptr() if with_path else 0)
         return dist, path
 
     @staticmethod

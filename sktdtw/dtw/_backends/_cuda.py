@@ -108,7 +108,7 @@ class CUDABackend:
         return _runtime_devices > 0
 
     @staticmethod
-    def path(values, offsets, C, W, diagonal):
+    def path(values, offsets, C, W, diagonal, with_path=True):
         values, offsets, C, W = _check(values, offsets, C, W)
         K, L, F = C.shape
         B, N = offsets.numel() - 1, values.shape[0]
@@ -116,13 +116,14 @@ class CUDABackend:
             chunks = _chunks(offsets, N, K * L)
             workspace = values.new_empty(K * L * max(r1 - r0 for _, _, r0, r1 in chunks))
             dist = values.new_empty((B, K))
-            path = torch.empty((B, K, L, 2), dtype=torch.int32, device=values.device)
+            path = (torch.empty((B, K, L, 2), dtype=torch.int32, device=values.device)
+                    if with_path else None)
             stream = _stream(values.device)
             for b0, b1, r0, r1 in chunks:
                 _core.cuda_path(
                     values.dtype == torch.float64, _ptr(values[r0:r1]), _ptr(offsets[b0:]),
                     b1 - b0, r1 - r0, F, r0, _ptr(C), _ptr(W), K, L, bool(diagonal),
-                    _ptr(workspace), _ptr(dist[b0:b1]), _ptr(path[b0:b1]), stream,
+                    _ptr(workspace), _ptr(dist[b0:b1]), _ptr(path[b0:b1]) if with_path else 0, stream,
                 )
         return dist, path
 

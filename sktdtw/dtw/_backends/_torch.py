@@ -115,7 +115,7 @@ class TorchBackend:
     name = "torch"
 
     @staticmethod
-    def path(values, offsets, C, W, diagonal):
+    def path(values, offsets, C, W, diagonal, with_path=True):
         K, L, F = C.shape
         cost = _cost_matrix(values, C.reshape(K * L, F), W.reshape(K * L, F))
         padded, lengths = _ragged_to_padded(cost, offsets, K, L)
@@ -123,7 +123,7 @@ class TorchBackend:
         B = lengths.numel()
         last = (lengths - 1).view(B, 1, 1).expand(B, K, 1)
         dist = D[:, :, L - 1, :].gather(2, last)[..., 0]
-        return dist, _backtrack(D, lengths, diagonal)
+        return dist, _backtrack(D, lengths, diagonal) if with_path else None
 
     @staticmethod
     def path_cost(values, offsets, C, W, path):
