@@ -71,8 +71,20 @@ SKTDTW_INLINE void l1_tile(const S* const* c, const S* const* w, const S* const*
     for (int b = 0; b < NR; ++b) res[a][b] = hsum<S, VB>(acc[a][b]);
 }
 
+// Row pointers of an MR-row tile starting at r; rows past r1 repeat the last one (computed,
+// never stored), so partial tiles need no separate code.
+template <int MR, class S>
+SKTDTW_INLINE void tile_rows(const S* C, const S* W, int64_t F, int64_t r, int64_t r1,
+                             const S* (&c)[MR], const S* (&w)[MR]) {
+  for (int a = 0; a < MR; ++a) {
+    const int64_t row = std::min(r + a, r1 - 1);
+    c[a] = C + row * F;
+    w[a] = W + row * F;
+  }
+}
+
 // out[r, n] for rows [r0, r1) of (C, W) and sample rows [n0, n1) of X, all F features.
-// Partial tiles repeat their last row/column and store only the valid part.
+// Partial tiles repeat their last column (and row) and store only the valid part.
 template <class S, int VB, int MR, int NR>
 SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int64_t r0,
                               int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld_out) {
@@ -88,11 +100,7 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
       for (int b = 0; b < NR; ++b) x[b] = X + std::min(n + b, n1 - 1) * F;
       for (int64_t r = r0; r < r1; r += MR) {
         const S *c[MR], *w[MR];
-        for (int a = 0; a < MR; ++a) {
-          const int64_t row = std::min(r + a, r1 - 1);
-          c[a] = C + row * F;
-          w[a] = W + row * F;
-        }
+        tile_rows<MR>(C, W, F, r, r1, c, w);
         S res[MR][NR];
         l1_tile<S, VB, MR, NR>(c, w, x, f0, f1, f_vec, last ? F - f_vec : 0, res);
         for (int a = 0; a < MR && r + a < r1; ++a)
@@ -126,11 +134,7 @@ SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_
   for (int64_t n = 0; n < n_cols; n += width) {
     for (int64_t r = r0; r < r1; r += MR) {
       const S *c[MR], *w[MR];
-      for (int a = 0; a < MR; ++a) {
-        const int64_t row = std::min(r + a, r1 - 1);
-        c[a] = C + row * F;
-        w[a] = W + row * F;
-      }
+      tile_rows<MR>(C, W, F, r, r1, c, w);
       V acc[MR][NR] = {};
       for (int64_t f = 0; f < F; ++f) {
         V xv[NR];

@@ -90,9 +90,13 @@ def test_separate_path_parameters(backend, diagonal):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("shape", ["F tail", "many pairs", "L>T"])
-def test_gradients_equal_oracle(backend, shape):
-    X_np, X, C, W = make_batch(SHAPES[shape], seed=11)
+@pytest.mark.parametrize(
+    "shape, integer",
+    # Integer data: many cells have c == x exactly, where sign(0) = 0 must add nothing.
+    [("F tail", False), ("many pairs", False), ("L>T", False), ("F=100", False), ("many pairs", True)],
+)
+def test_gradients_equal_oracle(backend, shape, integer):
+    X_np, X, C, W = make_batch(SHAPES[shape], seed=11, integer=integer)
     X = [x.requires_grad_() for x in X]
     C.requires_grad_()
     W.requires_grad_()
@@ -279,25 +283,6 @@ def test_thread_count_is_settable():
         assert get_num_threads() >= 1
     finally:
         set_num_threads(before)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_gradients_with_exact_zero_differences(backend):
-    # Integer data: many cells have c == x exactly, where sign(0) = 0 must add nothing to
-    # dC or dX (and |0| nothing to dW).
-    X_np, X, C, W = make_batch((20, 3, 4, 5, 1, 10), seed=17, integer=True)
-    assert any((C[k, i] == x[j]).any() for x in X for k in range(3) for i in range(4) for j in range(len(x)))
-    X = [x.requires_grad_() for x in X]
-    C.requires_grad_()
-    W.requires_grad_()
-    dist, path = weighted_dtw_path(X, C, W, backend=backend)
-    G = torch.randn(dist.shape, generator=torch.Generator().manual_seed(3))
-    dist.backward(G)
-    dC, dW, dX = oracle.path_grads(X_np, C.detach().double().numpy(), W.detach().double().numpy(), path.numpy(), G.double().numpy())
-    np.testing.assert_allclose(C.grad.numpy(), dC, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(W.grad.numpy(), dW, rtol=1e-5, atol=1e-5)
-    for x, ref in zip(X, dX):
-        np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_3d_array_errors_name_the_sample():

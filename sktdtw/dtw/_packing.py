@@ -164,6 +164,10 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
 
 
 def _check_finite(values, offsets):
+    # One pass, no temporary: min and max propagate NaN, and are infinite if any value is.
+    low, high = torch.aminmax(values)
+    if bool(torch.isfinite(low) & torch.isfinite(high)):
+        return
     finite_rows = torch.isfinite(values).all(dim=1)
     if not bool(finite_rows.all()):
         row = int(torch.nonzero(~finite_rows)[0])
