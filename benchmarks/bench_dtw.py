@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as nnf
 
 import sktdtw
 from sktdtw.dtw import PackedBatch, aligned_width, get_num_threads, weighted_dtw
@@ -132,14 +131,20 @@ class Workload:
         self.shape, self.device = shape, device
         g = torch.Generator().manual_seed(seed)
         B, K, L, T, F = (shape[k] for k in "BKLTF")
-        pad = (0, aligned_width(F) - F)
         self.pool = min(B, pool or B)
-        self.values = nnf.pad(torch.randn(self.pool * T, F, generator=g), pad).to(device)
+        self.values = self._padded_normal((self.pool * T, F), g).to(device)
         self.offsets = torch.arange(0, self.pool * T + 1, T, device=device)
         self.labels = torch.randint(0, K, (self.pool,), generator=g).to(device)
-        self.C = nnf.pad(torch.randn(K, L, F, generator=g), pad).to(device)
-        self.V = nnf.pad(torch.randn(K, L, F, generator=g), pad).to(device)
+        self.C = self._padded_normal((K, L, F), g).to(device)
+        self.V = self._padded_normal((K, L, F), g).to(device)
         self.n_batches = math.ceil(B / BATCH_SIZE)
+
+    @staticmethod
+    def _padded_normal(shape, generator):
+        """Normal draws in a zero-padded buffer, filled in place (no second copy in memory)."""
+        out = torch.zeros(*shape[:-1], aligned_width(shape[-1]))
+        out[..., :shape[-1]].normal_(generator=generator)
+        return out
 
     def batch(self, i):
         s = (i * BATCH_SIZE) % self.pool
