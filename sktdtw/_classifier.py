@@ -1,5 +1,8 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
+import hashlib
+import os
+import tempfile
 import time
 from numbers import Integral, Real
 
@@ -23,7 +26,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._dba import DBAInitializer, _resample
-from ._series import check_series_list
+from ._distributed import current_group
+from ._series import (
+    SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch
+)
 from .dtw import PackedBatch, aligned_width, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
@@ -32,6 +38,9 @@ __all__ = ["DejaVidClassifier"]
 _ZSCORE_EPS = 1e-5
 # Samples per op call at inference: bounds the memory of the packed batch and the paths.
 _INFERENCE_CHUNK = 1024
+# Parameters that change how a fit runs, not what it computes: left out of a checkpoint's
+# fingerprint, so a run can be resumed with another device or verbosity.
+_NOT_FINGERPRINTED = frozenset({"verbose", "checkpoint", "n_jobs", "device"})
 
 
 def _pad_features(a, width, value=0.0):
@@ -42,14 +51,39 @@ def _pad_features(a, width, value=0.0):
     return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, pad)], constant_values=value)
 
 
-def _pack(series, device, width):
-    """Pack validated float32 series into a PackedBatch on ``device`` (no re-validation),
-    features zero-padded to ``width``."""
-    lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
-    offsets = torch.zeros(len(series) + 1, dtype=torch.int64)
+def _pack_values(values, lengths, device, width):
+    """A PackedBatch on ``device`` of validated float32 ``values`` (rows of all samples) and
+    their ``lengths`` (no re-validation), features zero-padded to ``width``."""
+    lengths = torch.as_tensor(lengths, dtype=torch.int64)
+    offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64)
     torch.cumsum(lengths, 0, out=offsets[1:])
-    values = torch.from_numpy(_pad_features(np.concatenate(series), width))
+    values = torch.from_numpy(_pad_features(values, width))
     return PackedBatch(values.to(device), offsets.to(device))
+
+
+def _pack(series, device, width):
+    """Pack a list of validated float32 series (see ``_pack_values``)."""
+    return _pack_values(np.concatenate(series), [len(x) for x in series], device, width)
+
+
+def _reader(X, n_features, width, device, from_estimator):
+    """A function ``index -> PackedBatch`` of the samples ``X[index]`` (ndarray of indices):
+    gathered from a validated list, or read from a lazy sequence and validated as read."""
+    if not is_lazy(X):
+        return lambda index: _pack([X[i] for i in index], device, width)
+
+    def read(index):
+        values, lengths = read_series_batch(
+            X, index, n_features=n_features, from_estimator=from_estimator
+        )
+        return _pack_values(values, lengths, device, width)
+
+    return read
+
+
+def _split_packed(values, lengths):
+    """The series of a packed ``(values, lengths)`` pair, as a list of views."""
+    return np.split(values, np.cumsum(lengths)[:-1])
 
 
 def _select(packed, index):
@@ -62,6 +96,77 @@ def _select(packed, index):
     rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
     rows += torch.arange(total, device=index.device)
     return PackedBatch(packed.values[rows], offsets)
+
+
+def _digest(*arrays):
+    """A short hex digest of arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:32]
+
+
+def _canonical(value):
+    """A comparable stand-in (str, number, dict) for a parameter value in a fingerprint:
+    arrays and random states by a digest of their contents, estimators by their params."""
+    if value is None or isinstance(value, (bool, Integral, Real, str)):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, np.random.RandomState):
+        _, keys, pos, has_gauss, gauss = value.get_state()
+        return f"RandomState:{_digest(keys)}:{pos}:{has_gauss}:{gauss!r}"
+    if isinstance(value, BaseEstimator):
+        params = value.get_params(deep=False)
+        return {"class": type(value).__name__, **{k: _canonical(v) for k, v in params.items()}}
+    if isinstance(value, torch.device):
+        return str(value)
+    return f"array:{_digest(np.asarray(value, dtype=np.float64))}"
+
+
+def _save_checkpoint(path, state):
+    """``torch.save(state)`` to ``path`` atomically: a crash leaves the previous file whole."""
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=os.path.dirname(os.path.abspath(path)), prefix=os.path.basename(path) + ".",
+        suffix=".tmp",
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _load_checkpoint(path, fingerprint):
+    """The checkpoint at ``path`` if it exists (None if not); a ValueError if it belongs to
+    another fit."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = state["fingerprint"]
+    except Exception as exc:
+        raise ValueError(
+            f"checkpoint {path!r} exists but could not be read as a DejaVidClassifier "
+            f"checkpoint ({exc}); delete it or choose another path"
+        ) from exc
+    keys = saved.keys() | fingerprint.keys()
+    differ = sorted(k for k in keys if saved.get(k) != fingerprint.get(k))
+    if differ:
+        details = "; ".join(
+            f"{k}: checkpoint {saved.get(k)!r}, this fit {fingerprint.get(k)!r}" for k in differ
+        )
+        raise ValueError(
+            f"checkpoint {path!r} was written by a different fit ({details}); delete it or "
+            "choose another checkpoint path to start over"
+        )
+    return state
 
 
 def _logits(dist, logit_norm):
@@ -154,6 +259,15 @@ class DejaVidClassifier(
         same arrays bit for bit.
     verbose : int, default=0
         ``>= 1`` shows a progress bar over the epochs with the loss and accuracies.
+    checkpoint : str or os.PathLike, default=None
+        File to save the training state to after every epoch (written atomically: a
+        temporary file, then renamed). If it exists when ``fit`` starts and was written
+        by a fit with the same parameters (all but ``verbose``, ``checkpoint``,
+        ``n_jobs`` and ``device``), the same number of samples and the same classes,
+        training resumes after its last epoch, with the result of an uninterrupted run
+        (bit for bit on the CPU); a checkpoint of a finished fit makes ``fit`` return
+        at once. A checkpoint of a different fit raises a ValueError rather than being
+        overwritten. In data-parallel training only rank 0 writes it.
 
     Attributes
     ----------
@@ -188,6 +302,22 @@ class DejaVidClassifier(
     This implements DejaVid (Ho et al., CVPR 2025). Where the paper selected the best
     epoch on its test split, this estimator only selects on the held-out
     ``validation_fraction`` of the training data.
+
+    **Data that do not fit in memory.** ``X`` may be any :class:`collections.abc.Sequence`
+    other than a list or tuple (e.g. :class:`sktdtw.io.TSEStore`) whose items are
+    ``(T_i, n_features)`` arrays read on demand. It is never loaded whole: training
+    reads each mini-batch when it is used (every training series once per epoch),
+    ``init="dba"`` reads only the ``dba_samples`` series per class it averages, and
+    inference reads 1024 series at a time. Each batch is validated as it is read, and
+    errors name the sample by its index in ``X``. A ``read_batch(indices)`` method and a
+    ``lengths`` attribute are used when the sequence has them.
+
+    **Several processes.** If a :mod:`torch.distributed` process group is initialised
+    when ``fit`` runs, training is data-parallel over it: ``batch_size`` is the global
+    batch, each rank computes the gradient of its share of every batch, gradients are
+    summed over the ranks, and every rank takes the same optimiser step, so the number of
+    processes changes the speed, not the result (up to floating-point rounding). The
+    initial centroids are computed on rank 0 from the whole training set and broadcast.
 
     Examples
     --------
@@ -224,6 +354,7 @@ class DejaVidClassifier(
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -250,6 +381,7 @@ class DejaVidClassifier(
         n_jobs=None,
         random_state=None,
         verbose=0,
+        checkpoint=None,
     ):
         self.centroid_length = centroid_length
         self.learning_rate = learning_rate
@@ -273,6 +405,7 @@ class DejaVidClassifier(
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     @property
     def _n_features_out(self):
@@ -291,11 +424,28 @@ class DejaVidClassifier(
         return device
 
     def _initial_centroids(self, series, y_index, n_classes, n_features, rng):
-        """Initial centroids (n_classes, L, F) from ``init``, as float32."""
+        """Initial centroids (n_classes, L, F) from ``init``, as float32.
+
+        ``series``: the validated training list, or a lazy sequence of the training series.
+        """
         shape = (n_classes, self.centroid_length, n_features)
         if isinstance(self.init, str) and self.init == "mean":
-            resampled = _resample(series, self.centroid_length)
-            centroids = np.stack([resampled[y_index == k].mean(0) for k in range(n_classes)])
+            if is_lazy(series):
+                # One pass in chunks: the resampled series of the whole set may not fit.
+                sums = np.zeros(shape)
+                for first in range(0, len(series), _INFERENCE_CHUNK):
+                    index = np.arange(first, min(first + _INFERENCE_CHUNK, len(series)))
+                    values, lengths = read_series_batch(
+                        series, index, n_features=n_features, from_estimator=False
+                    )
+                    resampled = _resample(_split_packed(values, lengths), self.centroid_length)
+                    np.add.at(sums, y_index[index], resampled)
+                centroids = sums / np.bincount(y_index, minlength=n_classes)[:, None, None]
+            else:
+                resampled = _resample(series, self.centroid_length)
+                centroids = np.stack(
+                    [resampled[y_index == k].mean(0) for k in range(n_classes)]
+                )
         elif isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
             if isinstance(self.init, DBAInitializer):
                 initializer = clone(self.init)
@@ -326,6 +476,36 @@ class DejaVidClassifier(
                 raise ValueError("init contains non-finite values")
         return centroids.astype(np.float32)
 
+    def _fingerprint(self, n_samples, n_features, classes, warm):
+        """What identifies a fit for its checkpoint: the parameters that change the result,
+        the data's size and classes, and the starting state of a warm start."""
+        params = self.get_params(deep=False)
+        fingerprint = {
+            k: _canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED
+        }
+        fingerprint.update(
+            n_samples=n_samples, n_features=n_features, classes=repr(classes.tolist()),
+            warm_start_state=_digest(self.centroids_, self.weights_) if warm else None,
+        )
+        return fingerprint
+
+    def _resume_state(self, fingerprint, group):
+        """The checkpoint to resume from (None to start afresh), on every rank."""
+        if group is None:
+            return _load_checkpoint(self.checkpoint, fingerprint)
+        # Rank 0 reads the file (it need not be on a shared file system) and tells the
+        # others: the state, or the error every rank raises.
+        loaded = None
+        if group.rank == 0:
+            try:
+                loaded = ("state", _load_checkpoint(self.checkpoint, fingerprint))
+            except ValueError as exc:
+                loaded = ("error", str(exc))
+        kind, value = group.broadcast(loaded)
+        if kind == "error":
+            raise ValueError(value)
+        return value
+
     @_fit_context(
         # init may be a DBAInitializer, whose parameters are validated by its own fit.
         prefer_skip_nested_validation=False
@@ -335,9 +515,10 @@ class DejaVidClassifier(
 
         Parameters
         ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
+        X : list of array-like of shape (T_i, n_features), ndarray, or Sequence
             Training series: a ragged list, a 3-D array ``(n, T, F)`` (trailing all-NaN
-            rows are padding), or a 2-D array ``(n, T)`` of univariate series.
+            rows are padding), a 2-D array ``(n, T)`` of univariate series, or a lazy
+            sequence of ``(T_i, n_features)`` arrays read on demand (see Notes).
         y : array-like of shape (n_samples,)
             Class labels of any type.
 
@@ -348,7 +529,13 @@ class DejaVidClassifier(
         """
         y = validate_data(self, X="no_validation", y=y)
         warm = self.warm_start and hasattr(self, "centroids_")
-        series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
+        lazy = is_lazy(X)
+        if lazy:
+            series = X
+            n_features = check_lazy_series(X, n_features=self.n_features_in_ if warm else None)
+        else:
+            series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
+            n_features = series[0].shape[1]
         if len(series) != len(y):
             raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
         check_classification_targets(y)
@@ -368,8 +555,21 @@ class DejaVidClassifier(
                 f"warm_start=True but y has classes {classes.tolist()}, not the classes "
                 f"{self.classes_.tolist()} of the previous fit"
             )
-        n_features = series[0].shape[1]
+        trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
+        group = current_group()
+        # Before any draw from a RandomState passed as random_state.
+        fingerprint = (
+            self._fingerprint(len(series), n_features, classes, warm)
+            if trains and self.checkpoint is not None
+            else None
+        )
         rng = check_random_state(self.random_state)
+        if group is not None:
+            # Every rank must draw the same split, seeds and permutations: rank 0's.
+            state = group.broadcast(rng.get_state())
+            if group.rank != 0:
+                rng = np.random.RandomState()
+                rng.set_state(state)
         device = self._torch_device()
 
         train_index = np.arange(len(series))
@@ -381,28 +581,43 @@ class DejaVidClassifier(
             )
             train_index.sort()
             validation_index.sort()
-        train_series = [series[i] for i in train_index]
+        train_series = (
+            SeriesSubset(series, train_index) if lazy else [series[i] for i in train_index]
+        )
         y_train = y_index[train_index]
 
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        if warm:
-            centroids = self.centroids_
-            log_weights = torch.from_numpy(np.log(self.weights_))
-        else:
-            centroids = self._initial_centroids(
-                train_series, y_train, classes.size, n_features, rng
-            )
-            shape = centroids.shape
-            log_weights = (
-                torch.randn(shape, generator=generator)
-                if self.weight_init == "random"
-                else torch.zeros(shape)
-            )
+        resume = self._resume_state(fingerprint, group) if fingerprint is not None else None
         width = aligned_width(n_features)
-        C = torch.tensor(
-            _pad_features(centroids, width), device=device, requires_grad=self.learn_centroids
-        )
-        V = _pad_features(log_weights, width).to(device).requires_grad_(self.learn_weights)
+        if resume is not None:
+            # The parameters as trained (padded); the optimiser state follows in _train.
+            C = resume["C"].to(device).requires_grad_(self.learn_centroids)
+            V = resume["V"].to(device).requires_grad_(self.learn_weights)
+        else:
+            if warm:
+                centroids = self.centroids_
+                log_weights = torch.from_numpy(np.log(self.weights_))
+            else:
+                centroids = None
+                if group is None or group.rank == 0:
+                    centroids = self._initial_centroids(
+                        train_series, y_train, classes.size, n_features, rng
+                    )
+                if group is not None:
+                    # From the whole training set, once; identical on every rank.
+                    centroids = group.broadcast(centroids)
+                shape = (classes.size, self.centroid_length, n_features)
+                # Drawn on every rank: the generator then shuffles identically everywhere.
+                log_weights = (
+                    torch.randn(shape, generator=generator)
+                    if self.weight_init == "random"
+                    else torch.zeros(shape)
+                )
+            C = torch.tensor(
+                _pad_features(centroids, width), device=device,
+                requires_grad=self.learn_centroids,
+            )
+            V = _pad_features(log_weights, width).to(device).requires_grad_(self.learn_weights)
 
         self.history_ = {
             "loss": [], "train_accuracy": [], "learning_rate": [],
@@ -412,13 +627,28 @@ class DejaVidClassifier(
             self.history_.update(validation_loss=[], validation_accuracy=[])
         self.n_epochs_ = 0
         self.best_epoch_ = None
-        if self.max_epochs > 0 and (self.learn_centroids or self.learn_weights):
+        if trains:
+            if lazy:
+                read = _reader(series, n_features, width, device, from_estimator=False)
+
+                def batch(index):
+                    return read(train_index[index.numpy()])
+            else:
+                packed = _pack(train_series, device, width)
+
+                def batch(index):
+                    return _select(packed, index.to(device))
+
             validation = None
             if validation_index is not None:
                 validation = (
-                    [series[i] for i in validation_index], y_index[validation_index]
+                    _reader(series, n_features, width, device, from_estimator=False),
+                    validation_index, y_index[validation_index],
                 )
-            C, V = self._train(C, V, train_series, y_train, validation, generator, device)
+            C, V = self._train(
+                C, V, batch, y_train, validation, generator, device, group, resume,
+                fingerprint,
+            )
 
         self.classes_ = classes
         self.n_features_in_ = n_features
@@ -426,8 +656,16 @@ class DejaVidClassifier(
         self.weights_ = V.detach()[..., :n_features].exp().cpu().numpy()
         return self
 
-    def _train(self, C, V, train_series, y_train, validation, generator, device):
-        """The training loop; returns the kept (centroids, log-weights)."""
+    def _train(
+        self, C, V, batch, y_train, validation, generator, device, group, resume, fingerprint
+    ):
+        """The training loop; returns the kept (centroids, log-weights).
+
+        ``batch(index)``: the PackedBatch of the training samples at positions ``index``
+        (a CPU int64 tensor); ``validation``: None or (reader, indices, targets);
+        ``group``: None or the ProcessGroup of data-parallel training; ``resume``: None or
+        the checkpoint to continue from.
+        """
         centroid_lr = (
             self.learning_rate / 3
             if self.centroid_learning_rate is None
@@ -438,20 +676,31 @@ class DejaVidClassifier(
             groups.append({"params": [V], "lr": self.learning_rate})
         if self.learn_centroids:
             groups.append({"params": [C], "lr": centroid_lr})
+        params = [p for g in groups for p in g["params"]]
         optimizer = torch.optim.AdamW(
             groups, betas=(0.9, 0.999), weight_decay=self.weight_decay
         )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=self.max_epochs, eta_min=0.0
         )
-        packed = _pack(train_series, device, C.shape[2])
         targets = torch.from_numpy(y_train).to(device)
-        n_train = len(train_series)
-        best = None  # (accuracy, -loss) of the kept epoch, and its parameters
+        n_train = len(y_train)
+        best = None  # (accuracy, -loss) of the kept epoch, its index and its parameters
+        first_epoch = 0
+        if resume is not None:
+            optimizer.load_state_dict(resume["optimizer"])
+            schedule.load_state_dict(resume["schedule"])
+            generator.set_state(resume["generator"])
+            self.history_ = resume["history"]
+            best = resume["best"]
+            if best is not None:
+                best = (best[0], best[1], best[2].to(device), best[3].to(device))
+            first_epoch = resume["epoch"]
 
         epochs = tqdm(
-            range(self.max_epochs), desc=type(self).__name__, unit="epoch",
-            disable=self.verbose < 1,
+            range(first_epoch, self.max_epochs), desc=type(self).__name__, unit="epoch",
+            initial=first_epoch, total=self.max_epochs,
+            disable=self.verbose < 1 or (group is not None and group.rank != 0),
         )
         for epoch in epochs:
             start = time.perf_counter()
@@ -463,24 +712,40 @@ class DejaVidClassifier(
                     "path_centroids": C.detach().clone(),
                     "path_weights": V.detach().exp(),
                 }
-            order = torch.randperm(n_train, generator=generator).to(device)
+            order = torch.randperm(n_train, generator=generator)
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             n_correct = torch.zeros((), dtype=torch.int64, device=device)
             for first in range(0, n_train, self.batch_size):
                 index = order[first:first + self.batch_size]
-                # The data were validated once in fit; the parameters are checked below.
-                dist = weighted_dtw(
-                    _select(packed, index), C, V.exp(), diagonal=self.diagonal,
-                    backend=self.backend, check_input=False, **frozen,
-                )
-                batch_targets = targets[index]
-                loss = F.cross_entropy(_logits(dist, self.logit_norm), batch_targets)
+                n_batch = len(index)
+                if group is not None:
+                    # The same permutation everywhere; each rank takes its share.
+                    index = index[group.rank::group.world_size]
                 optimizer.zero_grad()
-                loss.backward()
+                if len(index):
+                    # The data were validated once in fit (or as read); the parameters are
+                    # checked below.
+                    dist = weighted_dtw(
+                        batch(index), C, V.exp(), diagonal=self.diagonal,
+                        backend=self.backend, check_input=False, **frozen,
+                    )
+                    batch_targets = targets[index.to(device)]
+                    logits = _logits(dist, self.logit_norm)
+                    if group is None:
+                        loss = F.cross_entropy(logits, batch_targets)
+                    else:
+                        # Summed over the ranks, this is the global batch's mean loss.
+                        loss = F.cross_entropy(logits, batch_targets, reduction="sum") / n_batch
+                    loss.backward()
+                    loss_sum += loss.detach() * n_batch
+                    n_correct += (dist.detach().argmin(1) == batch_targets).sum()
+                if group is not None:
+                    group.all_reduce_gradients(params)
                 optimizer.step()
-                loss_sum += loss.detach() * len(index)
-                n_correct += (dist.detach().argmin(1) == batch_targets).sum()
             schedule.step()
+            if group is not None:
+                group.all_reduce_sum(loss_sum)
+                group.all_reduce_sum(n_correct)
             if not (torch.isfinite(loss_sum) and torch.isfinite(C).all() and torch.isfinite(V).all()):
                 raise ValueError(
                     f"training diverged in epoch {epoch}: the loss or the parameters are no "
@@ -494,13 +759,8 @@ class DejaVidClassifier(
                 "centroid_learning_rate": centroid_lr * lr_scale,
             }
             if validation is not None:
-                dist = self._distances(validation[0], C, V.exp(), device)
-                logits = _logits(torch.from_numpy(dist), self.logit_norm)
-                record["validation_loss"] = float(
-                    F.cross_entropy(logits, torch.from_numpy(validation[1]))
-                )
-                record["validation_accuracy"] = float(
-                    np.mean(dist.argmin(1) == validation[1])
+                record["validation_loss"], record["validation_accuracy"] = self._validate(
+                    validation, C, V.exp(), device, group
                 )
                 score = (record["validation_accuracy"], -record["validation_loss"])
                 if best is None or score > best[0]:
@@ -512,6 +772,21 @@ class DejaVidClassifier(
             if validation is not None:
                 postfix["val_acc"] = record["validation_accuracy"]
             epochs.set_postfix(postfix)
+            if self.checkpoint is not None:
+                if group is None or group.rank == 0:
+                    _save_checkpoint(self.checkpoint, {
+                        "fingerprint": fingerprint,
+                        "epoch": epoch + 1,
+                        "C": C.detach(),
+                        "V": V.detach(),
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "generator": generator.get_state(),
+                        "history": self.history_,
+                        "best": best,
+                    })
+                if group is not None:
+                    group.barrier()
 
         self.n_epochs_ = self.max_epochs
         if best is None:
@@ -520,12 +795,33 @@ class DejaVidClassifier(
         _, self.best_epoch_, C, V = best
         return C, V
 
+    def _validate(self, validation, C, W, device, group):
+        """(loss, accuracy) on the validation samples, exact DTW; with a process group,
+        each rank scores its share and the sums are all-reduced."""
+        read, index, targets = validation
+        if group is None:
+            dist = self._distances(read, index, C, W)
+            logits = _logits(torch.from_numpy(dist), self.logit_norm)
+            loss = float(F.cross_entropy(logits, torch.from_numpy(targets)))
+            return loss, float(np.mean(dist.argmin(1) == targets))
+        share = slice(group.rank, None, group.world_size)
+        totals = torch.zeros(2, dtype=torch.float64)
+        if index[share].size:
+            dist = self._distances(read, index[share], C, W)
+            logits = _logits(torch.from_numpy(dist), self.logit_norm)
+            share_targets = torch.from_numpy(targets[share])
+            totals[0] = F.cross_entropy(logits, share_targets, reduction="sum")
+            totals[1] = float(np.sum(dist.argmin(1) == targets[share]))
+        totals = group.all_reduce_sum(totals.to(device)).cpu()
+        return float(totals[0]) / index.size, float(totals[1]) / index.size
+
     @torch.no_grad()
-    def _distances(self, series, C, W, device):
-        """Exact weighted-DTW distances (n_samples, n_classes), float64, in chunks."""
+    def _distances(self, read, index, C, W):
+        """Exact weighted-DTW distances (len(index), n_classes), float64, of the samples
+        ``read(index)``, in chunks."""
         chunks = []
-        for first in range(0, len(series), _INFERENCE_CHUNK):
-            batch = _pack(series[first:first + _INFERENCE_CHUNK], device, C.shape[2])
+        for first in range(0, len(index), _INFERENCE_CHUNK):
+            batch = read(index[first:first + _INFERENCE_CHUNK])
             dist = weighted_dtw(batch, C, W, diagonal=self.diagonal, backend=self.backend)
             chunks.append(dist.cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)
@@ -535,8 +831,9 @@ class DejaVidClassifier(
 
         Parameters
         ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
-            Series in any of the forms accepted by ``fit``.
+        X : list of array-like of shape (T_i, n_features), ndarray, or Sequence
+            Series in any of the forms accepted by ``fit``; a lazy sequence is read 1024
+            series at a time.
 
         Returns
         -------
@@ -545,12 +842,17 @@ class DejaVidClassifier(
             ``classes_``.
         """
         check_is_fitted(self)
-        series = check_series_list(X, n_features=self.n_features_in_)
+        if is_lazy(X):
+            check_lazy_series(X, n_features=self.n_features_in_)
+            series = X
+        else:
+            series = check_series_list(X, n_features=self.n_features_in_)
         device = self._torch_device()
         width = aligned_width(self.n_features_in_)
         C = torch.from_numpy(_pad_features(self.centroids_, width)).to(device)
         W = torch.from_numpy(_pad_features(self.weights_, width, 1.0)).to(device)
-        return self._distances(series, C, W, device)
+        read = _reader(series, self.n_features_in_, width, device, from_estimator=True)
+        return self._distances(read, np.arange(len(series)), C, W)
 
     def _logits(self, X):
         return _logits(torch.from_numpy(self.transform(X)), self.logit_norm).numpy()

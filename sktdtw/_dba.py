@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ._series import check_series_list
+from ._series import check_lazy_series, check_series_list, is_lazy, read_series_batch
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 
 __all__ = ["DBAInitializer", "dba_barycenter"]
@@ -213,9 +213,10 @@ class DBAInitializer(BaseEstimator):
 
         Parameters
         ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
+        X : list of array-like of shape (T_i, n_features), ndarray, or Sequence
             Training series: a ragged list, a 3-D array ``(n, T, F)`` (trailing all-NaN
-            rows are padding), or a 2-D array ``(n, T)`` of univariate series.
+            rows are padding), a 2-D array ``(n, T)`` of univariate series, or a lazy
+            sequence (e.g. an on-disk store) of which only the chosen series are read.
         y : array-like of shape (n_samples,)
             Class labels.
 
@@ -225,27 +226,45 @@ class DBAInitializer(BaseEstimator):
             Fitted initializer.
         """
         y = validate_data(self, X="no_validation", y=y)
-        series = check_series_list(X)
-        if len(series) != len(y):
-            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        lazy = is_lazy(X)
+        if lazy:
+            # Read only the series each class uses, validated as they are read.
+            n_features = check_lazy_series(X)
+            n_series = len(X)
+        else:
+            series = check_series_list(X)
+            n_features, n_series = series[0].shape[1], len(series)
+        if n_series != len(y):
+            raise ValueError(f"X has {n_series} series but y has {len(y)} labels")
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         rng = check_random_state(self.random_state)
-        chosen = []
+        picked = []
         for k in range(len(self.classes_)):
-            members = np.flatnonzero(y_index == k)
-            picked = rng.choice(members, size=min(self.n_samples, members.size), replace=False)
-            chosen.append([series[i] for i in np.sort(picked)])
+            in_class = np.flatnonzero(y_index == k)
+            size = min(self.n_samples, in_class.size)
+            picked.append(np.sort(rng.choice(in_class, size=size, replace=False)))
+
+        def members(index):
+            if not lazy:
+                return [series[i] for i in index]
+            values, lengths = read_series_batch(
+                X, index, n_features=n_features, from_estimator=False
+            )
+            return np.split(values, np.cumsum(lengths)[:-1])
+
+        # A generator: joblib reads a class's series only when it dispatches that class, so
+        # a lazy X holds the series of a few classes at a time, not of all of them.
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(dba_barycenter)(
-                members, self.centroid_length, max_iter=self.max_iter, diagonal=self.diagonal,
-                backend=self.backend, return_n_iter=True,
+                members(index), self.centroid_length, max_iter=self.max_iter,
+                diagonal=self.diagonal, backend=self.backend, return_n_iter=True,
             )
-            for members in chosen
+            for index in picked
         )
         self.centroids_ = np.stack([barycenter for barycenter, _ in results])
         self.n_iter_ = np.array([n_iter for _, n_iter in results])
-        self.n_features_in_ = series[0].shape[1]
+        self.n_features_in_ = n_features
         return self
 
     def __sklearn_tags__(self):

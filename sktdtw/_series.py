@@ -10,12 +10,26 @@ Accepted forms of ``X`` (the conventions of tslearn and aeon, time axis first):
 
 A list is returned as a list, so it keeps surviving scikit-learn's cross-validation
 indexing (``_safe_indexing`` of a list is a list).
+
+A *lazy* sequence is any other :class:`collections.abc.Sequence` (for example an on-disk
+store, :class:`sktdtw.io.TSEStore`): ``len(X)`` and ``X[i]``, a ``(T_i, F)`` array read on
+demand. It is never converted as a whole: :func:`check_lazy_series` checks what metadata
+gives cheaply, and :func:`read_series_batch` validates each batch as it is read, naming
+the sample by its index in ``X``. A store may offer ``read_batch(indices) -> (values,
+lengths)`` (faster than one ``X[i]`` per sample) and ``lengths`` (int64, one per sample);
+both are used when present. Items of a lazy sequence are taken as they are: every value
+must be finite (there is no NaN padding to drop in a ragged store).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
+import torch
 from scipy import sparse
 
-__all__ = ["check_series_list"]
+__all__ = [
+    "SeriesSubset", "check_lazy_series", "check_series_list", "is_lazy", "read_series_batch"
+]
 
 
 def _as_real_array(x, what):
@@ -103,30 +117,193 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
     series = []
     expected = n_features if n_features is not None else raw[0].shape[1]
     for i, arr in enumerate(raw):
-        if arr.shape[1] == 0:
-            raise ValueError(f"sample {i} of {input_name} has 0 features; at least 1 is required")
-        arr = _drop_nan_padding(np.asarray(arr, dtype=dtype))
-        if arr.shape[0] == 0:
-            raise ValueError(
-                f"sample {i} of {input_name} is empty (length 0 after dropping trailing NaN "
-                "padding); every series needs at least one time step"
-            )
-        if arr.shape[1] != expected:
-            if n_features is not None:
-                raise ValueError(
-                    f"sample {i} of {input_name} has {arr.shape[1]} features, but the estimator "
-                    f"is expecting {n_features} features as input"
-                )
-            raise ValueError(
-                f"sample {i} of {input_name} has {arr.shape[1]} features but sample 0 has "
-                f"{expected}; all series must have the same number of features"
-            )
-        finite = np.isfinite(arr)
-        if not finite.all():
-            step = int(np.flatnonzero(~finite.all(axis=1))[0])
-            raise ValueError(
-                f"sample {i} of {input_name} contains non-finite values (NaN or inf) at time "
-                f"step {step}; only trailing all-NaN rows (padding) are allowed"
-            )
-        series.append(np.ascontiguousarray(arr))
+        arr = _drop_nan_padding(_check_width(arr, i, input_name, dtype))
+        series.append(_check_sample(arr, i, expected, n_features is not None, input_name))
     return series
+
+
+def _check_width(arr, i, input_name, dtype):
+    """``arr`` as ``dtype``, after checking it has at least one feature."""
+    if arr.shape[1] == 0:
+        raise ValueError(f"sample {i} of {input_name} has 0 features; at least 1 is required")
+    return np.asarray(arr, dtype=dtype)
+
+
+def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=True):
+    """Check one converted (T, F) series: T >= 1, ``expected`` features, finite values.
+
+    ``from_estimator``: ``expected`` is the fitted ``n_features_in_`` (else sample 0's).
+    """
+    if arr.shape[0] == 0:
+        raise ValueError(
+            f"sample {i} of {input_name} is empty (length 0"
+            + (" after dropping trailing NaN padding" if padding_allowed else "")
+            + "); every series needs at least one time step"
+        )
+    if arr.shape[1] != expected:
+        if from_estimator:
+            raise ValueError(
+                f"sample {i} of {input_name} has {arr.shape[1]} features, but the estimator "
+                f"is expecting {expected} features as input"
+            )
+        raise ValueError(
+            f"sample {i} of {input_name} has {arr.shape[1]} features but sample 0 has "
+            f"{expected}; all series must have the same number of features"
+        )
+    finite = np.isfinite(arr)
+    if not finite.all():
+        step = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"sample {i} of {input_name} contains non-finite values (NaN or inf) at time "
+            f"step {step}; "
+            + (
+                "only trailing all-NaN rows (padding) are allowed"
+                if padding_allowed
+                else "every value of a lazily read series must be finite"
+            )
+        )
+    return np.ascontiguousarray(arr)
+
+
+def is_lazy(X):
+    """Whether ``X`` is a lazy sequence of series (read on demand, never converted whole)."""
+    return isinstance(X, Sequence) and not isinstance(
+        X, (list, tuple, str, bytes, np.ndarray, torch.Tensor)
+    )
+
+
+class SeriesSubset(Sequence):
+    """The samples ``base[index[0]], base[index[1]], ...`` of a lazy sequence, unread.
+
+    Reads through :func:`read_series_batch` go to ``base`` in one batch, and their
+    errors name the sample by its index in ``base``.
+    """
+
+    def __init__(self, base, index):
+        self.base = base
+        self.index = np.asarray(index, dtype=np.int64)
+
+    def __len__(self):
+        return self.index.size
+
+    def __getitem__(self, i):
+        return self.base[int(self.index[i])]
+
+
+def _item_array(x, i, input_name):
+    """One item of a lazy sequence as a 2-D real array (1-D is one feature)."""
+    arr = _as_real_array(x, f"sample {i} of {input_name}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim != 2:
+        raise ValueError(
+            f"sample {i} of {input_name} has shape {arr.shape}; expected (T, F) or (T,)"
+        )
+    return arr
+
+
+def check_lazy_series(X, *, n_features=None, input_name="X"):
+    """Check a lazy sequence from its metadata; return its number of features.
+
+    Reads only sample 0 (for the feature count). With a ``lengths`` attribute, checks it
+    has one entry per sample, each ``>= 1``; without it, empty series are found when read.
+
+    Parameters
+    ----------
+    X : Sequence
+        A lazy sequence (see :func:`is_lazy`).
+    n_features : int, default=None
+        If given, the feature count the series must have.
+    input_name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    n_features : int
+    """
+    if len(X) == 0:
+        raise ValueError(f"{input_name} is empty: need at least one series")
+    first = _check_width(_item_array(X[0], 0, input_name), 0, input_name, np.float32)
+    expected = n_features if n_features is not None else first.shape[1]
+    _check_sample(first, 0, expected, n_features is not None, input_name, padding_allowed=False)
+    lengths = getattr(X, "lengths", None)
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (len(X),):
+            raise ValueError(
+                f"{input_name}.lengths has shape {lengths.shape}; expected ({len(X)},), one "
+                "length per sample"
+            )
+        empty = np.flatnonzero(lengths < 1)
+        if empty.size:
+            raise ValueError(
+                f"sample {int(empty[0])} of {input_name} is empty (length 0); every series "
+                "needs at least one time step"
+            )
+    return expected
+
+
+def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name="X"):
+    """Read and validate the samples ``X[indices]`` of a lazy sequence, packed.
+
+    Parameters
+    ----------
+    X : Sequence
+        A lazy sequence or a :class:`SeriesSubset` of one.
+    indices : array-like of int
+        Which samples, in this order (repeats allowed).
+    n_features : int
+        The feature count every series must have.
+    from_estimator : bool, default=True
+        Whether ``n_features`` is a fitted estimator's ``n_features_in_`` (else sample
+        0's); only changes the error message.
+    input_name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    values : ndarray of shape (sum of the lengths, n_features)
+        float32, C-contiguous, the samples one after the other.
+    lengths : ndarray of shape (len(indices),)
+        int64.
+
+    Raises
+    ------
+    ValueError
+        Naming the sample by its index in ``X`` (in the base sequence of a subset): not
+        1-D/2-D, empty, another feature count, or non-finite values.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if isinstance(X, SeriesSubset):
+        X, indices = X.base, X.index[indices]
+    read_batch = getattr(X, "read_batch", None)
+    if read_batch is None:
+        items = []
+        for i in indices.tolist():
+            arr = np.asarray(_item_array(X[i], i, input_name), dtype=np.float32)
+            items.append(_check_sample(arr, i, n_features, from_estimator, input_name, False))
+        lengths = np.array([len(x) for x in items], dtype=np.int64)
+        return np.concatenate(items), lengths
+
+    values, lengths = read_batch(indices)
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.shape != indices.shape or values.ndim != 2 or lengths.sum() != len(values):
+        raise ValueError(
+            f"{type(X).__name__}.read_batch returned values of shape {values.shape} and "
+            f"lengths of shape {lengths.shape} for {indices.size} samples; expected "
+            "(sum of the lengths, n_features) and one length per sample"
+        )
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    empty = np.flatnonzero(lengths < 1)
+    if empty.size:
+        i = int(indices[empty[0]])
+        _check_sample(values[:0], i, n_features, from_estimator, input_name, False)
+    if values.shape[1] != n_features or not np.isfinite(values).all():
+        # Re-check sample by sample to name the first offending one.
+        for b, i in enumerate(indices.tolist()):
+            _check_sample(
+                values[offsets[b]:offsets[b + 1]], i, n_features, from_estimator, input_name,
+                False,
+            )
+    return values, lengths

@@ -1,0 +1,152 @@
+"""Checkpoints after every epoch, and resuming an interrupted fit with the same result."""
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+
+import sktdtw._classifier as classifier_module
+from sktdtw import DejaVidClassifier
+from sktdtw.datasets import make_temporal_order
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_temporal_order(
+        n_samples=48, n_classes=3, n_features=2, n_events=3, min_length=8, max_length=16,
+        random_state=0,
+    )
+
+
+def _clf(**params):
+    defaults = dict(
+        centroid_length=4, max_epochs=5, batch_size=8, dba_max_iter=3, random_state=0,
+        learning_rate=0.05, validation_fraction=0.25,
+    )
+    return DejaVidClassifier(**{**defaults, **params})
+
+
+def _assert_same_fit(a, b):
+    np.testing.assert_array_equal(a.centroids_, b.centroids_)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    assert (a.best_epoch_, a.n_epochs_) == (b.best_epoch_, b.n_epochs_)
+    assert a.history_.keys() == b.history_.keys()
+    for key in a.history_:
+        if key == "seconds":
+            assert len(a.history_[key]) == len(b.history_[key])
+        else:
+            assert a.history_[key] == b.history_[key], key
+
+
+def _interrupt_after_epoch(monkeypatch, epochs):
+    """Raise KeyboardInterrupt once the checkpoint of ``epochs`` epochs is written, as a
+    kill between two epochs would."""
+    save = classifier_module._save_checkpoint
+
+    def save_then_stop(path, state):
+        save(path, state)
+        if state["epoch"] == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(classifier_module, "_save_checkpoint", save_then_stop)
+
+
+def _forbid(monkeypatch, name):
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{name} must not run when resuming")
+
+    monkeypatch.setattr(DejaVidClassifier, name, fail)
+
+
+def test_resume_after_interruption_is_bit_for_bit(data, tmp_path, monkeypatch):
+    X, y = data
+    reference = _clf().fit(X, y)
+    path = tmp_path / "run.pt"
+    with monkeypatch.context() as patch:
+        _interrupt_after_epoch(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            _clf(checkpoint=path).fit(X, y)
+    assert os.listdir(tmp_path) == ["run.pt"]  # no temporary file left behind
+    with monkeypatch.context() as patch:
+        _forbid(patch, "_initial_centroids")  # resuming skips the initialisation
+        resumed = _clf(checkpoint=str(path), verbose=0).fit(X, y)
+    _assert_same_fit(resumed, reference)
+
+
+class _Interrupting(Sequence):
+    """A lazy sequence that raises KeyboardInterrupt at its ``stop_at``-th read."""
+
+    def __init__(self, items, stop_at=None):
+        self._items = items
+        self.stop_at = stop_at
+        self.n_reads = 0
+
+    def __len__(self):
+        return len(self._items)
+
+    def __getitem__(self, i):
+        self.n_reads += 1
+        if self.n_reads == self.stop_at:
+            raise KeyboardInterrupt
+        return self._items[i]
+
+
+def test_resume_after_interruption_within_an_epoch(data, tmp_path):
+    X, y = data
+    params = dict(init=np.zeros((3, 4, 2)), validation_fraction=None, max_epochs=4)
+    reference = _clf(**params).fit(X, y)
+    path = tmp_path / "run.pt"
+    # Read 1 is sample 0's metadata; then 48 reads per epoch: stop in the third epoch.
+    store = _Interrupting(X, stop_at=1 + 2 * 48 + 20)
+    with pytest.raises(KeyboardInterrupt):
+        _clf(checkpoint=path, **params).fit(store, y)
+    assert torch.load(path, weights_only=True)["epoch"] == 2
+    store.stop_at = None
+    resumed = _clf(checkpoint=path, **params).fit(store, y)
+    _assert_same_fit(resumed, reference)
+
+
+def test_finished_checkpoint_returns_at_once(data, tmp_path, monkeypatch):
+    X, y = data
+    path = tmp_path / "run.pt"
+    first = _clf(checkpoint=path).fit(X, y)
+    written = path.read_bytes()
+    with monkeypatch.context() as patch:
+        _forbid(patch, "_initial_centroids")
+        patch.setattr(classifier_module, "weighted_dtw", None)  # no epoch may run
+        again = _clf(checkpoint=path).fit(X, y)
+    _assert_same_fit(again, first)
+    assert path.read_bytes() == written
+
+
+def test_checkpoint_of_another_fit_is_an_error_not_overwritten(data, tmp_path):
+    X, y = data
+    path = tmp_path / "run.pt"
+    _clf(checkpoint=path, max_epochs=2).fit(X, y)
+    written = path.read_bytes()
+    with pytest.raises(ValueError, match=r"different fit \(learning_rate: checkpoint 0.05, "
+                                         r"this fit 0.01\)"):
+        _clf(checkpoint=path, max_epochs=2, learning_rate=0.01).fit(X, y)
+    with pytest.raises(ValueError, match="different fit .*n_samples: checkpoint 48, this fit 47"):
+        _clf(checkpoint=path, max_epochs=2).fit(X[:47], y[:47])
+    assert path.read_bytes() == written
+    # What does not change the result may change: device, verbosity, n_jobs.
+    _clf(checkpoint=path, max_epochs=2, device="cpu", verbose=1, n_jobs=2).fit(X, y)
+
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read as a DejaVidClassifier checkpoint"):
+        _clf(checkpoint=path).fit(X, y)
+
+
+def test_warm_start_does_not_reuse_the_previous_fits_checkpoint(data, tmp_path):
+    X, y = data
+    path = tmp_path / "run.pt"
+    clf = _clf(checkpoint=path, max_epochs=2, warm_start=True).fit(X, y)
+    first = clf.centroids_.copy()
+    # Same parameters, but another starting state: a different run.
+    with pytest.raises(ValueError, match="warm_start_state"):
+        clf.fit(X, y)
+    path.unlink()
+    assert not np.array_equal(clf.fit(X, y).centroids_, first)

@@ -1,0 +1,95 @@
+"""Data-parallel training: two CPU processes over Gloo on localhost equal one process."""
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from sktdtw import DejaVidClassifier
+from sktdtw.datasets import make_temporal_order
+from sktdtw.dtw import set_num_threads
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="torch.distributed with the Gloo backend is not available",
+)
+
+# Each case: the classifier's parameters. batch_size is the global batch; 50 training
+# series leave a last batch of 2 (one per rank), and with batch_size=7 and the validation
+# hold-out a last batch of 1, so one rank has no sample in it.
+_CASES = {
+    "dba": dict(batch_size=16),
+    "validation_checkpoint": dict(batch_size=7, validation_fraction=0.2, learning_rate=0.02),
+}
+
+
+def _data():
+    return make_temporal_order(
+        n_samples=50, n_classes=3, n_features=3, n_events=3, min_length=8, max_length=16,
+        random_state=0,
+    )
+
+
+def _clf(**params):
+    return DejaVidClassifier(
+        centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, weight_init="ones",
+        **params,
+    )
+
+
+def _fit_all(directory):
+    X, y = _data()
+    results = {}
+    for name, params in _CASES.items():
+        if "validation" in name:
+            params = dict(params, checkpoint=str(directory / f"{name}.pt"))
+        clf = _clf(**params).fit(X, y)
+        results[name] = clf
+    return results
+
+
+def _worker(rank, world_size, directory):
+    torch.set_num_threads(1)
+    set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{directory / 'rendezvous'}", rank=rank,
+        world_size=world_size,
+    )
+    try:
+        for name, clf in _fit_all(directory).items():
+            np.savez(
+                directory / f"{name}-rank{rank}.npz", centroids=clf.centroids_,
+                weights=clf.weights_, loss=clf.history_["loss"],
+                train_accuracy=clf.history_["train_accuracy"],
+                best_epoch=clf.best_epoch_,
+            )
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_equal_one_process(tmp_path):
+    mp.spawn(_worker, args=(2, tmp_path), nprocs=2, join=True)
+    (tmp_path / "single").mkdir()
+    for name, clf in _fit_all(tmp_path / "single").items():
+        ranks = [np.load(tmp_path / f"{name}-rank{r}.npz") for r in range(2)]
+        # Every rank holds the same model.
+        for key in ranks[0].files:
+            np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=f"{name} {key}")
+        # The global batch makes the result independent of the number of processes (up to
+        # the rounding of summing the gradients in another order).
+        print(f"{name}: max |two processes - one| centroids "
+              f"{np.abs(ranks[0]['centroids'] - clf.centroids_).max():.2e}, weights "
+              f"{np.abs(ranks[0]['weights'] - clf.weights_).max():.2e}")
+        np.testing.assert_allclose(ranks[0]["centroids"], clf.centroids_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ranks[0]["weights"], clf.weights_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ranks[0]["loss"], clf.history_["loss"], rtol=1e-5)
+        np.testing.assert_array_equal(ranks[0]["train_accuracy"], clf.history_["train_accuracy"])
+        assert int(ranks[0]["best_epoch"]) == clf.best_epoch_
+    # Only rank 0 wrote the checkpoint, and it resumes in one process as a finished fit.
+    checkpoint = tmp_path / "validation_checkpoint.pt"
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 3
+    resumed = _clf(checkpoint=str(checkpoint), **_CASES["validation_checkpoint"]).fit(*_data())
+    np.testing.assert_array_equal(
+        resumed.centroids_, np.load(tmp_path / "validation_checkpoint-rank0.npz")["centroids"]
+    )
