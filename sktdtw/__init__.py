@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, dtw
+from . import datasets, dtw, io
 from ._classifier import DejaVidClassifier
 from ._dba import DBAInitializer, dba_barycenter
 from ._encoder import TSESlidingEncoder
@@ -14,5 +14,6 @@ __all__ = [
     "datasets",
     "dba_barycenter",
     "dtw",
+    "io",
     "__version__",
 ]

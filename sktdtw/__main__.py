@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from . import DejaVidClassifier, TSESlidingEncoder
+from ._cli import add_commands
 from .datasets import make_action_videos
 from .datasets._videos import ACTION_ORDERS, MOTIONS
 from .dtw import weighted_dtw_path
@@ -97,6 +98,7 @@ def _build_parser():
     demo.add_argument("--verbose", type=int, default=0,
                       help=">= 1 shows progress bars for encoding and training")
     demo.set_defaults(run=_run_demo)
+    add_commands(commands)
     return parser
 
 

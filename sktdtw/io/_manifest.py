@@ -1,0 +1,220 @@
+"""Build a TSE store from per-sample ``.npy`` / ``.pt`` files listed in a CSV manifest."""
+
+import csv
+import os
+import re
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._store import write_store
+
+__all__ = ["build_store"]
+
+_REQUIRED = ("id", "path", "label")
+# Up to 18 digits: integer labels that fit in int64.
+_INTEGER = re.compile(r"[+-]?\d{1,18}")
+
+
+class _Row:
+    """One data row of the manifest and where its file is."""
+
+    def __init__(self, number, id, file, label, split):
+        self.number = number
+        self.id = id
+        self.file = file
+        self.label = label
+        self.split = split
+
+    def error(self, manifest, problem):
+        return ValueError(f"manifest {manifest}, row {self.number} (id {self.id!r}): {problem}")
+
+
+def _read_manifest(manifest, root):
+    try:
+        # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
+        with open(manifest, newline="", encoding="utf-8-sig") as fp:
+            reader = csv.DictReader(fp)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            reader.fieldnames = columns
+            records = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"manifest {manifest} cannot be read: {exc}") from exc
+    missing = [c for c in _REQUIRED if c not in columns]
+    if missing:
+        raise ValueError(
+            f"manifest {manifest} lacks the required column(s) {', '.join(missing)}; its header "
+            f"is {','.join(columns) or '(empty)'} and must name id,path,label[,split]"
+        )
+    if not records:
+        raise ValueError(f"manifest {manifest} has no data rows")
+    has_split = "split" in columns
+    rows, first_row = [], {}
+    for number, record in enumerate(records, start=1):
+        # A short row gives None for its missing cells.
+        cells = {c: (record.get(c) or "").strip() for c in columns}
+        row = _Row(number, cells["id"], cells["path"], cells["label"],
+                   cells["split"] if has_split else None)
+        for column in _REQUIRED + (("split",) if has_split else ()):
+            if not cells[column]:
+                raise row.error(manifest, f"the {column} cell is empty")
+        if row.id in first_row:
+            raise row.error(manifest, f"duplicate id, already used in row {first_row[row.id]}")
+        first_row[row.id] = number
+        row.file = os.path.join(root, os.path.expanduser(row.file))
+        rows.append(row)
+    return rows, has_split
+
+
+def _shape_and_dtype(row, manifest):
+    """Shape and dtype of a row's array, reading only the .npy header / a memory-mapped .pt."""
+    if not os.path.isfile(row.file):
+        raise row.error(manifest, f"file {row.file} does not exist")
+    kind = os.path.splitext(row.file)[1].lower()
+    if kind == ".pt":
+        tensor = _load_pt(row, manifest, mmap=True)
+        return tuple(tensor.shape), tensor.dtype
+    if kind != ".npy":
+        raise row.error(manifest, f"file {row.file} is neither a .npy nor a .pt file")
+    try:
+        with open(row.file, "rb") as fp:
+            version = np.lib.format.read_magic(fp)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(fp)
+    except (OSError, ValueError, EOFError) as exc:
+        raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
+    return shape, dtype
+
+
+def _load_pt(row, manifest, mmap=False):
+    try:
+        tensor = torch.load(row.file, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # torch.load raises many types (pickle, zip, runtime errors)
+        raise row.error(manifest, f"file {row.file} cannot be read by torch.load: {exc}") from exc
+    if not isinstance(tensor, torch.Tensor):
+        raise row.error(manifest, f"file {row.file} holds a {type(tensor).__name__}, not a tensor")
+    return tensor
+
+
+def _load(row, manifest):
+    """The row's array, fully read, as float32."""
+    if row.file.lower().endswith(".pt"):
+        tensor = _load_pt(row, manifest)
+        if tensor.is_complex():
+            raise row.error(manifest, f"file {row.file} holds complex values")
+        return tensor.detach().to(torch.float32).numpy()
+    try:
+        array = np.load(row.file, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
+    return array.astype(np.float32, copy=False)
+
+
+def _check_shape(row, manifest, shape, dtype, n_features):
+    is_real = (not dtype.is_complex if isinstance(dtype, torch.dtype)
+               else dtype.kind in "fiub")
+    if not is_real:
+        raise row.error(manifest, f"file {row.file} holds {dtype} values; expected real numbers")
+    if len(shape) != 2:
+        raise row.error(manifest, f"file {row.file} holds an array of shape {shape}; expected "
+                        "(T, n_features)")
+    if shape[0] == 0:
+        raise row.error(manifest, f"file {row.file} holds an empty series (shape {shape})")
+    if n_features is not None and shape[1] != n_features:
+        raise row.error(manifest, f"file {row.file} has {shape[1]} features; the first row's "
+                        f"file has {n_features}")
+
+
+class _Series:
+    """The rows' series, read one at a time while the store is written (sized, so that the
+    progress bar knows the total)."""
+
+    def __init__(self, rows, manifest, n_features):
+        self.rows = rows
+        self.manifest = manifest
+        self.n_features = n_features
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        for row in self.rows:
+            array = _load(row, self.manifest)
+            _check_shape(row, self.manifest, array.shape, array.dtype, self.n_features)
+            if not np.isfinite(array).all():
+                t, f = np.argwhere(~np.isfinite(array))[0]
+                raise row.error(self.manifest, f"file {row.file} has a non-finite value at "
+                                f"time step {t}, feature {f}")
+            yield array
+
+
+def build_store(manifest_csv, out_path, *, root=None, verbose=0):
+    """Build a TSE store from per-sample ``.npy`` / ``.pt`` files and a CSV manifest.
+
+    The manifest has a header naming the columns ``id``, ``path``, ``label`` and optionally
+    ``split``, and one row per sample. Each ``path`` is a ``.npy`` file holding one
+    ``(T, n_features)`` array, or a ``.pt`` file holding one tensor (read with
+    ``torch.load(..., weights_only=True)``). A first pass checks every row, reading only the
+    files' headers; a second copies the series into the store one at a time. Labels that
+    are all integers (``0``, ``17``, ``-1``) are stored as int64, any others as str.
+
+    Parameters
+    ----------
+    manifest_csv : str or path-like
+        The manifest.
+    out_path : str or path-like
+        Directory of the new store; it must not exist. The store is written to a temporary
+        sibling and renamed when complete, so an interrupted build leaves nothing there.
+    root : str or path-like, default=None
+        Directory that relative paths of the manifest start from; None means the
+        manifest's own directory.
+    verbose : int, default=0
+        ``>= 1`` shows progress bars.
+
+    Returns
+    -------
+    store : TSEStore
+        The new store, opened.
+
+    Raises
+    ------
+    ValueError
+        If the manifest lacks a required column or has no rows, or for the first row
+        whose id repeats an earlier one, whose cell is empty, whose file is missing,
+        unreadable, not 2-D, empty, has a feature count differing from the first row's or
+        non-finite values; the message names the row (1-based, header excluded) and its id.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sktdtw.io import build_store
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, t in (("a", 5), ("b", 3)):
+    ...     np.save(os.path.join(folder, name + ".npy"), np.ones((t, 4), dtype=np.float32))
+    >>> with open(os.path.join(folder, "manifest.csv"), "w") as fp:
+    ...     _ = fp.write("id,path,label,split\\na,a.npy,run,train\\nb,b.npy,jump,test\\n")
+    >>> store = build_store(os.path.join(folder, "manifest.csv"), os.path.join(folder, "store"))
+    >>> store.lengths.tolist(), store.labels.tolist(), store.split("test").ids.tolist()
+    ([5, 3], ['run', 'jump'], ['b'])
+    """
+    manifest = os.path.abspath(os.fspath(manifest_csv))
+    root = os.path.dirname(manifest) if root is None else os.fspath(root)
+    rows, has_split = _read_manifest(manifest, root)
+
+    n_features = None
+    for row in tqdm(rows, disable=not verbose, desc="checking files", unit="file"):
+        shape, dtype = _shape_and_dtype(row, manifest)
+        _check_shape(row, manifest, shape, dtype, n_features)
+        n_features = shape[1] if n_features is None else n_features
+
+
+    labels = [row.label for row in rows]
+    if all(_INTEGER.fullmatch(label) for label in labels):
+        labels = np.array([int(label) for label in labels], dtype=np.int64)
+    return write_store(
+        out_path, _Series(rows, manifest, n_features), labels=labels, ids=[row.id for row in rows],
+        splits=[row.split for row in rows] if has_split else None, verbose=verbose,
+    )
