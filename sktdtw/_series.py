@@ -90,16 +90,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(f"{input_name} is empty: need at least one series")
-        raw = []
-        for i, x in enumerate(X):
-            arr = _as_real_array(x, f"sample {i} of {input_name}")
-            if arr.ndim == 1:
-                arr = arr[:, None]
-            elif arr.ndim != 2:
-                raise ValueError(
-                    f"sample {i} of {input_name} has shape {arr.shape}; expected (T, F) or (T,)"
-                )
-            raw.append(arr)
+        raw = [_item_array(x, i, input_name) for i, x in enumerate(X)]
     else:
         arr = _as_real_array(X, input_name)
         if arr.ndim == 2:
