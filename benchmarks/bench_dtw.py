@@ -8,8 +8,8 @@
    limit (``../shared/tools/l1_roofline.sh``).
 2. (CPU) The unit-weight, diagonal=True distance matrix between the B samples and K
    centroid series, sktdtw against tslearn, aeon and dtaidistance, at F=1459 and F=12.
-3. (CUDA) The same epoch on Kinetics-400 shapes (B=240436, K=400, F=1808), timed on a
-   fraction of the epoch's batches and scaled.
+3. The same epoch on Kinetics-400 shapes (B=240436, K=400, F=1808), timed on a fraction
+   of the epoch's batches and scaled (by default on CUDA only; ``--kinetics-batches N``).
 
 Writes ``benchmarks/results/bench_dtw_<device>.json`` with the machine, versions and commit.
 
@@ -307,8 +307,9 @@ def main(argv=None):
     parser.add_argument("--torch-batches", type=int, default=2,
                         help="batches of the pure-PyTorch reference to time (scaled to the epoch)")
     parser.add_argument("--repeats", type=int, default=3, help="epochs timed; the best is kept")
-    parser.add_argument("--kinetics-batches", type=int, default=300,
-                        help="(cuda) Kinetics-400 batches timed and scaled to the epoch")
+    parser.add_argument("--kinetics-batches", type=int, default=None,
+                        help="Kinetics-400 batches timed and scaled to the epoch "
+                             "(default: 300 on cuda, 0 = skipped on cpu)")
     parser.add_argument("--no-libraries", action="store_true", help="skip the library comparison")
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/bench_dtw_<device>.json)")
     args = parser.parse_args(argv)
@@ -348,12 +349,17 @@ def main(argv=None):
           flush=True)
     del work
 
-    if device.type == "cuda":
-        kin = Workload(KINETICS400, device, pool=8192)
-        krep = epoch_report(kin, backend, args.kinetics_batches, args.repeats)
-        result["kinetics400_fecw_epoch_cuda"] = krep
-        print(f"Kinetics-400 FECW epoch, cuda (from {krep['batches_measured']} of "
+    kinetics_batches = args.kinetics_batches
+    if kinetics_batches is None:
+        kinetics_batches = 300 if device.type == "cuda" else 0
+    if kinetics_batches > 0:
+        # The data set (57 GB) cannot be held: a pool of samples is cycled through.
+        kin = Workload(KINETICS400, device, pool=min(8192, kinetics_batches * BATCH_SIZE))
+        krep = epoch_report(kin, backend, kinetics_batches, args.repeats)
+        result[f"kinetics400_fecw_epoch_{backend}"] = krep
+        print(f"Kinetics-400 FECW epoch, {backend} (from {krep['batches_measured']} of "
               f"{krep['batches_per_epoch']} batches): {krep['epoch_seconds']:.2f} s", flush=True)
+        del kin
 
     if device.type == "cpu" and not args.no_libraries:
         n = 96 if args.quick else HMDB51["B"]
