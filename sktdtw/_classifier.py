@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._dba import DBAInitializer, _resample
+from ._device import resolve_device
 from ._distributed import current_group
 from ._series import (
     SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch
@@ -413,15 +414,7 @@ class DejaVidClassifier(
         return self.classes_.size
 
     def _torch_device(self):
-        if str(self.device) == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as exc:
-            raise ValueError(f"device={self.device!r} is not a valid torch device") from exc
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available")
-        return device
+        return resolve_device(self.device)
 
     def _initial_centroids(self, series, y_index, n_classes, n_features, rng):
         """Initial centroids (n_classes, L, F) from ``init``, as float32.

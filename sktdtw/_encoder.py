@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, St
 from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
+from ._device import resolve_device
 from ._series import check_series_list
 
 __all__ = ["TSESlidingEncoder"]
@@ -340,16 +341,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
                 f"yields the same positions; got padding={self.padding!r}"
             )
         stride = _check_window_spec(self.stride, "stride")
-        if self.device == "auto":
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            try:
-                device = torch.device(self.device)
-            except RuntimeError as exc:
-                raise ValueError(f"invalid device {self.device!r}: {exc}") from exc
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"device={self.device!r} but CUDA is not available")
-        return windows, stride, device
+        return windows, stride, resolve_device(self.device)
 
     def _check_sequences(self, X, reset):
         """Sequences as float32 arrays ``(T_i, *frame_shape)``; errors name the sample."""

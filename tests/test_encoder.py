@@ -319,3 +319,10 @@ def test_varying_window_widths_with_flatten_need_clip_length():
         encoder.transform(X)
     tses = encoder.set_params(clip_length=4).fit(X).transform(X)
     assert {t.shape[1] for t in tses} == {4}
+
+
+def test_invalid_device_is_a_clear_error():
+    from sktdtw import TSESlidingEncoder
+
+    with pytest.raises(ValueError, match="not a valid torch device"):
+        TSESlidingEncoder(window=2, stride=1, device="nonsense").fit_transform([np.ones((5, 2))])
