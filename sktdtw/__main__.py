@@ -162,7 +162,7 @@ def _run_demo(args):
               f"{n_params:>16,d}")
 
     if not args.no_figure:
-        _save_figure(dejavid, X_test[0], y_test[0], args.out)
+        _save_figure(dejavid, rows, X_test[0], y_test[0], args.out)
     return 0
 
 
@@ -173,7 +173,9 @@ def _n_learned_parameters(clf):
     return clf.coef_.size + clf.intercept_.size
 
 
-def _save_figure(dejavid, video, label, out_dir):
+def _save_figure(dejavid, rows, video, label, out_dir):
+    """The demo's story in three panels: the accuracies, where in time each class's
+    learned weights concentrate, and one test video's alignment to its predicted class."""
     try:
         import matplotlib
     except ImportError:
@@ -181,48 +183,75 @@ def _save_figure(dejavid, video, label, out_dir):
         return
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.colors import LogNorm
 
     clf = dejavid["clf"]
-    k = int(np.flatnonzero(clf.classes_ == label)[0])
-    tse = dejavid["encoder"].transform([video])[0]
-    centroid, weights = clf.centroids_[k], clf.weights_[k]
-    _, path = weighted_dtw_path(
-        [torch.from_numpy(tse)], torch.from_numpy(clf.centroids_[k:k + 1]),
-        torch.from_numpy(clf.weights_[k:k + 1]),
+    fig, (ax_acc, ax_mass, ax_path) = plt.subplots(
+        1, 3, figsize=(16, 4.6), constrained_layout=True,
+        gridspec_kw={"width_ratios": [0.8, 1.3, 1.6]},
     )
-    # cost[i, j]: the weighted L1 cost of aligning centroid step i with window j.
-    cost = (weights[:, None, :] * np.abs(centroid[:, None, :] - tse[None, :, :])).sum(-1)
-
-    n_classes = len(clf.classes_)
-    fig, axes = plt.subplots(2, n_classes, figsize=(3.2 * n_classes, 6.4), squeeze=False,
-                             constrained_layout=True)
-    norm = LogNorm(vmin=clf.weights_.min(), vmax=clf.weights_.max())
-    for c, ax in enumerate(axes[0]):
-        image = ax.imshow(clf.weights_[c], aspect="auto", norm=norm, cmap="viridis",
-                          interpolation="nearest")
-        ax.set_title(f"weights, class {clf.classes_[c]}")
-        ax.set_xlabel("feature")
-        ax.set_ylabel("centroid step")
-    fig.colorbar(image, ax=axes[0].tolist(), label="learned weight")
-
-    gs = axes[1, 0].get_gridspec()
-    for ax in axes[1]:
-        ax.remove()
-    ax = fig.add_subplot(gs[1, :])
-    ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest")
-    steps = [(j, i) for i, (lo, hi) in enumerate(path[0, 0].tolist()) for j in range(lo, hi + 1)]
-    ax.plot(*zip(*steps), color="cyan", marker="o", markersize=3, linewidth=1.5)
-    ax.set_title(f"a test video of class {label}: weighted-DTW path to its class centroid "
-                 "over the point costs")
-    ax.set_xlabel("window of the video (time)")
-    ax.set_ylabel("centroid step")
-
+    _plot_accuracies(ax_acc, rows, 1 / len(clf.classes_))
+    _plot_weight_mass(ax_mass, clf)
+    _plot_alignment(fig, ax_path, dejavid, video, label)
     os.makedirs(out_dir, exist_ok=True)
     path_out = os.path.join(out_dir, FIGURE_NAME)
     fig.savefig(path_out, dpi=100)
     plt.close(fig)
     print(f"figure written to {path_out}")
+
+
+def _plot_accuracies(ax, rows, chance):
+    names = [name.replace(" + ", "\n+ ") for name, *_ in rows]
+    accuracies = [accuracy for _, accuracy, *_ in rows]
+    bars = ax.bar(names, accuracies, color=["tab:blue", "tab:gray"])
+    ax.bar_label(bars, fmt="%.3f")
+    ax.axhline(chance, color="k", linestyle="--", linewidth=1)
+    ax.text(1.45, chance, "chance", va="bottom", ha="right", fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("same embeddings: order kept vs averaged")
+
+
+def _plot_weight_mass(ax, clf):
+    """Per class, the total learned weight of each centroid step over the class's mean
+    step: the initial weights are the same at every step (weight_init="ones"), so a
+    curve above 1 is a part of the action that training learned to weigh more."""
+    mass = clf.weights_.sum(-1)  # (n_centroids, L)
+    relative = mass / mass.mean(1, keepdims=True)
+    steps = np.arange(1, mass.shape[1] + 1)
+    for j, curve in enumerate(relative):
+        k = clf.centroid_class_[j]
+        first = j == np.flatnonzero(clf.centroid_class_ == k)[0]
+        ax.plot(steps, curve, color=f"C{k}", marker=".",
+                label=f"class {clf.classes_[k]}" if first else None)
+    ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
+    ax.set_xlabel("centroid step (time within the action)")
+    ax.set_ylabel("weight mass / class mean")
+    ax.set_title("where in time each class's weights concentrate")
+    ax.legend(fontsize=8)
+
+
+def _plot_alignment(fig, ax, dejavid, video, label):
+    clf = dejavid["clf"]
+    tse = dejavid["encoder"].transform([video])[0]
+    dist = clf.transform([tse])[0]
+    predicted = int(dist.argmin())
+    # The prototype of the predicted class that the video is closest to.
+    members = np.flatnonzero(clf.centroid_class_ == predicted)
+    C, W = torch.from_numpy(clf.centroids_[members]), torch.from_numpy(clf.weights_[members])
+    per_prototype, paths = weighted_dtw_path([torch.from_numpy(tse)], C, W)
+    j = int(per_prototype[0].argmin())
+    centroid, weights = clf.centroids_[members[j]], clf.weights_[members[j]]
+    # cost[i, t]: the weighted L1 cost of aligning centroid step i with window t.
+    cost = (weights[:, None, :] * np.abs(centroid[:, None, :] - tse[None, :, :])).sum(-1)
+    image = ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="weighted L1 cost")
+    steps = [(t, i) for i, (lo, hi) in enumerate(paths[0, j].tolist()) for t in range(lo, hi + 1)]
+    ax.plot(*zip(*steps), color="cyan", marker="o", markersize=3, linewidth=1.5)
+    verdict = "right" if clf.classes_[predicted] == label else "wrong"
+    ax.set_title(f"a test video: true class {label}, predicted {clf.classes_[predicted]} "
+                 f"({verdict})\nits warping path to the predicted class's centroid")
+    ax.set_xlabel("window of the video (time)")
+    ax.set_ylabel("centroid step")
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ import hashlib
 import os
 import tempfile
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,7 +19,8 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.model_selection import train_test_split
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -28,15 +30,28 @@ from tqdm.auto import tqdm
 from ._dba import DBAInitializer, _resample
 from ._device import resolve_device
 from ._distributed import current_group
+from ._scaling import Parametrization, feature_std
+from ._scoring import class_distances, distance_spread, fit_temperature, training_logits
 from ._series import (
-    SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch
+    SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch,
+    series_lengths,
 )
 from .dtw import PackedBatch, aligned_width, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
 
-# Added to the per-sample standard deviation of the distances in the z-score logits.
-_ZSCORE_EPS = 1e-5
+
+def auto_centroid_length(lengths):
+    """``centroid_length="auto"``: half the median training length, within
+    [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
+    half = int(round(float(np.median(lengths)) / 2))
+    return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
+
+# Samples whose distances before and after training fit the logits' scale and the
+# temperature and decide the ConvergenceWarning (all held-out or training ones, if fewer).
+_SCORING_SAMPLES = 2048
+# Bounds of centroid_length="auto".
+_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH = 8, 64
 # Samples per op call at inference: bounds the memory of the packed batch and the paths.
 _INFERENCE_CHUNK = 1024
 # Parameters that change how a fit runs, not what it computes: left out of a checkpoint's
@@ -170,14 +185,6 @@ def _load_checkpoint(path, fingerprint):
     return state
 
 
-def _logits(dist, logit_norm):
-    """Class scores from distances (torch): a z-score over each sample's classes, or -dist."""
-    if logit_norm == "none":
-        return -dist
-    centred = dist - dist.mean(1, keepdim=True)
-    return -centred / (dist.std(1, keepdim=True) + _ZSCORE_EPS)
-
-
 class DejaVidClassifier(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
 ):
@@ -195,25 +202,37 @@ class DejaVidClassifier(
 
     Parameters
     ----------
-    centroid_length : int, default=8
-        Number of steps ``L`` of each class centroid.
-    learning_rate : float, default=1e-3
-        Learning rate of the log-weights.
+    centroid_length : int or "auto", default="auto"
+        Number of steps ``L`` of each centroid. ``"auto"``: half the median training
+        length, clipped to [8, 64] (16 for the paper's 33-window videos, 64 for series of
+        128 steps or more). Short centroids average away detail of long raw series; the
+        paper used 8 on video TSEs.
+    n_prototypes : int, default=3
+        Number of centroid-and-weight pairs (prototypes) per class, initialised by
+        k-means under the same DTW with DBA centers; a class's distance is the least
+        distance to its prototypes. Several prototypes let a class hold several shapes
+        (several ways to do a gesture); a class with fewer training series than
+        ``n_prototypes`` gets one per series. ``1`` is DejaVid exactly. Prediction
+        costs grow with the total number of prototypes, not with the training set.
+    learning_rate : float, default=1e-2
+        Learning rate of the log-weights (in units of the standardised features with
+        ``feature_scaling="standard"``).
     centroid_learning_rate : float, default=None
         Learning rate of the centroids; ``None`` means ``learning_rate / 3``.
     max_epochs : int, default=36
         Number of training epochs (passes over the training set); the learning rates
         anneal to 0 along a cosine over them. ``0`` keeps the initial parameters.
-    batch_size : int, default=48
-        Number of series per optimisation step.
+    batch_size : int, default=16
+        Number of series per optimisation step (the paper: 48). Small data sets need
+        the extra steps of small batches.
     weight_decay : float, default=0.01
         AdamW weight decay of both the centroids and the log-weights.
-    weight_init : {"random", "ones"}, default="random"
-        Initial log-weights: standard normal draws (the authors' choice), or zeros (all
-        weights 1). With few features and few optimiser steps (small data sets, a handful
-        of epochs) the random draws give each class a different overall scale that training
-        does not undo, and accuracy can drop to chance; prefer ``"ones"`` there (see
-        ``benchmarks/results/bench_accuracy.json``).
+    weight_init : {"ones", "random"}, default="ones"
+        Initial learned log-weights: zeros (all weights 1, on standardised features with
+        ``feature_scaling="standard"``), or standard normal draws (the authors' choice).
+        With few features and few optimiser steps the random draws give each class a
+        different overall scale that training does not undo, and accuracy can drop to
+        chance (see ``benchmarks/results/bench_accuracy.json``).
     learn_weights : bool, default=True
         Learn the weights; if False they keep their initial values.
     learn_centroids : bool, default=True
@@ -223,16 +242,44 @@ class DejaVidClassifier(
     path_update : {"epoch", "batch"}, default="epoch"
         ``"epoch"``: paths chosen by the parameters frozen at the start of each epoch
         (FECW); ``"batch"``: by the current parameters at every step.
-    logit_norm : {"zscore", "none"}, default="zscore"
-        Class scores: the z-score of the negated distances over the classes of each
-        sample (unbiased standard deviation), or the negated distances themselves.
+    feature_scaling : {"standard"} or None, default="standard"
+        ``"standard"``: learn the centroids and weights as changes, in units of each
+        feature's training standard deviation, from their initial values
+        (``C = C0 + std * C'`` and ``W = W0 * exp(V')``, starting at ``C' = V' = 0``;
+        the data are never copied), so that learning rates, weight decay (towards the
+        initial values) and the DBA alignments (weighted by ``1 / std``) act alike
+        whatever each feature's units; unit initial weights are ``1 / std``.
+        The fitted ``centroids_`` and ``weights_`` are in the data's units either way.
+        ``None``: learn in the data's units (the paper's).
+    logit_norm : {"scaled", "zscore", "none"}, default="scaled"
+        Class scores of the training loss: ``"scaled"``, the negated distances divided
+        by a constant fitted before training (``logit_scale_``, the typical spread of a
+        sample's class distances under the initial parameters); ``"zscore"``, the
+        z-score of the negated distances over the classes of each sample (the paper's;
+        with two classes it is always +-1/sqrt(2), so its loss has no gradient); or
+        ``"none"``, the negated distances themselves.
+    calibration : {"temperature"} or None, default="temperature"
+        ``"temperature"``: ``predict_proba`` is the softmax of the negated class
+        distances over a temperature (``temperature_``) fitted after training by
+        minimising the log-loss on samples the model did not learn from (see
+        ``calibration_cv``). Probabilities then rank samples as the distances do and
+        express how confident a prediction is. ``None``: the softmax of the training
+        logits (the paper's; with ``logit_norm="zscore"`` they cannot express confidence).
+    calibration_cv : int or None, default=3
+        With ``calibration="temperature"`` and no ``validation_fraction``: the number of
+        stratified folds of the cross-fits whose out-of-fold distances fit the
+        temperature (each fold refits a copy with ``calibration=None``, so ``fit`` costs
+        ``1 + calibration_cv`` fits). With a ``validation_fraction`` the validation
+        samples are used instead. ``None`` fits it on the training samples: cheap, but
+        over-confident.
     init : {"dba", "medoid", "mean"}, DBAInitializer or array-like, default="dba"
         Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
         medoids; ``"mean"``: the per-class mean of all training series resampled to
         ``centroid_length``; a :class:`DBAInitializer` (cloned and fitted on the training
         series; its ``centroid_length`` must match); or an array of shape
-        ``(n_classes, centroid_length, n_features)``, in the order of ``classes_``.
+        ``(n_classes * n_prototypes, centroid_length, n_features)``, grouped by class in
+        the order of ``classes_``.
     dba_samples : int, default=50
         Maximum number of series per class for ``init="dba"`` and ``"medoid"``.
     dba_max_iter : int, default=100
@@ -276,10 +323,18 @@ class DejaVidClassifier(
         The class labels.
     n_features_in_ : int
         Number of features per time step seen in ``fit``.
-    centroids_ : ndarray of shape (n_classes, centroid_length, n_features_in_)
-        The learned centroids, float32.
-    weights_ : ndarray of shape (n_classes, centroid_length, n_features_in_)
+    centroids_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
+        The learned centroids, float32, grouped by class (``n_centroids`` is
+        ``n_classes * n_prototypes`` unless a class had fewer series than
+        ``n_prototypes``).
+    weights_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
         The learned (positive) weights, float32.
+    centroid_class_ : ndarray of shape (n_centroids,)
+        Index in ``classes_`` of the class of each centroid.
+    logit_scale_ : float
+        The divisor of the ``"scaled"`` training logits.
+    temperature_ : float or None
+        The temperature of ``predict_proba`` (None without calibration).
     history_ : dict of lists
         One entry per epoch of the last call to ``fit``: ``"loss"`` (mean training loss),
         ``"train_accuracy"`` (accuracy of the training-batch predictions made during the
@@ -303,6 +358,18 @@ class DejaVidClassifier(
     This implements DejaVid (Ho et al., CVPR 2025). Where the paper selected the best
     epoch on its test split, this estimator only selects on the held-out
     ``validation_fraction`` of the training data.
+
+    **Defaults and the paper's configuration.** The defaults were chosen from test
+    accuracy and log-loss on the classification data sets that ship inside aeon
+    (``benchmarks/bench_accuracy.py``: raw series of 15-1460 steps, 1-12 features,
+    20-270 training series), where the paper's settings often learn nothing. The
+    paper's configuration, for video TSEs, is ``DejaVidClassifier(centroid_length=8,
+    n_prototypes=1, learning_rate=1e-3, batch_size=48, weight_init="random",
+    feature_scaling=None, logit_norm="zscore", calibration=None)`` (its HMDB51 runs use
+    ``learning_rate=8e-3``); FECW (``path_update="epoch"``) is the default in both.
+    When a fit ends with an accuracy below that of its initial centroids, or no
+    better than predicting the commonest class, a
+    :class:`~sklearn.exceptions.ConvergenceWarning` says what to try.
 
     **Data that do not fit in memory.** ``X`` may be any :class:`collections.abc.Sequence`
     other than a list or tuple (e.g. :class:`sktdtw.io.TSEStore`) whose items are
@@ -333,7 +400,8 @@ class DejaVidClassifier(
     """
 
     _parameter_constraints: dict = {
-        "centroid_length": [Interval(Integral, 1, None, closed="left")],
+        "centroid_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "centroid_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -344,7 +412,10 @@ class DejaVidClassifier(
         "learn_centroids": ["boolean"],
         "diagonal": ["boolean"],
         "path_update": [StrOptions({"epoch", "batch"})],
-        "logit_norm": [StrOptions({"zscore", "none"})],
+        "feature_scaling": [StrOptions({"standard"}), None],
+        "logit_norm": [StrOptions({"scaled", "zscore", "none"})],
+        "calibration": [StrOptions({"temperature"}), None],
+        "calibration_cv": [Interval(Integral, 2, None, closed="left"), None],
         "init": [StrOptions({"dba", "medoid", "mean"}), DBAInitializer, "array-like"],
         "dba_samples": [Interval(Integral, 1, None, closed="left")],
         "dba_max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -360,18 +431,22 @@ class DejaVidClassifier(
 
     def __init__(
         self,
-        centroid_length=8,
-        learning_rate=1e-3,
+        centroid_length="auto",
+        n_prototypes=3,
+        learning_rate=1e-2,
         centroid_learning_rate=None,
         max_epochs=36,
-        batch_size=48,
+        batch_size=16,
         weight_decay=0.01,
-        weight_init="random",
+        weight_init="ones",
         learn_weights=True,
         learn_centroids=True,
         diagonal=False,
         path_update="epoch",
-        logit_norm="zscore",
+        feature_scaling="standard",
+        logit_norm="scaled",
+        calibration="temperature",
+        calibration_cv=3,
         init="dba",
         dba_samples=50,
         dba_max_iter=100,
@@ -385,6 +460,7 @@ class DejaVidClassifier(
         checkpoint=None,
     ):
         self.centroid_length = centroid_length
+        self.n_prototypes = n_prototypes
         self.learning_rate = learning_rate
         self.centroid_learning_rate = centroid_learning_rate
         self.max_epochs = max_epochs
@@ -395,7 +471,10 @@ class DejaVidClassifier(
         self.learn_centroids = learn_centroids
         self.diagonal = diagonal
         self.path_update = path_update
+        self.feature_scaling = feature_scaling
         self.logit_norm = logit_norm
+        self.calibration = calibration
+        self.calibration_cv = calibration_cv
         self.init = init
         self.dba_samples = dba_samples
         self.dba_max_iter = dba_max_iter
@@ -416,58 +495,76 @@ class DejaVidClassifier(
     def _torch_device(self):
         return resolve_device(self.device)
 
-    def _initial_centroids(self, series, y_index, n_classes, n_features, rng):
-        """Initial centroids (n_classes, L, F) from ``init``, as float32.
+    def _initial_centroids(
+        self, series, y_index, n_classes, n_features, length, rng, feature_weights
+    ):
+        """Initial centroids ``(n_centroids, L, F)`` float32 from ``init`` and the class
+        index of each (grouped by class).
 
-        ``series``: the validated training list, or a lazy sequence of the training series.
+        ``series``: the validated training list, or a lazy sequence of the training series;
+        ``feature_weights``: None or the per-feature weights of the DBA alignments.
         """
-        shape = (n_classes, self.centroid_length, n_features)
         if isinstance(self.init, str) and self.init == "mean":
-            if is_lazy(series):
-                # One pass in chunks: the resampled series of the whole set may not fit.
-                sums = np.zeros(shape)
-                for first in range(0, len(series), _INFERENCE_CHUNK):
-                    index = np.arange(first, min(first + _INFERENCE_CHUNK, len(series)))
+            if self.n_prototypes > 1:
+                raise ValueError(
+                    "init='mean' gives one centroid per class; use init='dba' or 'medoid' "
+                    f"with n_prototypes={self.n_prototypes}"
+                )
+            resampled_sum = np.zeros((n_classes, length, n_features))
+            for first in range(0, len(series), _INFERENCE_CHUNK):
+                # In chunks: the resampled series of a whole lazy set may not fit.
+                index = np.arange(first, min(first + _INFERENCE_CHUNK, len(series)))
+                if is_lazy(series):
                     values, lengths = read_series_batch(
                         series, index, n_features=n_features, from_estimator=False
                     )
-                    resampled = _resample(_split_packed(values, lengths), self.centroid_length)
-                    np.add.at(sums, y_index[index], resampled)
-                centroids = sums / np.bincount(y_index, minlength=n_classes)[:, None, None]
-            else:
-                resampled = _resample(series, self.centroid_length)
-                centroids = np.stack(
-                    [resampled[y_index == k].mean(0) for k in range(n_classes)]
-                )
-        elif isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
+                    chunk = _split_packed(values, lengths)
+                else:
+                    chunk = [series[i] for i in index]
+                np.add.at(resampled_sum, y_index[index], _resample(chunk, length))
+            counts = np.bincount(y_index, minlength=n_classes)
+            return (resampled_sum / counts[:, None, None]).astype(np.float32), np.arange(
+                n_classes
+            )
+        if isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
             if isinstance(self.init, DBAInitializer):
                 initializer = clone(self.init)
-                if initializer.centroid_length != self.centroid_length:
+                if initializer.centroid_length != length:
                     raise ValueError(
                         f"init has centroid_length={initializer.centroid_length} but the "
-                        f"classifier has centroid_length={self.centroid_length}"
+                        f"classifier has centroid_length={length}"
                     )
             else:
                 initializer = DBAInitializer(
-                    centroid_length=self.centroid_length,
+                    centroid_length=length,
                     n_samples=self.dba_samples,
                     max_iter=self.dba_max_iter if self.init == "dba" else 0,
+                    n_prototypes=self.n_prototypes,
                     diagonal=self.diagonal,
                     backend=self.backend,
                     n_jobs=self.n_jobs,
                 )
+                initializer.set_params(feature_weights=feature_weights)
             initializer.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-            centroids = initializer.fit(series, y_index).centroids_
-        else:
-            centroids = np.asarray(self.init, dtype=np.float64)
-            if centroids.shape != shape:
-                raise ValueError(
-                    f"init has shape {centroids.shape}; expected (n_classes, centroid_length, "
-                    f"n_features) = {shape}"
-                )
-            if not np.isfinite(centroids).all():
-                raise ValueError("init contains non-finite values")
-        return centroids.astype(np.float32)
+            initializer.fit(series, y_index)
+            return initializer.centroids_.astype(np.float32), initializer.centroid_class_
+        centroids = np.asarray(self.init, dtype=np.float64)
+        shape = (n_classes * self.n_prototypes, length, n_features)
+        if centroids.shape != shape:
+            raise ValueError(
+                f"init has shape {centroids.shape}; expected (n_classes * n_prototypes, "
+                f"centroid_length, n_features) = {shape}"
+            )
+        if not np.isfinite(centroids).all():
+            raise ValueError("init contains non-finite values")
+        return centroids.astype(np.float32), np.repeat(np.arange(n_classes), self.n_prototypes)
+
+    def _centroid_length(self, series, n_features):
+        """``centroid_length``, with ``"auto"`` resolved from the training lengths."""
+        if self.centroid_length != "auto":
+            return self.centroid_length
+        lengths = series_lengths(series, n_features=n_features)
+        return auto_centroid_length(lengths)
 
     def _fingerprint(self, n_samples, n_features, classes, warm):
         """What identifies a fit for its checkpoint: the parameters that change the result,
@@ -522,31 +619,12 @@ class DejaVidClassifier(
         """
         y = validate_data(self, X="no_validation", y=y)
         warm = self.warm_start and hasattr(self, "centroids_")
-        lazy = is_lazy(X)
-        if lazy:
-            series = X
-            n_features = check_lazy_series(X, n_features=self.n_features_in_ if warm else None)
-        else:
-            series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
-            n_features = series[0].shape[1]
-        if len(series) != len(y):
-            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
-        check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size < 2:
+        series, n_features, classes, y_index = self._check_training_data(X, y, warm)
+        length = self._centroid_length(series, n_features)
+        if warm and self.centroids_.shape[1] != length:
             raise ValueError(
-                f"y contains only one class ({classes[0]!r}); DejaVidClassifier needs "
-                "samples of at least 2 classes"
-            )
-        if warm and self.centroids_.shape[1] != self.centroid_length:
-            raise ValueError(
-                f"warm_start=True but centroid_length={self.centroid_length} differs from the "
+                f"warm_start=True but centroid_length={length} differs from the "
                 f"fitted centroids' length {self.centroids_.shape[1]}"
-            )
-        if warm and not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"warm_start=True but y has classes {classes.tolist()}, not the classes "
-                f"{self.classes_.tolist()} of the previous fit"
             )
         trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
         group = current_group()
@@ -564,53 +642,56 @@ class DejaVidClassifier(
                 rng = np.random.RandomState()
                 rng.set_state(state)
         device = self._torch_device()
-
-        train_index = np.arange(len(series))
-        validation_index = None
-        if self.validation_fraction is not None:
-            train_index, validation_index = train_test_split(
-                train_index, test_size=self.validation_fraction, stratify=y_index,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-            )
-            train_index.sort()
-            validation_index.sort()
+        train_index, validation_index = self._split(len(series), y_index, rng)
         train_series = (
-            SeriesSubset(series, train_index) if lazy else [series[i] for i in train_index]
+            SeriesSubset(series, train_index) if is_lazy(series)
+            else [series[i] for i in train_index]
         )
         y_train = y_index[train_index]
+        width = aligned_width(n_features)
+        read = _reader(series, n_features, width, device, from_estimator=False)
+        # Scores are checked on the held-out samples when there are some, else on
+        # (up to _SCORING_SAMPLES of) the training samples.
+        scoring_index = validation_index if validation_index is not None else train_index
+        scoring_index = scoring_index[
+            np.unique(np.linspace(0, len(scoring_index) - 1, _SCORING_SAMPLES).astype(int))
+        ]
+        self.classes_ = classes
+        self.n_features_in_ = n_features
 
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         resume = self._resume_state(fingerprint, group) if fingerprint is not None else None
-        width = aligned_width(n_features)
         if resume is not None:
-            # The parameters as trained (padded); the optimiser state follows in _train.
-            C = resume["C"].to(device).requires_grad_(self.learn_centroids)
-            V = resume["V"].to(device).requires_grad_(self.learn_weights)
+            # As trained; the optimiser state follows in _train.
+            C, V, param, initial_state = self._resumed_parameters(resume, device)
         else:
-            if warm:
-                centroids = self.centroids_
-                log_weights = torch.from_numpy(np.log(self.weights_))
-            else:
-                centroids = None
-                if group is None or group.rank == 0:
-                    centroids = self._initial_centroids(
-                        train_series, y_train, classes.size, n_features, rng
-                    )
-                if group is not None:
-                    # From the whole training set, once; identical on every rank.
-                    centroids = group.broadcast(centroids)
-                shape = (classes.size, self.centroid_length, n_features)
-                # Drawn on every rank: the generator then shuffles identically everywhere.
-                log_weights = (
-                    torch.randn(shape, generator=generator)
-                    if self.weight_init == "random"
-                    else torch.zeros(shape)
-                )
-            C = torch.tensor(
-                _pad_features(centroids, width), device=device,
-                requires_grad=self.learn_centroids,
+            # Passes over the data inside fit read a batch at a time: fit holds no more.
+            std = (
+                feature_std(train_series, n_features, self.batch_size)
+                if self.feature_scaling == "standard" else None
             )
-            V = _pad_features(log_weights, width).to(device).requires_grad_(self.learn_weights)
+            C, V = self._initial_parameters(
+                warm, train_series, y_train, classes.size, n_features, length, rng,
+                generator, std, group, device,
+            )
+            param = (
+                Parametrization() if std is None
+                else Parametrization.standard(C, V.exp(), std, width)
+            )
+            C, V = param.initial(C, V)
+            initial_dist = self._distances(
+                read, scoring_index, param.centroids(C), param.weights(V), self.batch_size
+            )
+            # Tensors only: a checkpoint is read back with torch.load(weights_only=True).
+            initial_state = {
+                "centroid_class": torch.from_numpy(self.centroid_class_),
+                "parametrization": param.state_dict(),
+                "logit_scale": distance_spread(initial_dist),
+                "initial_dist": torch.from_numpy(initial_dist),
+            }
+        self.logit_scale_ = initial_state["logit_scale"]
+        C.requires_grad_(self.learn_centroids)
+        V.requires_grad_(self.learn_weights)
 
         self.history_ = {
             "loss": [], "train_accuracy": [], "learning_rate": [],
@@ -621,9 +702,7 @@ class DejaVidClassifier(
         self.n_epochs_ = 0
         self.best_epoch_ = None
         if trains:
-            if lazy:
-                read = _reader(series, n_features, width, device, from_estimator=False)
-
+            if is_lazy(series):
                 def batch(index):
                     return read(train_index[index.numpy()])
             else:
@@ -634,25 +713,114 @@ class DejaVidClassifier(
 
             validation = None
             if validation_index is not None:
-                validation = (
-                    _reader(series, n_features, width, device, from_estimator=False),
-                    validation_index, y_index[validation_index],
-                )
+                validation = (read, validation_index, y_index[validation_index])
             C, V = self._train(
-                C, V, batch, y_train, validation, generator, device, group, resume,
-                fingerprint,
+                C, V, param, batch, y_train, validation, generator, device, group, resume,
+                fingerprint, initial_state,
             )
 
-        self.classes_ = classes
-        self.n_features_in_ = n_features
-        self.centroids_ = C.detach()[..., :n_features].cpu().numpy()
-        self.weights_ = V.detach()[..., :n_features].exp().cpu().numpy()
+        self.centroids_ = param.centroids(C.detach())[..., :n_features].cpu().numpy()
+        self.weights_ = param.weights(V.detach())[..., :n_features].cpu().numpy()
+        final_dist = self._distances(
+            read, scoring_index, param.centroids(C.detach()), param.weights(V.detach()),
+            self.batch_size,
+        )
+        self._calibrate(
+            series, y_index, final_dist, scoring_index, validation_index is not None
+        )
+        if trains:
+            self._warn_if_not_learned(
+                initial_state["initial_dist"].numpy(), final_dist, y_index[scoring_index], validation_index is not None
+            )
         return self
 
-    def _train(
-        self, C, V, batch, y_train, validation, generator, device, group, resume, fingerprint
+    def _check_training_data(self, X, y, warm):
+        """The validated series (list or lazy sequence), the feature count, the classes
+        and the class index of every sample."""
+        if is_lazy(X):
+            series = X
+            n_features = check_lazy_series(X, n_features=self.n_features_in_ if warm else None)
+        else:
+            series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
+            n_features = series[0].shape[1]
+        if len(series) != len(y):
+            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        check_classification_targets(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"y contains only one class ({classes[0]!r}); DejaVidClassifier needs "
+                "samples of at least 2 classes"
+            )
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True but y has classes {classes.tolist()}, not the classes "
+                f"{self.classes_.tolist()} of the previous fit"
+            )
+        return series, n_features, classes, y_index
+
+    def _split(self, n_samples, y_index, rng):
+        """Sorted training and validation indices (None without a validation fraction)."""
+        train_index = np.arange(n_samples)
+        if self.validation_fraction is None:
+            return train_index, None
+        train_index, validation_index = train_test_split(
+            train_index, test_size=self.validation_fraction, stratify=y_index,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        return np.sort(train_index), np.sort(validation_index)
+
+    def _resumed_parameters(self, resume, device):
+        """``(C', V')``, the parametrisation and the initial state saved in a checkpoint."""
+        initial_state = resume["initial_state"]
+        param = Parametrization(**{
+            k: None if v is None else v.to(device)
+            for k, v in initial_state["parametrization"].items()
+        })
+        self.centroid_class_ = initial_state["centroid_class"].numpy()
+        return resume["C"].to(device), resume["V"].to(device), param, initial_state
+
+    def _initial_parameters(
+        self, warm, train_series, y_train, n_classes, n_features, length, rng, generator,
+        std, group, device,
     ):
-        """The training loop; returns the kept (centroids, log-weights).
+        """The initial centroids and log-weights (padded, on ``device``, in the data's
+        units) and, as ``centroid_class_``, the class of each centroid. ``std``: the
+        features' standard deviations with feature scaling, else None."""
+        width = aligned_width(n_features)
+        if warm:
+            centroids = self.centroids_
+            log_weights = torch.from_numpy(np.log(self.weights_))
+        else:
+            initial = None
+            if group is None or group.rank == 0:
+                initial = self._initial_centroids(
+                    train_series, y_train, n_classes, n_features, length, rng,
+                    None if std is None else 1.0 / std,
+                )
+            if group is not None:
+                # From the whole training set, once; identical on every rank.
+                initial = group.broadcast(initial)
+            centroids, self.centroid_class_ = initial
+            shape = (len(centroids), length, n_features)
+            # Drawn on every rank: the generator then shuffles identically everywhere.
+            log_weights = (
+                torch.randn(shape, generator=generator)
+                if self.weight_init == "random"
+                else torch.zeros(shape)
+            )
+            if std is not None:
+                # Unit (or random) weights of the standardised features.
+                log_weights = log_weights - torch.from_numpy(np.log(std)).float()
+        C = torch.tensor(_pad_features(centroids, width), device=device)
+        V = _pad_features(log_weights, width).to(device)
+        return C, V
+
+    def _train(
+        self, C, V, param, batch, y_train, validation, generator, device, group, resume,
+        fingerprint, initial_state,
+    ):
+        """The training loop; returns the kept learned (centroids, log-weights).
 
         ``batch(index)``: the PackedBatch of the training samples at positions ``index``
         (a CPU int64 tensor); ``validation``: None or (reader, indices, targets);
@@ -702,8 +870,8 @@ class DejaVidClassifier(
             frozen = {}
             if self.path_update == "epoch":
                 frozen = {
-                    "path_centroids": C.detach().clone(),
-                    "path_weights": V.detach().exp(),
+                    "path_centroids": param.centroids(C.detach()).clone(),
+                    "path_weights": param.weights(V.detach()),
                 }
             order = torch.randperm(n_train, generator=generator)
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -718,12 +886,12 @@ class DejaVidClassifier(
                 if len(index):
                     # The data were validated once in fit (or as read); the parameters are
                     # checked below.
-                    dist = weighted_dtw(
-                        batch(index), C, V.exp(), diagonal=self.diagonal,
-                        backend=self.backend, check_input=False, **frozen,
+                    dist = self._scores(
+                        batch(index), param.centroids(C), param.weights(V),
+                        check_input=False, **frozen,
                     )
                     batch_targets = targets[index.to(device)]
-                    logits = _logits(dist, self.logit_norm)
+                    logits = training_logits(dist, self.logit_norm, self.logit_scale_)
                     if group is None:
                         loss = F.cross_entropy(logits, batch_targets)
                     else:
@@ -753,7 +921,8 @@ class DejaVidClassifier(
             }
             if validation is not None:
                 record["validation_loss"], record["validation_accuracy"] = self._validate(
-                    validation, C, V.exp(), device, group
+                    validation, param.centroids(C.detach()), param.weights(V.detach()),
+                    device, group,
                 )
                 score = (record["validation_accuracy"], -record["validation_loss"])
                 if best is None or score > best[0]:
@@ -777,6 +946,7 @@ class DejaVidClassifier(
                         "generator": generator.get_state(),
                         "history": self.history_,
                         "best": best,
+                        "initial_state": initial_state,
                     })
                 if group is not None:
                     group.barrier()
@@ -794,30 +964,89 @@ class DejaVidClassifier(
         read, index, targets = validation
         if group is None:
             dist = self._distances(read, index, C, W)
-            logits = _logits(torch.from_numpy(dist), self.logit_norm)
+            logits = training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_)
             loss = float(F.cross_entropy(logits, torch.from_numpy(targets)))
             return loss, float(np.mean(dist.argmin(1) == targets))
         share = slice(group.rank, None, group.world_size)
         totals = torch.zeros(2, dtype=torch.float64)
         if index[share].size:
             dist = self._distances(read, index[share], C, W)
-            logits = _logits(torch.from_numpy(dist), self.logit_norm)
+            logits = training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_)
             share_targets = torch.from_numpy(targets[share])
             totals[0] = F.cross_entropy(logits, share_targets, reduction="sum")
             totals[1] = float(np.sum(dist.argmin(1) == targets[share]))
         totals = group.all_reduce_sum(totals.to(device)).cpu()
         return float(totals[0]) / index.size, float(totals[1]) / index.size
 
+    def _scores(self, batch, C, W, **op_options):
+        """Class distances ``(B, n_classes)`` of a PackedBatch: the least weighted-DTW
+        distance to the centroids of each class."""
+        dist = weighted_dtw(
+            batch, C, W, diagonal=self.diagonal, backend=self.backend, **op_options
+        )
+        return class_distances(dist, self.centroid_class_)
+
     @torch.no_grad()
-    def _distances(self, read, index, C, W):
-        """Exact weighted-DTW distances (len(index), n_classes), float64, of the samples
-        ``read(index)``, in chunks."""
+    def _distances(self, read, index, C, W, chunk=None):
+        """Exact class distances (len(index), n_classes), float64, of the samples
+        ``read(index)``, ``chunk`` (default ``_INFERENCE_CHUNK``) at a time."""
+        chunk = chunk or _INFERENCE_CHUNK
         chunks = []
-        for first in range(0, len(index), _INFERENCE_CHUNK):
-            batch = read(index[first:first + _INFERENCE_CHUNK])
-            dist = weighted_dtw(batch, C, W, diagonal=self.diagonal, backend=self.backend)
-            chunks.append(dist.cpu().numpy().astype(np.float64))
+        for first in range(0, len(index), chunk):
+            batch = read(index[first:first + chunk])
+            chunks.append(self._scores(batch, C, W).cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)
+
+    def _calibrate(self, series, y_index, scoring_dist, scoring_index, held_out):
+        """``temperature_``: fitted on class distances of samples the model did not learn
+        from: the validation split, else out-of-fold distances of ``calibration_cv``
+        cross-fits, else (``calibration_cv=None``) the training samples."""
+        self.temperature_ = None
+        if self.calibration is None:
+            return
+        if held_out or self.calibration_cv is None:
+            self.temperature_ = fit_temperature(-scoring_dist, y_index[scoring_index])
+            return
+        n_splits = min(self.calibration_cv, np.bincount(y_index).min())
+        if n_splits < 2:
+            # A class with one sample: no fold can hold it out.
+            self.temperature_ = fit_temperature(-scoring_dist, y_index[scoring_index])
+            return
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=0)
+        fold_model = clone(self).set_params(
+            calibration=None, checkpoint=None, verbose=0, warm_start=False
+        )
+        dist = np.empty((len(y_index), self.classes_.size))
+        for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
+            with warnings.catch_warnings():
+                # Warnings of the cross-fits would repeat those of the fit itself.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fold_model.fit(SeriesSubset(series, fit_index), self.classes_[y_index[fit_index]])
+            dist[held_index] = fold_model.transform(SeriesSubset(series, held_index))
+        self.temperature_ = fit_temperature(-dist, y_index)
+
+    def _warn_if_not_learned(self, initial, final, targets, held_out):
+        """A ConvergenceWarning when the trained centroids classify the scoring samples
+        clearly worse than the initial ones (by more than two binomial standard errors),
+        or no better than always predicting the commonest class."""
+        chance = np.bincount(targets).max() / len(targets)
+        before = float(np.mean(initial.argmin(1) == targets))
+        after = float(np.mean(final.argmin(1) == targets))
+        tolerance = 2 * np.sqrt(before * (1 - before) / len(targets))
+        if after >= before - tolerance and after > chance:
+            return
+        where = "validation" if held_out else "training"
+        reason = (
+            f"below the {before:.3f} of the initial centroids" if after < before
+            else f"no better than always predicting the commonest class ({chance:.3f})"
+        )
+        warnings.warn(
+            f"DejaVidClassifier's {where} accuracy after training is {after:.3f}, {reason}: "
+            "training did not help. Try the defaults of learning_rate, weight_init, "
+            "feature_scaling and logit_norm, a smaller learning_rate or "
+            "centroid_learning_rate, another centroid_length, or more max_epochs.",
+            ConvergenceWarning,
+        )
 
     def transform(self, X):
         """Weighted-DTW distances of each series to each class centroid.
@@ -848,7 +1077,12 @@ class DejaVidClassifier(
         return self._distances(read, np.arange(len(series)), C, W)
 
     def _logits(self, X):
-        return _logits(torch.from_numpy(self.transform(X)), self.logit_norm).numpy()
+        """The scores behind ``predict_proba``: the distances over the fitted temperature,
+        or without calibration the training logits."""
+        dist = self.transform(X)
+        if self.temperature_ is not None:
+            return -dist / self.temperature_
+        return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
 
     def decision_function(self, X):
         """Class scores (the logits of ``predict_proba``).

@@ -22,6 +22,8 @@ from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 __all__ = ["DBAInitializer", "dba_barycenter"]
 
 _BACKENDS = StrOptions({"auto", "torch", "cpu", "cuda"})
+# Assignment/update rounds of the per-class k-means of DBAInitializer(n_prototypes > 1).
+_KMEANS_MAX_ROUNDS = 10
 
 
 def _resample(series, length):
@@ -39,14 +41,94 @@ def _resample(series, length):
     return out
 
 
-def _medoid(resampled, diagonal, backend):
-    """The resampled series with the least total DTW distance (unit weights) to the others."""
-    candidates = torch.from_numpy(resampled)
-    dist = weighted_dtw(
-        list(candidates), candidates, torch.ones_like(candidates), diagonal=diagonal,
+def _unit_weights(feature_weights, n, length, n_features):
+    """Weights ``(n, length, n_features)`` of the DTW point cost: ``feature_weights`` (or
+    ones) at every step."""
+    if feature_weights is None:
+        return torch.ones(n, length, n_features, dtype=torch.float64)
+    w = torch.as_tensor(feature_weights, dtype=torch.float64)
+    return w.expand(n, length, n_features)
+
+
+def _pairwise(resampled, centers, feature_weights, diagonal, backend):
+    """DTW distances ``(n_series, n_centers)`` of resampled series to centers."""
+    centers = torch.as_tensor(centers)
+    weights = _unit_weights(feature_weights, *centers.shape)
+    return weighted_dtw(
+        list(torch.from_numpy(resampled)), centers, weights, diagonal=diagonal,
         backend=backend,
-    )  # dist[b, k]: series b against candidate k
+    )
+
+
+def _medoid(resampled, feature_weights, diagonal, backend):
+    """The resampled series with the least total DTW distance to the others."""
+    dist = _pairwise(resampled, torch.from_numpy(resampled), feature_weights, diagonal, backend)
     return int(torch.argmin(dist.sum(0)))
+
+
+def _dba_updates(resampled, barycenter, feature_weights, max_iter, diagonal, backend):
+    """DBA updates of ``barycenter`` over the resampled series ``(n, L, F)``: align every
+    series, set each step to the mean of the frames aligned to it, until nothing changes
+    or ``max_iter`` updates. Returns the barycenter (float64 tensor) and the updates run."""
+    n, length, n_features = resampled.shape
+    values = torch.from_numpy(resampled.reshape(n * length, n_features))
+    starts = torch.arange(n, dtype=torch.int64) * length
+    batch = PackedBatch(values, torch.arange(n + 1, dtype=torch.int64) * length)
+    # Prefix sums turn "sum of the frames lo..hi of every series" into two lookups.
+    prefix = torch.cat([values.new_zeros(1, n_features), torch.cumsum(values, 0)])
+    weights = _unit_weights(feature_weights, 1, length, n_features)
+    n_iter = 0
+    for _ in range(max_iter):
+        _, path = weighted_dtw_path(
+            batch, barycenter[None], weights, diagonal=diagonal, backend=backend
+        )
+        lo = path[:, 0, :, 0].long() + starts[:, None]  # (n, length), packed rows
+        hi = path[:, 0, :, 1].long() + starts[:, None]
+        sums = (prefix[hi + 1] - prefix[lo]).sum(0)
+        counts = (hi - lo + 1).sum(0).to(torch.float64)
+        updated = sums / counts[:, None]
+        if torch.equal(updated, barycenter):
+            break
+        barycenter = updated
+        n_iter += 1
+    return barycenter, n_iter
+
+
+def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, backend, rng):
+    """k-means under DTW with DBA centers (Petitjean et al.) of resampled series.
+
+    Seeding is k-means++ (the first center the medoid, each next one drawn with
+    probability proportional to the squared distance to the nearest center so far); then
+    assignment and DBA steps (``max_iter`` DBA updates per center and step) alternate
+    until the assignment no longer changes, for at most ``_KMEANS_MAX_ROUNDS`` rounds.
+    A cluster left empty keeps its center. Returns ``(n_clusters, L, F)`` float64 and the
+    number of rounds run.
+    """
+    n = len(resampled)
+    chosen = [_medoid(resampled, feature_weights, diagonal, backend)]
+    while len(chosen) < n_clusters:
+        nearest = _pairwise(
+            resampled, resampled[chosen], feature_weights, diagonal, backend
+        ).min(1).values.numpy()
+        nearest[chosen] = 0.0
+        p = nearest**2
+        chosen.append(int(rng.choice(n, p=p / p.sum())) if p.sum() > 0 else len(chosen))
+    centers = [torch.from_numpy(resampled[i].copy()) for i in chosen]
+    assignment = None
+    rounds = 0
+    for rounds in range(1, _KMEANS_MAX_ROUNDS + 1):
+        dist = _pairwise(resampled, torch.stack(centers), feature_weights, diagonal, backend)
+        updated = dist.argmin(1).numpy()
+        if assignment is not None and np.array_equal(updated, assignment):
+            break
+        assignment = updated
+        for c in range(n_clusters):
+            members = resampled[assignment == c]
+            if len(members):
+                centers[c], _ = _dba_updates(
+                    members, centers[c], feature_weights, max_iter, diagonal, backend
+                )
+    return torch.stack(centers).numpy(), rounds
 
 
 @validate_params(
@@ -54,6 +136,7 @@ def _medoid(resampled, diagonal, backend):
         "series": ["array-like"],
         "length": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
         "backend": [_BACKENDS],
         "return_n_iter": ["boolean"],
@@ -61,14 +144,16 @@ def _medoid(resampled, diagonal, backend):
     prefer_skip_nested_validation=True,
 )
 def dba_barycenter(
-    series, length, *, max_iter=100, diagonal=False, backend="auto", return_n_iter=False
+    series, length, *, max_iter=100, feature_weights=None, diagonal=False, backend="auto",
+    return_n_iter=False,
 ):
     """DTW barycenter of a set of series, as DejaVid initialises its centroids.
 
     Every series is resampled to ``length`` steps by linear interpolation at
     ``linspace(0, T - 1, length)``. The barycenter starts at the medoid of the resampled
     series and is then refined by DBA updates: align every resampled series to the
-    barycenter (weighted DTW with unit weights, i.e. L1 point cost) and set each
+    barycenter (weighted DTW with the same weight ``feature_weights[f]`` at every step,
+    by default 1, i.e. the L1 point cost) and set each
     barycenter step to the mean of the frames aligned to it. Iteration stops after
     ``max_iter`` updates or as soon as an update leaves the barycenter unchanged.
 
@@ -80,6 +165,10 @@ def dba_barycenter(
         Length of the barycenter (the centroid length ``L``).
     max_iter : int, default=100
         Maximum number of DBA updates; ``0`` returns the medoid.
+    feature_weights : array-like of shape (n_features,), default=None
+        Weight of each feature in the point cost of the alignments (e.g. the inverse of
+        its standard deviation, so that no feature dominates by its units); ``None``
+        weighs all features 1.
     diagonal : bool, default=False
         Allow diagonal moves in the DTW alignments.
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
@@ -108,28 +197,12 @@ def dba_barycenter(
     """
     series = check_series_list(series, input_name="series")
     resampled = _resample(series, length)
-    barycenter = torch.from_numpy(resampled[_medoid(resampled, diagonal, backend)].copy())
-    n, _, n_features = resampled.shape
-    values = torch.from_numpy(resampled.reshape(n * length, n_features))
-    starts = torch.arange(n, dtype=torch.int64) * length
-    batch = PackedBatch(values, torch.arange(n + 1, dtype=torch.int64) * length)
-    # Prefix sums turn "sum of the frames lo..hi of every series" into two lookups.
-    prefix = torch.cat([values.new_zeros(1, n_features), torch.cumsum(values, 0)])
-    unit = torch.ones(1, length, n_features, dtype=torch.float64)
-    n_iter = 0
-    for _ in range(max_iter):
-        _, path = weighted_dtw_path(
-            batch, barycenter[None], unit, diagonal=diagonal, backend=backend
-        )
-        lo = path[:, 0, :, 0].long() + starts[:, None]  # (n, length), packed rows
-        hi = path[:, 0, :, 1].long() + starts[:, None]
-        sums = (prefix[hi + 1] - prefix[lo]).sum(0)
-        counts = (hi - lo + 1).sum(0).to(torch.float64)
-        updated = sums / counts[:, None]
-        if torch.equal(updated, barycenter):
-            break
-        barycenter = updated
-        n_iter += 1
+    start = torch.from_numpy(
+        resampled[_medoid(resampled, feature_weights, diagonal, backend)].copy()
+    )
+    barycenter, n_iter = _dba_updates(
+        resampled, start, feature_weights, max_iter, diagonal, backend
+    )
     barycenter = barycenter.numpy()
     return (barycenter, n_iter) if return_n_iter else barycenter
 
@@ -138,8 +211,11 @@ class DBAInitializer(BaseEstimator):
     """Per-class DTW barycenters: the centroids DejaVid starts from.
 
     For every class, up to ``n_samples`` training series are drawn uniformly without
-    replacement and averaged with :func:`dba_barycenter`. Classes are processed in
-    parallel with joblib.
+    replacement and averaged with :func:`dba_barycenter`. With ``n_prototypes > 1`` they
+    are instead clustered by k-means under the same DTW with DBA centers (k-means++
+    seeding from the medoid, then assignment and DBA steps until the assignment is
+    stable), giving several barycenters per class. Classes are processed in parallel
+    with joblib.
 
     Parameters
     ----------
@@ -148,27 +224,39 @@ class DBAInitializer(BaseEstimator):
     n_samples : int, default=50
         Maximum number of series per class used for the barycenter.
     max_iter : int, default=100
-        Maximum number of DBA updates per class; ``0`` gives the medoids.
+        Maximum number of DBA updates per class (per center and k-means step with
+        ``n_prototypes > 1``); ``0`` gives the medoids.
+    n_prototypes : int, default=1
+        Number of barycenters per class. A class with fewer drawn series than
+        ``n_prototypes`` gets one per series.
+    feature_weights : array-like of shape (n_features,), default=None
+        Weight of each feature in the point cost of the alignments (see
+        :func:`dba_barycenter`); ``None`` weighs all features 1.
     diagonal : bool, default=False
         Allow diagonal moves in the DTW alignments.
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         Backend of the weighted-DTW op.
     random_state : int, RandomState instance or None, default=None
-        Seeds the choice of series per class. Pass an int for reproducible output.
+        Seeds the choice of series per class and the k-means++ seeding. Pass an int for
+        reproducible output.
     n_jobs : int, default=None
         Number of classes processed in parallel. ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context; ``-1`` means all processors.
 
     Attributes
     ----------
-    centroids_ : ndarray of shape (n_classes, centroid_length, n_features)
-        The barycenters, float64, in the order of ``classes_``.
+    centroids_ : ndarray of shape (n_centroids, centroid_length, n_features)
+        The barycenters, float64, grouped by class in the order of ``classes_``
+        (``n_centroids == n_classes`` when ``n_prototypes=1``).
+    centroid_class_ : ndarray of shape (n_centroids,)
+        Index in ``classes_`` of the class of each barycenter (non-decreasing).
     classes_ : ndarray of shape (n_classes,)
         The class labels.
     n_features_in_ : int
         Number of features of each time step seen in ``fit``.
     n_iter_ : ndarray of shape (n_classes,)
-        Number of DBA updates run for each class.
+        Number of DBA updates run for each class (of k-means rounds with
+        ``n_prototypes > 1``).
 
     See Also
     --------
@@ -189,6 +277,8 @@ class DBAInitializer(BaseEstimator):
         "centroid_length": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
+        "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
         "backend": [_BACKENDS],
         "random_state": ["random_state"],
@@ -196,12 +286,14 @@ class DBAInitializer(BaseEstimator):
     }
 
     def __init__(
-        self, centroid_length=8, n_samples=50, max_iter=100, diagonal=False, backend="auto",
-        random_state=None, n_jobs=None,
+        self, centroid_length=8, n_samples=50, max_iter=100, n_prototypes=1,
+        feature_weights=None, diagonal=False, backend="auto", random_state=None, n_jobs=None,
     ):
         self.centroid_length = centroid_length
         self.n_samples = n_samples
         self.max_iter = max_iter
+        self.n_prototypes = n_prototypes
+        self.feature_weights = feature_weights
         self.diagonal = diagonal
         self.backend = backend
         self.random_state = random_state
@@ -253,19 +345,48 @@ class DBAInitializer(BaseEstimator):
             )
             return np.split(values, np.cumsum(lengths)[:-1])
 
+        feature_weights = self._check_feature_weights(n_features)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=len(picked))
         # A generator: joblib reads a class's series only when it dispatches that class, so
         # a lazy X holds the series of a few classes at a time, not of all of them.
         results = Parallel(n_jobs=self.n_jobs)(
-            delayed(dba_barycenter)(
-                members(index), self.centroid_length, max_iter=self.max_iter,
-                diagonal=self.diagonal, backend=self.backend, return_n_iter=True,
-            )
-            for index in picked
+            delayed(self._class_centers)(members(index), feature_weights, seed)
+            for index, seed in zip(picked, seeds)
         )
-        self.centroids_ = np.stack([barycenter for barycenter, _ in results])
+        self.centroids_ = np.concatenate([centers for centers, _ in results])
+        self.centroid_class_ = np.repeat(
+            np.arange(len(results)), [len(centers) for centers, _ in results]
+        )
         self.n_iter_ = np.array([n_iter for _, n_iter in results])
         self.n_features_in_ = n_features
         return self
+
+    def _check_feature_weights(self, n_features):
+        if self.feature_weights is None:
+            return None
+        weights = np.asarray(self.feature_weights, dtype=np.float64)
+        if weights.shape != (n_features,) or not (np.isfinite(weights) & (weights > 0)).all():
+            raise ValueError(
+                f"feature_weights must be {n_features} finite positive numbers (one per "
+                f"feature); got an array of shape {weights.shape}"
+            )
+        return weights
+
+    def _class_centers(self, series, feature_weights, seed):
+        """The ``(n_centers, L, F)`` barycenters of one class's series and the updates
+        (or k-means rounds) run."""
+        if self.n_prototypes == 1:
+            barycenter, n_iter = dba_barycenter(
+                series, self.centroid_length, max_iter=self.max_iter,
+                feature_weights=feature_weights, diagonal=self.diagonal,
+                backend=self.backend, return_n_iter=True,
+            )
+            return barycenter[None], n_iter
+        return _dba_kmeans(
+            _resample(series, self.centroid_length), min(self.n_prototypes, len(series)),
+            feature_weights, self.max_iter, self.diagonal, self.backend,
+            np.random.RandomState(seed),
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

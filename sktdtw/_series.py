@@ -28,7 +28,8 @@ import torch
 from scipy import sparse
 
 __all__ = [
-    "SeriesSubset", "check_lazy_series", "check_series_list", "is_lazy", "read_series_batch"
+    "SeriesSubset", "check_lazy_series", "check_series_list", "is_lazy", "read_series_batch",
+    "series_lengths",
 ]
 
 
@@ -298,3 +299,20 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
                 False,
             )
     return values, lengths
+
+
+def series_lengths(X, *, n_features, input_name="X"):
+    """The length of every series of a validated list or a lazy sequence (int64 array):
+    from a lazy sequence's ``lengths`` when it has them, else read in chunks."""
+    if not is_lazy(X):
+        return np.array([len(x) for x in X], dtype=np.int64)
+    lengths = getattr(X, "lengths", None)
+    if lengths is not None:
+        return np.asarray(lengths, dtype=np.int64)
+    chunks = []
+    for first in range(0, len(X), 1024):
+        index = np.arange(first, min(first + 1024, len(X)))
+        chunks.append(read_series_batch(
+            X, index, n_features=n_features, from_estimator=False, input_name=input_name
+        )[1])
+    return np.concatenate(chunks).astype(np.int64)

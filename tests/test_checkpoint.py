@@ -23,7 +23,7 @@ def data():
 def _clf(**params):
     defaults = dict(
         centroid_length=4, max_epochs=5, batch_size=8, dba_max_iter=3, random_state=0,
-        learning_rate=0.05, validation_fraction=0.25,
+        learning_rate=0.05, validation_fraction=0.25, n_prototypes=1,
     )
     return DejaVidClassifier(**{**defaults, **params})
 
@@ -98,8 +98,9 @@ def test_resume_after_interruption_within_an_epoch(data, tmp_path):
     params = dict(init=np.zeros((3, 4, 2)), validation_fraction=None, max_epochs=4)
     reference = _clf(**params).fit(X, y)
     path = tmp_path / "run.pt"
-    # Read 1 is sample 0's metadata; then 48 reads per epoch: stop in the third epoch.
-    store = _Interrupting(X, stop_at=1 + 2 * 48 + 20)
+    # Read 1 is sample 0's metadata; then one pass for the features' scales and one for
+    # the initial scores, then 48 reads per epoch: stop in the third epoch.
+    store = _Interrupting(X, stop_at=1 + 2 * 48 + 2 * 48 + 20)
     with pytest.raises(KeyboardInterrupt):
         _clf(checkpoint=path, **params).fit(store, y)
     assert torch.load(path, weights_only=True)["epoch"] == 2
@@ -115,7 +116,7 @@ def test_finished_checkpoint_returns_at_once(data, tmp_path, monkeypatch):
     written = path.read_bytes()
     with monkeypatch.context() as patch:
         _forbid(patch, "_initial_centroids")
-        patch.setattr(classifier_module, "weighted_dtw", None)  # no epoch may run
+        patch.setattr(torch.optim.AdamW, "step", None)  # no epoch may run
         again = _clf(checkpoint=path).fit(X, y)
     _assert_same_fit(again, first)
     assert path.read_bytes() == written

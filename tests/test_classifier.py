@@ -50,7 +50,10 @@ _EXPECTED_FAILED = {
 
 def _small(**params):
     """A fast classifier for the tests."""
-    defaults = dict(centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0)
+    defaults = dict(
+        centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, calibration_cv=None,
+        n_prototypes=1,
+    )
     return DejaVidClassifier(**{**defaults, **params})
 
 
@@ -179,7 +182,7 @@ def test_fitted_attributes_and_outputs(ragged):
         "loss", "train_accuracy", "learning_rate", "centroid_learning_rate", "seconds"
     }
     assert all(len(v) == 3 for v in clf.history_.values())
-    cosine = [1e-3 * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)]
+    cosine = [clf.learning_rate * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)]
     np.testing.assert_allclose(clf.history_["learning_rate"], cosine)
     np.testing.assert_allclose(clf.history_["centroid_learning_rate"], np.array(cosine) / 3)
 
@@ -189,10 +192,10 @@ def test_fitted_attributes_and_outputs(ragged):
     ).numpy()
     np.testing.assert_allclose(dist, expected, rtol=1e-6)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[dist.argmin(1)])
-    z = -(dist - dist.mean(1, keepdims=True)) / (dist.std(1, ddof=1, keepdims=True) + 1e-5)
-    np.testing.assert_allclose(clf.decision_function(X), z, rtol=1e-6)
+    logits = -dist / clf.temperature_
+    np.testing.assert_allclose(clf.decision_function(X), logits, rtol=1e-6)
     proba = clf.predict_proba(X)
-    np.testing.assert_allclose(proba, softmax(z, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-6)
     np.testing.assert_allclose(proba.sum(1), 1.0)
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-6)
     assert clf.score(X, labels) == np.mean(clf.predict(X) == labels)
@@ -261,9 +264,17 @@ def test_init_options(ragged):
     # dba_samples covers every class, so the barycenters do not depend on the seeds.
     dba = DBAInitializer(centroid_length=4, max_iter=3, random_state=1).fit(X, y).centroids_
     medoid = DBAInitializer(centroid_length=4, max_iter=0, random_state=1).fit(X, y).centroids_
-    np.testing.assert_array_equal(_small(max_epochs=0).fit(X, y).centroids_, dba.astype("f4"))
+    unscaled = dict(max_epochs=0, feature_scaling=None)
+    np.testing.assert_array_equal(_small(**unscaled).fit(X, y).centroids_, dba.astype("f4"))
     np.testing.assert_array_equal(
-        _small(init="medoid", max_epochs=0).fit(X, y).centroids_, medoid.astype("f4")
+        _small(init="medoid", **unscaled).fit(X, y).centroids_, medoid.astype("f4")
+    )
+    # With feature scaling the DBA alignments weigh each feature by 1 / its std.
+    std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
+    scaled = DBAInitializer(centroid_length=4, max_iter=3, feature_weights=1 / std)
+    np.testing.assert_array_equal(
+        _small(max_epochs=0).fit(X, y).centroids_,
+        scaled.set_params(random_state=1).fit(X, y).centroids_.astype("f4"),
     )
     from_initializer = _small(
         init=DBAInitializer(centroid_length=4, max_iter=0), max_epochs=0
@@ -287,8 +298,12 @@ def test_learn_switches(ragged):
     np.testing.assert_array_equal(frozen_c.centroids_, start.centroids_)
     assert not np.array_equal(frozen_c.weights_, start.weights_)
 
-    ones = _small(weight_init="ones", learn_weights=False).fit(X, y)
+    ones = _small(weight_init="ones", learn_weights=False, feature_scaling=None).fit(X, y)
     np.testing.assert_array_equal(ones.weights_, np.ones((3, 4, 2), dtype=np.float32))
+    # With feature scaling, unit weights are those of the standardised features.
+    scaled = _small(weight_init="ones", learn_weights=False).fit(X, y)
+    std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
+    np.testing.assert_allclose(scaled.weights_, np.broadcast_to(1 / std, (3, 4, 2)), rtol=1e-5)
 
     nothing = _small(learn_weights=False, learn_centroids=False).fit(X, y)
     assert nothing.n_epochs_ == 0
@@ -308,7 +323,7 @@ def test_diagonal_uses_diagonal_dtw(ragged):
 def test_path_update(ragged):
     X, y = ragged
     # With one step per epoch the frozen and the live parameters coincide.
-    one_step = dict(max_epochs=2, batch_size=len(X))
+    one_step = dict(max_epochs=2, batch_size=len(X), feature_scaling=None)
     epoch = _small(path_update="epoch", **one_step).fit(X, y)
     batch = _small(path_update="batch", **one_step).fit(X, y)
     np.testing.assert_array_equal(epoch.centroids_, batch.centroids_)
@@ -321,7 +336,7 @@ def test_path_update(ragged):
 
 def test_logit_norm_none(ragged):
     X, y = ragged
-    clf = _small(logit_norm="none").fit(X, y)
+    clf = _small(logit_norm="none", calibration=None).fit(X, y)
     dist = clf.transform(X)
     np.testing.assert_allclose(clf.decision_function(X), -dist)
     np.testing.assert_allclose(clf.predict_proba(X), softmax(-dist, axis=1), rtol=1e-6)
@@ -437,7 +452,9 @@ def test_feature_padding_is_exact():
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(int(t), 70)).astype(np.float32) for t in rng.integers(3, 12, 30)]
     y = np.arange(30) % 3
-    clf = DejaVidClassifier(centroid_length=4, max_epochs=2, random_state=0).fit(X, y)
+    clf = DejaVidClassifier(
+        centroid_length=4, max_epochs=2, n_prototypes=1, calibration_cv=None, random_state=0
+    ).fit(X, y)
     assert clf.centroids_.shape == clf.weights_.shape == (3, 4, 70)
     expected = weighted_dtw(
         X, torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_)

@@ -34,6 +34,7 @@ def _data():
 def _clf(**params):
     return DejaVidClassifier(
         centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, weight_init="ones",
+        calibration_cv=None, n_prototypes=1,
         **params,
     )
 

@@ -73,7 +73,10 @@ def data():
 
 
 def _clf(**params):
-    defaults = dict(centroid_length=4, max_epochs=3, batch_size=8, dba_max_iter=3, random_state=0)
+    defaults = dict(
+        centroid_length=4, max_epochs=3, batch_size=8, dba_max_iter=3, random_state=0,
+        calibration_cv=None, n_prototypes=1,
+    )
     return DejaVidClassifier(**{**defaults, **params})
 
 
@@ -119,13 +122,18 @@ def test_each_training_sample_is_read_once_per_epoch(data, tmp_path):
     init = np.zeros((3, 4, 3))  # no DBA: every read below is metadata or training
     _clf(init=init, max_epochs=n_epochs).fit(store, y)
     total = sum(x.size for x in X)
-    # Sample 0 once for the feature count, then each epoch reads every sample once.
+    # Sample 0 once for the feature count; one pass in order for the features' scales,
+    # one for the initial scores; then each epoch reads every sample once; then one pass
+    # for the final scores.
+    n = len(X)
     assert store.reads[0] == 0
-    epochs = np.array(store.reads[1:]).reshape(n_epochs, len(X))
-    for order in epochs:
-        np.testing.assert_array_equal(np.sort(order), np.arange(len(X)))
-    assert store.elements_read == X[0].size + n_epochs * total
-    print(f"elements read per epoch: {(store.elements_read - X[0].size) // n_epochs} "
+    passes = np.array(store.reads[1:]).reshape(n_epochs + 3, n)
+    for in_order in passes[[0, 1, -1]]:
+        np.testing.assert_array_equal(in_order, np.arange(n))
+    for order in passes[2:-1]:
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    assert store.elements_read == X[0].size + (n_epochs + 3) * total
+    print(f"elements read per epoch: {(store.elements_read - X[0].size) // (n_epochs + 3)} "
           f"(= all training elements, {total})")
 
 
@@ -134,8 +142,13 @@ def test_validation_split_reads_by_index(data, tmp_path):
     store = CountingStore(X, tmp_path / "v.f32")
     clf = _clf(init=np.zeros((3, 4, 3)), max_epochs=2, validation_fraction=0.25).fit(store, y)
     counts = np.bincount(store.reads[1:], minlength=len(X))
-    # Training and validation samples alike are read once per epoch: 2 reads each.
-    np.testing.assert_array_equal(counts, 2)
+    # Training and validation samples alike are read once per epoch (2 reads each);
+    # training samples once more for the features' scales, validation samples twice more
+    # for the initial and final scores.
+    held_out = np.zeros(len(X), bool)
+    held_out[counts == 4] = True
+    assert held_out.sum() == 15
+    np.testing.assert_array_equal(counts[~held_out], 3)
     assert len(clf.history_["validation_accuracy"]) == 2
 
 
@@ -156,8 +169,9 @@ def test_classifier_dba_reads_only_dba_samples_before_training(data, tmp_path):
     X, y = data
     store = CountingStore(X, tmp_path / "v.f32")
     _clf(max_epochs=1, dba_samples=4).fit(store, y)
-    # Sample 0 twice (classifier and initializer metadata), 4 per class for DBA, one epoch.
-    assert len(store.reads) == 2 + 3 * 4 + len(X)
+    # Sample 0 twice (classifier and initializer metadata), 4 per class for DBA, then
+    # passes for the features' scales, the initial scores, one epoch and the final scores.
+    assert len(store.reads) == 2 + 3 * 4 + 4 * len(X)
 
 
 @pytest.mark.parametrize("batch_reads", [False, True], ids=["getitem", "read_batch"])

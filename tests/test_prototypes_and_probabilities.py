@@ -1,0 +1,216 @@
+"""Tests of several prototypes per class, feature scaling, calibrated probabilities and the
+ConvergenceWarning (issue: good predictions by default)."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss, roc_auc_score
+
+from sktdtw import DBAInitializer, DejaVidClassifier
+from sktdtw._classifier import auto_centroid_length
+from sktdtw._scoring import class_distances, fit_temperature
+from sktdtw.datasets import make_temporal_order
+from sktdtw.dtw import weighted_dtw
+
+
+def _fast(**params):
+    defaults = dict(max_epochs=4, dba_max_iter=3, calibration_cv=None, random_state=0)
+    return DejaVidClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def temporal():
+    return make_temporal_order(
+        n_samples=60, n_classes=3, n_features=2, n_events=3, min_length=10, max_length=20,
+        random_state=1,
+    )
+
+
+def test_prototype_distances_are_the_brute_force_min(temporal):
+    X, y = temporal
+    clf = _fast(n_prototypes=3, centroid_length=5).fit(X, y)
+    assert clf.centroids_.shape == (9, 5, 2) and clf.weights_.shape == (9, 5, 2)
+    assert clf.centroid_class_.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    # Brute force: every sample against every prototype, one op call per prototype.
+    per_prototype = np.stack([
+        weighted_dtw(
+            [torch.from_numpy(x.astype(np.float32)) for x in X],
+            torch.from_numpy(clf.centroids_[j:j + 1]), torch.from_numpy(clf.weights_[j:j + 1]),
+        )[:, 0].numpy()
+        for j in range(9)
+    ], axis=1)
+    expected = np.stack(
+        [per_prototype[:, clf.centroid_class_ == k].min(1) for k in range(3)], axis=1
+    )
+    np.testing.assert_allclose(clf.transform(X), expected, rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[expected.argmin(1)])
+
+
+def test_one_prototype_is_the_single_centroid_model(temporal):
+    X, y = temporal
+    clf = _fast(centroid_length=5, n_prototypes=1).fit(X, y)
+    assert clf.centroid_class_.tolist() == [0, 1, 2]
+    direct = weighted_dtw(
+        [torch.from_numpy(x.astype(np.float32)) for x in X],
+        torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_),
+    ).numpy()
+    np.testing.assert_array_equal(clf.transform(X), direct.astype(np.float64))
+    # The class-distance reduction is the identity (the same tensor) with one per class.
+    dist = torch.rand(4, 3)
+    assert class_distances(dist, np.arange(3)) is dist
+
+
+def test_initializer_one_prototype_is_plain_dba(temporal):
+    X, y = temporal
+    one = DBAInitializer(centroid_length=5, max_iter=4, random_state=0).fit(X, y)
+    explicit = DBAInitializer(centroid_length=5, max_iter=4, n_prototypes=1, random_state=0)
+    np.testing.assert_array_equal(one.centroids_, explicit.fit(X, y).centroids_)
+
+
+def test_prototypes_find_the_modes_of_a_class():
+    # Class 0 has two shapes (a bump early or late), class 1 a flat line: one centroid
+    # per class averages class 0's shapes away, two prototypes keep both.
+    rng = np.random.RandomState(0)
+    early = np.r_[np.ones(5), np.zeros(15)][:, None]
+    late = np.r_[np.zeros(15), np.ones(5)][:, None]
+    X = [early + 0.05 * rng.randn(20, 1) for _ in range(10)]
+    X += [late + 0.05 * rng.randn(20, 1) for _ in range(10)]
+    X += [0.05 * rng.randn(20, 1) for _ in range(10)]
+    y = np.repeat([0, 0, 1], 10)
+    init = DBAInitializer(centroid_length=20, n_prototypes=2, random_state=0).fit(X, y)
+    bumps = init.centroids_[init.centroid_class_ == 0, :, 0]
+    first_peaks = sorted(int(np.argmax(b)) for b in bumps)
+    assert first_peaks[0] < 5 and first_peaks[1] >= 15
+
+
+def test_class_with_fewer_series_than_prototypes():
+    X, y = make_temporal_order(n_samples=30, n_classes=2, random_state=0)
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:2]]
+    X, y = [X[i] for i in keep], y[keep]
+    clf = _fast(n_prototypes=4, centroid_length=6).fit(X, y)
+    counts = np.bincount(clf.centroid_class_)
+    assert counts.tolist() == [4, 2]
+    assert clf.transform(X).shape == (len(X), 2)
+
+
+def test_feature_scaling_makes_units_irrelevant(temporal):
+    X, y = temporal
+    # Powers of two: the rescaled data are exact, so the rescaled fit must be too.
+    scale = np.array([2.0**10, 2.0**-10])
+    rescaled = [x * scale for x in X]
+    a = _fast(centroid_length=5).fit(X, y)
+    b = _fast(centroid_length=5).fit(rescaled, y)
+    np.testing.assert_allclose(b.transform(rescaled), a.transform(X), rtol=1e-5)
+    np.testing.assert_allclose(b.centroids_, a.centroids_ * scale, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(b.predict(rescaled), a.predict(X))
+    # Without feature scaling the second feature is invisible next to the first.
+    c = _fast(centroid_length=5, feature_scaling=None).fit(rescaled, y)
+    assert not np.allclose(c.transform(rescaled), a.transform(X), rtol=1e-2)
+
+
+def test_binary_probabilities_rank_as_the_distance_difference():
+    X, y = make_temporal_order(n_samples=80, n_classes=2, noise=1.0, random_state=3)
+    clf = DejaVidClassifier(max_epochs=4, random_state=0).fit(X[:40], y[:40])
+    proba = clf.predict_proba(X[40:])
+    dist = clf.transform(X[40:])
+    assert len(np.unique(np.round(proba[:, 1], 12))) > 2
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    auc = roc_auc_score(y[40:], proba[:, 1])
+    assert auc == roc_auc_score(y[40:], dist[:, 0] - dist[:, 1])
+    # decision_function is the log-odds of classes_[1].
+    np.testing.assert_allclose(
+        clf.decision_function(X[40:]), np.log(proba[:, 1] / proba[:, 0]), rtol=1e-6, atol=1e-9
+    )
+
+
+def test_probabilities_beat_the_class_frequencies(temporal):
+    X, y = temporal
+    clf = DejaVidClassifier(max_epochs=6, random_state=0).fit(X[:40], y[:40])
+    assert clf.temperature_ > 0
+    prior = np.bincount(y[:40]) / 40
+    assert log_loss(y[40:], clf.predict_proba(X[40:])) < log_loss(
+        y[40:], np.tile(prior, (20, 1))
+    )
+
+
+def test_without_calibration_probabilities_are_the_training_logits(temporal):
+    X, y = temporal
+    clf = _fast(calibration=None, logit_norm="zscore").fit(X, y)
+    assert clf.temperature_ is None
+    dist = clf.transform(X)
+    z = -(dist - dist.mean(1, keepdims=True)) / (dist.std(1, ddof=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(clf.predict_proba(X), softmax(z, axis=1), rtol=1e-6)
+
+
+def test_fit_temperature_recovers_the_temperature():
+    rng = np.random.RandomState(0)
+    logits = rng.randn(20000, 4) * 3.0
+    true_temperature = 2.5
+    p = softmax(logits / true_temperature, axis=1)
+    targets = np.array([rng.choice(4, p=row) for row in p])
+    assert fit_temperature(logits, targets) == pytest.approx(true_temperature, rel=0.05)
+    # Logits that carry no information give a huge temperature, not a degenerate one.
+    assert fit_temperature(rng.randn(2000, 3), rng.randint(3, size=2000)) > 10
+    assert fit_temperature(np.zeros((10, 3)), np.zeros(10, dtype=int)) == 1.0
+
+
+def test_warning_when_training_learns_nothing():
+    # Identical series with labels to tell apart: no model can do better than the
+    # commonest class, and argmin over tied distances picks the rarer class 0.
+    X = [np.sin(np.linspace(0, 3, 12))[:, None] for _ in range(12)]
+    y = np.r_[np.zeros(4, int), np.ones(8, int)]
+    with pytest.warns(ConvergenceWarning, match="training did not help"):
+        _fast().fit(X, y)
+
+
+def test_no_warning_when_training_helps(temporal):
+    X, y = temporal
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _fast(max_epochs=8).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "lengths, expected", [([33] * 5, 16), ([24], 12), ([5, 6, 7], 8), ([1460], 64)]
+)
+def test_auto_centroid_length(lengths, expected):
+    assert auto_centroid_length(np.array(lengths)) == expected
+
+
+def test_auto_centroid_length_is_used(temporal):
+    X, y = temporal
+    clf = _fast().fit(X, y)
+    assert clf.centroids_.shape[1] == auto_centroid_length([len(x) for x in X])
+
+
+def test_bad_prototype_settings(temporal):
+    X, y = temporal
+    with pytest.raises(ValueError, match="init='mean' gives one centroid per class"):
+        _fast(n_prototypes=2, init="mean").fit(X, y)
+    with pytest.raises(ValueError, match="n_classes \\* n_prototypes"):
+        _fast(n_prototypes=2, centroid_length=3, init=np.zeros((3, 3, 2))).fit(X, y)
+    with pytest.raises(ValueError, match="feature_weights must be 2 finite positive"):
+        DBAInitializer(feature_weights=[1.0, -1.0]).fit(X, y)
+
+
+def test_defaults_on_a_real_data_set():
+    # aeon's BasicMotions ships inside its wheel (no download): 4 classes, 6 features.
+    from aeon.datasets import load_basic_motions
+
+    (X_train, y_train), (X_test, y_test) = (
+        load_basic_motions(split=split) for split in ("train", "test")
+    )
+    clf = DejaVidClassifier(random_state=0).fit([x.T for x in X_train], y_train)
+    X_test = [x.T for x in X_test]
+    assert clf.score(X_test, y_test) >= 0.85  # chance: 0.25
+    prior = np.full((len(y_test), 4), 0.25)
+    assert log_loss(y_test, clf.predict_proba(X_test)) < log_loss(y_test, prior)
+
+
+def test_defaults_on_temporal_order():
+    X, y = make_temporal_order(n_samples=120, n_classes=3, random_state=0)
+    clf = DejaVidClassifier(random_state=0).fit(X[:60], y[:60])
+    assert clf.score(X[60:], y[60:]) >= 0.8  # chance: 0.33
