@@ -24,6 +24,8 @@ __all__ = ["DBAInitializer", "dba_barycenter"]
 _BACKENDS = StrOptions({"auto", "torch", "cpu", "cuda"})
 # Assignment/update rounds of the per-class k-means of DBAInitializer(n_prototypes > 1).
 _KMEANS_MAX_ROUNDS = 10
+# A class gets at most one prototype per this many of its series.
+_SERIES_PER_PROTOTYPE = 5
 
 
 def _resample(series, length):
@@ -383,7 +385,8 @@ class DBAInitializer(BaseEstimator):
             )
             return barycenter[None], n_iter
         return _dba_kmeans(
-            _resample(series, self.centroid_length), min(self.n_prototypes, len(series)),
+            _resample(series, self.centroid_length),
+            min(self.n_prototypes, max(1, len(series) // _SERIES_PER_PROTOTYPE)),
             feature_weights, self.max_iter, self.diagonal, self.backend,
             np.random.RandomState(seed),
         )
