@@ -22,7 +22,7 @@ class _WeightedDTW(torch.autograd.Function):
         else:
             _, path = backend.path(values, offsets, Cp, Wp, diagonal)
             dist = backend.path_cost(values, offsets, C, W, path)
-        check_finite_distances(dist)
+        check_finite_distances(dist, C, W, Cp, Wp)
         ctx.save_for_backward(values, offsets, C, W, path)
         ctx.backend = backend
         ctx.mark_non_differentiable(path)
@@ -67,15 +67,23 @@ class DistanceOverflowError(ValueError):
         return DistanceOverflowError(sample, self.centroid, self.dtype)
 
 
-def check_finite_distances(dist):
-    """Raise DistanceOverflowError for the first sample whose distance is not finite.
+def check_finite_distances(dist, *parameters):
+    """Raise for the first sample whose distance is not finite.
 
-    The inputs are finite (validated), so a non-finite distance means a point cost or the
-    sum along a path exceeded the largest float of the dtype.
+    The batch is finite (validated). Non-finite ``parameters`` (centroids and weights; only
+    possible when the caller skipped their scan, as a training loop does) mean that the
+    training updating them diverged: a ValueError saying so. Otherwise a point cost or a
+    sum along a path exceeded the largest float of the dtype: DistanceOverflowError.
     """
     finite = torch.isfinite(dist)
     if bool(finite.all()):
         return
+    if not all(bool(torch.isfinite(p).all()) for p in parameters if p is not None):
+        raise ValueError(
+            "the centroids or weights contain non-finite values (NaN or inf), so the "
+            "distances are not finite: the training that updates them diverged; lower the "
+            "learning rate"
+        )
     b = int(torch.nonzero(~finite.all(1))[0])
     raise DistanceOverflowError(b, int(torch.nonzero(~finite[b])[0]), dist.dtype)
 
@@ -203,6 +211,6 @@ def weighted_dtw(
     )
     if Cp is None and not needs_grad:  # inference: no path to keep, so none is traced
         dist = be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
-        check_finite_distances(dist)
+        check_finite_distances(dist, C, W)
         return dist
     return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)[0]
