@@ -28,7 +28,8 @@ from ._dba import DBAInitializer, _resample
 from ._device import resolve_device
 from ._distributed import current_group
 from ._series import (
-    SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch
+    SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
+    read_series_batch,
 )
 from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
 
@@ -459,6 +460,7 @@ class DejaVidClassifier(
             n_features = series[0].shape[1]
         if len(series) != len(y):
             raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        check_label_types(y)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.size < 2:

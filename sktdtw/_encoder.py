@@ -345,10 +345,10 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
 
     def _check_sequences(self, X, reset):
         """Sequences as float32 arrays ``(T_i, *frame_shape)``; errors name the sample."""
-        if isinstance(X, np.ndarray) and X.ndim >= 4:
+        if isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim >= 4:
             X = list(X)
         frame_shapes = None
-        if isinstance(X, (list, tuple)):
+        if isinstance(X, (list, tuple)) and len(X):  # check_series_list rejects empty X
             frame_shapes = [np.shape(x)[1:] for x in X]
             for i, shape in enumerate(frame_shapes):
                 if shape != frame_shapes[0]:
