@@ -12,8 +12,8 @@ from .._packing import check_path_shape
 
 # Cost-matrix workspace (elements, 4 MiB of float32): samples are processed in chunks whose
 # cost matrix stays in cache for the DP that reads it right after. A long sample needs
-# L x T_b per class being aligned, one class per thread at least: the workspace grows to
-# that, never with K x T.
+# L x T_b per class being aligned, four classes per thread (fewer made the tiles slower):
+# the workspace grows to that, never with K x T (benchmarks/bench_memory.py).
 _WORKSPACE_ELEMENTS = 1 << 20
 
 
@@ -67,7 +67,7 @@ class CPUBackend:
         K, L = call.K, call.L
         longest = int((call.offsets[1:] - call.offsets[:-1]).max())
         size = min(K * L * int(call.offsets[-1]),
-                   max(_WORKSPACE_ELEMENTS, L * longest * min(K, _core.get_num_threads())))
+                   max(_WORKSPACE_ELEMENTS, L * longest * min(K, 4 * _core.get_num_threads())))
         workspace = call.values.new_empty(size)
         dist = call.values.new_empty((call.B, K))
         path = torch.empty((call.B, K, L, 2), dtype=torch.int32) if with_path else None
