@@ -1,10 +1,12 @@
 """Training checkpoints: atomic saves, a format version, and a digest verified on load.
 
-A checkpoint file is ``torch.save`` of ``{"format", "format_version", "digests", "state"}``.
-``digests`` holds, for every top-level entry of the training state, a SHA-256 of its
-contents (every tensor's dtype, shape and bytes, every other value's ``repr``), so a
-flipped byte anywhere in the saved arrays or numbers is a clear error naming the file and
-the entry, never a silently different model. ``FORMAT_VERSION`` changes whenever a release
+A checkpoint file is ``torch.save`` of ``{"format", "format_version", "digests", "digest",
+"state"}``. ``digests`` holds, for every top-level entry of the training state, a SHA-256 of
+its contents (every tensor's dtype, shape and bytes, every other value's ``repr``), and
+``digest`` one of them all with the entries' names (the pickle shares a string between the
+two dicts, so a flipped byte in a name renames it in both). So a flipped byte anywhere in
+the saved arrays, numbers or names is a clear error naming the file (and the entry where
+one differs), never a silently different model. ``FORMAT_VERSION`` changes whenever a release
 would resume an older checkpoint differently (another state layout, random numbers drawn
 in another order); such checkpoints are refused rather than resumed inconsistently.
 """
@@ -72,22 +74,27 @@ def _update(h, value):
 
 
 def _digests(state):
+    """The SHA-256 of every entry of ``state``, and one of them all with their names."""
     digests = {}
     for key, value in state.items():
         h = hashlib.sha256()
         _update(h, value)
         digests[key] = h.hexdigest()
-    return digests
+    h = hashlib.sha256()
+    _update(h, digests)
+    return digests, h.hexdigest()
 
 
 def save_checkpoint(path, state):
     """``torch.save`` the training ``state`` (a dict) to ``path`` atomically, with its
     digests: a crash leaves the previous file whole."""
+    digests, digest = _digests(state)
     with atomic_file(path) as fp:
         torch.save({
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "digests": _digests(state),
+            "digests": digests,
+            "digest": digest,
             "state": state,
         }, fp)
 
@@ -123,14 +130,14 @@ def read_checkpoint(path):
     state, expected = saved.get("state"), saved.get("digests")
     if not isinstance(state, dict) or not isinstance(expected, dict):
         raise ValueError(f"checkpoint {path!r} lacks its state or digests: {advice}")
-    actual = _digests(state)
-    differ = sorted(k for k in actual.keys() | expected.keys()
-                    if actual.get(k) != expected.get(k))
-    if differ:
-        raise ValueError(
-            f"checkpoint {path!r} is corrupted: the entries {', '.join(map(repr, differ))} do "
-            f"not match the digests saved with them: {advice}"
-        )
+    actual, digest = _digests(state)
+    if digest != saved.get("digest"):
+        differ = sorted(k for k in actual.keys() | expected.keys()
+                        if actual.get(k) != expected.get(k))
+        where = (f"the entries {', '.join(map(repr, differ))} do not match the digests saved "
+                 "with them" if differ else "its entries do not match the digest saved with "
+                 "them")
+        raise ValueError(f"checkpoint {path!r} is corrupted: {where}: {advice}")
     return state
 
 

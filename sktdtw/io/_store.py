@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._atomic import atomic_directory
+from .._atomic import atomic_directory, remove_stale
 
 __all__ = ["TSEStore", "open_store", "write_store"]
 
@@ -196,6 +196,8 @@ def _check_offsets(path, offsets, n_rows):
 
 def _open_files(path):
     path = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(path):
+        remove_stale(path)  # puts back a store moved aside by a replacement that crashed
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no TSE store at {path}: no such directory")
     meta = _read_meta(path)
