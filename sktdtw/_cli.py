@@ -229,6 +229,9 @@ def _run_build_store(args):
 
     from .io import build_store
 
+    if os.path.lexists(args.out) and not args.overwrite:
+        raise CommandError(f"{os.path.abspath(args.out)} already exists; pass --overwrite to "
+                           "replace it")
     start = time.perf_counter()
     store = build_store(args.manifest, args.out, root=args.root, overwrite=args.overwrite,
                         verbose=args.verbose)

@@ -363,6 +363,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
             X = list(X)
         frame_shapes = None
         if isinstance(X, (list, tuple)) and len(X):  # check_series_list rejects empty X
+            X = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in X]
             frame_shapes = [np.shape(x)[1:] for x in X]
             for i, shape in enumerate(frame_shapes):
                 if shape != frame_shapes[0]:

@@ -405,3 +405,360 @@ def test_checkpoint_without_format_version_is_refused(finished_fit, tmp_path):
     with pytest.raises(ValueError, match="format version 0; this version of sktdtw resumes "
                                          "version 1 only"):
         read_checkpoint(old)
+
+
+# ------------------------------------------------------------ kill -9 during writes
+
+
+def _killed(action, timeout=60):
+    """Run ``action(kill)`` in a forked child; ``kill()`` is a real SIGKILL of the child at
+    the point the action calls it. Returns once the child is dead (never a hang)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            action(lambda: os.kill(os.getpid(), signal.SIGKILL))
+        finally:
+            os._exit(3)  # the action returned or raised without being killed
+    for _ in range(timeout * 100):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+            return
+        __import__("time").sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the child hung")
+
+
+def _series(n, value):
+    return [np.full((3 + i, 2), value + i, np.float32) for i in range(n)]
+
+
+def _assert_store(path, series):
+    store = open_store(path)
+    assert len(store) == len(series)
+    for got, want in zip(store, series):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_killed_store_write_leaves_debris_that_the_next_write_removes(tmp_path):
+    path = tmp_path / "s"
+
+    def write(kill):
+        def series():
+            yield from _series(2, 0)
+            kill()
+
+        write_store(path, series())
+
+    _killed(write)
+    assert not path.exists()
+    assert [p.name for p in tmp_path.iterdir()][0].startswith(".s.tmp-")
+    write_store(path, _series(3, 0))
+    assert os.listdir(tmp_path) == ["s"]
+    _assert_store(path, _series(3, 0))
+
+
+def test_killed_overwrite_keeps_the_previous_store(tmp_path):
+    path = tmp_path / "s"
+    write_store(path, _series(3, 0))
+
+    def overwrite(kill):
+        def series():
+            yield from _series(2, 10)
+            kill()
+
+        write_store(path, series(), overwrite=True)
+
+    _killed(overwrite)
+    _assert_store(path, _series(3, 0))
+    write_store(path, _series(4, 10), overwrite=True)
+    assert os.listdir(tmp_path) == ["s"]
+    _assert_store(path, _series(4, 10))
+
+
+def test_overwrite_killed_between_the_two_renames_loses_nothing(tmp_path):
+    """Where the two directories cannot be swapped in one call, the old store is moved aside
+    first: a kill just then leaves no store at the path until it is next opened or written,
+    which puts the old one back."""
+    import sktdtw._atomic as atomic
+
+    path = tmp_path / "s"
+    write_store(path, _series(3, 0))
+
+    def overwrite(kill):
+        atomic._exchange = lambda a, b: False
+        real_rename, calls = os.rename, []
+
+        def rename(a, b):
+            calls.append(a)
+            if len(calls) == 2:  # the old store is aside, the new one not yet in place
+                kill()
+            real_rename(a, b)
+
+        os.rename = rename
+        write_store(path, _series(2, 10), overwrite=True)
+
+    _killed(overwrite)
+    assert not path.exists()
+    _assert_store(path, _series(3, 0))  # opening puts the previous store back
+    write_store(path, _series(4, 10), overwrite=True)
+    assert os.listdir(tmp_path) == ["s"]
+
+
+def test_overwrite_killed_after_the_swap_keeps_the_new_store(tmp_path):
+    import sktdtw._atomic as atomic
+
+    path = tmp_path / "s"
+    write_store(path, _series(3, 0))
+
+    def overwrite(kill):
+        atomic.shutil.rmtree = lambda *args, **kwargs: kill()  # before the old one is removed
+        write_store(path, _series(2, 10), overwrite=True)
+
+    _killed(overwrite)
+    _assert_store(path, _series(2, 10))
+    assert len(os.listdir(tmp_path)) == 2  # the previous store, as debris
+    write_store(path, _series(4, 10), overwrite=True)
+    assert os.listdir(tmp_path) == ["s"]
+
+
+def test_killed_checkpoint_save_keeps_the_previous_one(tmp_path):
+    path = tmp_path / "run.pt"
+    state = {"epoch": 1, "C": torch.arange(6.0)}
+    save_checkpoint(path, state)
+
+    def save(kill):
+        def partial(obj, fp):
+            fp.write(b"PK\x03\x04 partial")
+            fp.flush()
+            kill()
+
+        torch.save = partial
+        save_checkpoint(path, {"epoch": 2, "C": torch.zeros(6)})
+
+    _killed(save)
+    assert _same_state(read_checkpoint(path), state)
+    assert len(os.listdir(tmp_path)) == 2
+    save_checkpoint(path, {"epoch": 2, "C": torch.zeros(6)})
+    assert os.listdir(tmp_path) == ["run.pt"] and read_checkpoint(path)["epoch"] == 2
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    """Debris is removed only when its writer is dead: a concurrent write is not broken."""
+    path = tmp_path / "out.csv"
+    with atomic_file(path, "w") as fp:
+        fp.write("a")
+        live = [p for p in tmp_path.iterdir()]
+        with atomic_file(path, "w") as other:  # same process: alive
+            other.write("b")
+        assert all(p.exists() for p in live)
+    assert path.read_text() == "a" and os.listdir(tmp_path) == ["out.csv"]
+
+
+# ------------------------------------------------------------ file modes
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
+def test_written_files_honour_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        store = write_store(tmp_path / "s", _series(2, 0), labels=[0, 1])
+        save_checkpoint(tmp_path / "run.pt", {"epoch": 0})
+        with atomic_file(tmp_path / "out" / "p.csv", "w") as fp:
+            fp.write("id\n")
+    finally:
+        os.umask(previous)
+    assert (Path(store.path).stat().st_mode & 0o777) == 0o777 & ~umask
+    for file in [*Path(store.path).iterdir(), tmp_path / "run.pt", tmp_path / "out" / "p.csv"]:
+        assert (file.stat().st_mode & 0o777) == 0o666 & ~umask, file
+
+
+# ------------------------------------------------------------ inputs of the estimators
+
+
+def _ragged(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(int(t), 3)).astype(np.float32) for t in rng.integers(4, 9, n)]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = _ragged(), np.arange(12) % 2
+    return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean",
+                             random_state=0).fit(X, y), X, y
+
+
+def _object_array(items):
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def test_ragged_containers_give_the_result_of_a_list(fitted):
+    """A ragged object array, a pandas Series of arrays and tensors requiring grad are the
+    same data as the list: the same predictions, not numpy's "setting an array element"."""
+    pd = pytest.importorskip("pandas")  # installed with aeon (test extra)
+    clf, X, y = fitted
+    expected = clf.predict_proba(X)
+    for same in (_object_array(X), pd.Series(X),
+                 [torch.tensor(x, requires_grad=True) for x in X]):
+        np.testing.assert_array_equal(clf.predict_proba(same), expected)
+    refit = DejaVidClassifier(**clf.get_params()).fit(_object_array(X), y)
+    np.testing.assert_array_equal(refit.centroids_, clf.centroids_)
+
+
+_BAD_INPUTS = {
+    "empty list to the encoder": (
+        lambda clf, X: TSESlidingEncoder("mean", window=2).fit_transform([]),
+        ValueError, "X is empty: need at least one series"),
+    "a generator as X": (
+        lambda clf, X: clf.predict(x for x in X), TypeError,
+        "X is a generator; .* list()"),
+    "a single (T, F) array": (
+        lambda clf, X: clf.predict(X[0]), ValueError,
+        r"2-D array of shape \(\d+, 3\), read as \d+ univariate series, but the estimator "
+        r"expects 3 features; a single \(T, F\) series x is passed as \[x\]"),
+    "device='meta'": (
+        lambda clf, X: DejaVidClassifier(device="meta", max_epochs=1).fit(X, [0, 1] * 6),
+        ValueError, "device='meta' holds no data"),
+    "labels mixing str and int": (
+        lambda clf, X: DejaVidClassifier(max_epochs=1).fit(X, _object_array(["a", 1] * 6)),
+        ValueError, "y mixes str and number labels"),
+    "labels mixing str and int, DBA": (
+        lambda clf, X: DBAInitializer().fit(X, _object_array(["a", 1] * 6)),
+        ValueError, "y mixes str and number labels"),
+    "a NaN inside a series": (
+        lambda clf, X: clf.predict(X[:3] + [np.where(np.arange(15).reshape(5, 3) == 7,
+                                                      np.nan, 1.0)]),
+        ValueError, "sample 3 of X contains non-finite values .* at time step 2"),
+    "another feature count": (
+        lambda clf, X: clf.predict(X[:2] + [np.ones((4, 2))]),
+        ValueError, "sample 2 of X has 2 features, but the estimator is expecting 3"),
+}
+
+
+@pytest.mark.parametrize("name", list(_BAD_INPUTS))
+def test_bad_estimator_input_is_a_clear_error(fitted, name):
+    clf, X, _ = fitted
+    call, error, message = _BAD_INPUTS[name]
+    with pytest.raises(error, match=message):
+        call(clf, X)
+
+
+def test_video_tensor_is_the_same_as_the_array():
+    video = np.random.default_rng(0).random((2, 12, 4, 4)).astype(np.float32)
+    encoder = TSESlidingEncoder("mean", window=4, stride=2)
+    for a, b in zip(encoder.fit_transform(video), encoder.fit_transform(torch.from_numpy(video))):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ the command line
+
+
+def _cli(capsys, *argv):
+    """Run the command line; (exit status, stderr lines). An exception escaping it (a
+    traceback for the user) fails the test."""
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture
+def cli_files(tmp_path, fitted):
+    clf, X, y = fitted
+    (tmp_path / "f").mkdir()
+    lines = ["id,path,label"]
+    for i, x in enumerate(X):
+        np.save(tmp_path / "f" / f"{i}.npy", x)
+        lines.append(f"s{i},f/{i}.npy,{y[i]}")
+    (tmp_path / "labelled.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "unlabelled.csv").write_text(
+        "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    joblib = pytest.importorskip("joblib")
+    joblib.dump(clf, tmp_path / "model.joblib")
+    write_store(tmp_path / "huge", [x * np.float32(1e38) for x in X])
+    write_store(tmp_path / "labelled", X, labels=y)
+    (tmp_path / "garbage.joblib").write_bytes(b"not a model")
+    return tmp_path
+
+
+_CLI_ERRORS = {
+    "fit on a missing store": (["fit", "--store", "{d}/nowhere", "--out", "{d}/m"],
+                               "no TSE store at"),
+    "fit on an unlabelled store": (["fit", "--store", "{d}/huge", "--out", "{d}/m"],
+                                   "has no labels; fit needs them"),
+    "predict with a missing model": (
+        ["predict", "--model", "{d}/none.joblib", "--store", "{d}/huge", "--out", "{d}/p.csv"],
+        "no model file at"),
+    "predict with a file that is no model": (
+        ["predict", "--model", "{d}/garbage.joblib", "--store", "{d}/huge", "--out",
+         "{d}/p.csv"], "cannot load a model from .*garbage.joblib"),
+    "predict on values overflowing float32": (
+        ["predict", "--model", "{d}/model.joblib", "--store", "{d}/huge", "--out", "{d}/p.csv"],
+        "sample 0 to centroid 0 overflows float32"),
+    "build-store from a directory": (
+        ["build-store", "--manifest", "{d}/f", "--out", "{d}/s"], "f is a directory"),
+    "build-store onto an existing store": (
+        ["build-store", "--manifest", "{d}/labelled.csv", "--out", "{d}/huge"],
+        "huge already exists; pass --overwrite"),
+    "a negative learning rate": (
+        ["fit", "--store", "{d}/labelled", "--out", "{d}/m", "--learning-rate", "-1"],
+        "learning_rate' parameter of DejaVidClassifier must be a float in the range "
+        r"\(0.0, inf\). Got -1.0"),
+}
+
+
+@pytest.mark.parametrize("name", list(_CLI_ERRORS))
+def test_cli_errors_are_one_line(cli_files, capsys, name):
+    argv, message = _CLI_ERRORS[name]
+    status, err = _cli(capsys, *(a.format(d=cli_files) for a in argv))
+    assert status == 2, err
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not (cli_files / "p.csv").exists()
+
+
+def test_cli_row_path_that_is_a_directory(cli_files, capsys):
+    (cli_files / "bad.csv").write_text("id,path,label\na,f,0\n")
+    status, err = _cli(capsys, "build-store", "--manifest", cli_files / "bad.csv", "--out",
+                       cli_files / "s")
+    assert status == 2 and len(err) == 1
+    assert re.search(r"row 1 \(id 'a'\): .*f is a directory, not a .npy or .pt file", err[0])
+
+
+def test_cli_predicts_unlabelled_data_and_overwrites_stores(cli_files, capsys, fitted):
+    clf, X, _ = fitted
+    d = cli_files
+    assert _cli(capsys, "build-store", "--manifest", d / "unlabelled.csv", "--out", d / "u")[0] == 0
+    assert open_store(d / "u").labels is None
+    assert _cli(capsys, "predict", "--model", d / "model.joblib", "--store", d / "u",
+                "--out", d / "p.csv")[0] == 0
+    rows = [line.split(",") for line in (d / "p.csv").read_text().splitlines()[1:]]
+    assert [row[1] for row in rows] == [str(label) for label in clf.predict(X)]
+    assert _cli(capsys, "build-store", "--manifest", d / "labelled.csv", "--out", d / "u",
+                "--overwrite")[0] == 0
+    assert open_store(d / "u").labels.tolist() == (np.arange(12) % 2).tolist()
+
+
+def test_cli_says_when_a_checkpoint_was_already_finished(cli_files, capsys):
+    d = cli_files
+    build_store(d / "labelled.csv", d / "s")
+    argv = ["fit", "--store", d / "s", "--out", d / "m.joblib", "--max-epochs", "1",
+            "--init", "mean", "--centroid-length", "3", "--checkpoint", d / "run.pt"]
+    assert _cli(capsys, *argv)[0] == 0
+    first = capsys.readouterr()
+    assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert "already holds a finished fit (1 epochs): nothing to train" in out, (first, out)
+
+
+def test_help_imports_neither_torch_nor_sklearn():
+    code = ("import sys\nfrom sktdtw.__main__ import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=TIMEOUT)
+    assert "build-store" in done.stdout and "HEAVY []" in done.stdout, done.stdout + done.stderr
