@@ -5,7 +5,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-import torch
 
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
@@ -20,6 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -598,7 +598,8 @@ def _object_array(items):
 def test_ragged_containers_give_the_result_of_a_list(fitted):
     """A ragged object array, a pandas Series of arrays and tensors requiring grad are the
     same data as the list: the same predictions, not numpy's "setting an array element"."""
-    pd = pytest.importorskip("pandas")  # installed with aeon (test extra)
+    import pandas as pd  # installed with aeon (the test extra)
+
     clf, X, y = fitted
     expected = clf.predict_proba(X)
     for same in (_object_array(X), pd.Series(X),
@@ -677,7 +678,6 @@ def cli_files(tmp_path, fitted):
     (tmp_path / "labelled.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "unlabelled.csv").write_text(
         "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
-    joblib = pytest.importorskip("joblib")
     joblib.dump(clf, tmp_path / "model.joblib")
     write_store(tmp_path / "huge", [x * np.float32(1e38) for x in X])
     write_store(tmp_path / "labelled", X, labels=y)
