@@ -60,8 +60,9 @@ def get_backend(name, device):
 def max_num_threads():
     """The largest thread count :func:`set_num_threads` accepts: 4 per CPU of the machine.
 
-    More threads than that only slow the kernels down, and far more (100000) make OpenMP
-    fail to create them (the process crashed before this bound existed).
+    More threads than that only slow the kernels down, and far more crash the process:
+    libgomp's ``gomp_team_start`` puts per-thread start data on the calling thread's stack
+    (``alloca``), so 100000 threads overflow it (SIGSEGV) before any thread starts.
     """
     return 4 * (os.cpu_count() or 1)
 
