@@ -11,12 +11,14 @@ The synthetic videos show a disc doing the same three motions in a class-specifi
 so only the order tells the classes apart. The encoded TSEs are cached on disk with
 ``memory``, so encoding happens once per set of videos.
 
-Set ``SKTDTW_EXAMPLE_QUICK=1`` for a fast, small run.
+Set ``SKTDTW_EXAMPLE_QUICK=1`` for a fast, small run. The figure is saved to
+``video_pipeline.png`` in the current directory, and also shown where there is a display.
 """
 
 import os
 import tempfile
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -67,4 +69,7 @@ for row, label in enumerate(range(4)):
     axes[row, 2].barh(pipeline["clf"].classes_, proba[i])
     axes[row, 2].set(title="predicted probability", xlim=(0, 1))
     axes[row, 2].invert_yaxis()
-plt.show()
+fig.savefig("video_pipeline.png", dpi=100)
+print(f"figure written to {os.path.abspath('video_pipeline.png')}")
+if matplotlib.get_backend().lower() != "agg":  # the headless default shows nothing
+    plt.show()

@@ -1,28 +1,22 @@
-"""Command line: ``python -m sktdtw demo`` (or ``sktdtw demo``), the package's main job."""
+"""Command line: ``python -m sktdtw demo`` (or ``sktdtw demo``), the package's main job.
+
+Only the standard library is imported before the arguments are parsed: PyTorch and
+scikit-learn are loaded by the command that runs, so ``sktdtw --help`` answers at once.
+"""
 
 import argparse
 import os
 import sys
 import time
 
-import numpy as np
-import torch
-from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-from . import DejaVidClassifier, TSESlidingEncoder
 from ._cli import add_commands
-from .datasets import make_action_videos
-from .datasets._videos import ACTION_ORDERS, MOTIONS
-from .dtw import weighted_dtw_path
-from .encoders import RandomConv3dEncoder
 
 __all__ = ["main"]
 
 FIGURE_NAME = "dejavid_demo.png"
+# len(sktdtw.datasets._videos.ACTION_ORDERS), the orders of its three motions (checked by
+# the tests), written out so that building the parser imports nothing heavy.
+_N_ACTION_ORDERS = 6
 
 
 def _positive_int(text):
@@ -48,10 +42,14 @@ def _fraction(text):
 
 def _mean_over_windows(tses):
     """The paper's baseline pooling: one embedding per video, the mean over its windows."""
+    import numpy as np
+
     return np.stack([tse.mean(axis=0) for tse in tses])
 
 
-def _build_parser():
+def _build_parser(command=None):
+    """The parser; ``command`` (the one on the command line, if known) is the only one
+    whose options need heavy imports (the estimator options of ``fit``) to be built."""
     parser = argparse.ArgumentParser(
         prog="sktdtw",
         description="DejaVid: learned weighted DTW over temporal sequences of embeddings.",
@@ -76,8 +74,9 @@ def _build_parser():
     )
     demo.add_argument("--n-videos", type=_positive_int, default=400,
                       help="number of videos, split in half for training and testing")
-    demo.add_argument("--n-classes", type=int, choices=range(2, len(ACTION_ORDERS) + 1),
-                      default=4, metavar="{2..6}", help="number of classes (motion orders)")
+    demo.add_argument("--n-classes", type=int, choices=range(2, _N_ACTION_ORDERS + 1),
+                      default=4, metavar=f"{{2..{_N_ACTION_ORDERS}}}",
+                      help="number of classes (motion orders)")
     demo.add_argument("--test-size", type=_fraction, default=0.5,
                       help="fraction of the videos held out for testing")
     demo.add_argument("--max-epochs", type=_positive_int, default=36,
@@ -98,7 +97,7 @@ def _build_parser():
     demo.add_argument("--verbose", type=int, default=0,
                       help=">= 1 shows progress bars for encoding and training")
     demo.set_defaults(run=_run_demo)
-    add_commands(commands)
+    add_commands(commands, estimator_options=command == "fit")
     return parser
 
 
@@ -109,6 +108,18 @@ def _timed(method, *args):
 
 
 def _run_demo(args):
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from . import DejaVidClassifier, TSESlidingEncoder
+    from .datasets import make_action_videos
+    from .datasets._videos import ACTION_ORDERS, MOTIONS
+    from .encoders import RandomConv3dEncoder
+
     if args.n_videos < 2 * args.n_classes:
         print(f"--n-videos must be at least 2 per class ({2 * args.n_classes})", file=sys.stderr)
         return 2
@@ -167,7 +178,7 @@ def _run_demo(args):
 
 
 def _n_learned_parameters(clf):
-    if isinstance(clf, DejaVidClassifier):
+    if hasattr(clf, "centroids_"):  # DejaVidClassifier
         return (clf.centroids_.size * clf.learn_centroids
                 + clf.weights_.size * clf.learn_weights)
     return clf.coef_.size + clf.intercept_.size
@@ -182,7 +193,11 @@ def _save_figure(dejavid, rows, video, label, out_dir):
         print("matplotlib is not installed (pip install 'sktdtw[plot]'): no figure written")
         return
     matplotlib.use("Agg")
+    import numpy as np
+    import torch
     from matplotlib import pyplot as plt
+
+    from .dtw import weighted_dtw_path
 
     clf = dejavid["clf"]
     fig, (ax_acc, ax_mass, ax_path) = plt.subplots(
@@ -267,7 +282,9 @@ def main(argv=None):
     status : int
         0 on success.
     """
-    args = _build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = _build_parser(command).parse_args(argv)
     return args.run(args)
 
 

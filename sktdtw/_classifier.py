@@ -1,8 +1,6 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
-import hashlib
 import os
-import tempfile
 import time
 import warnings
 from numbers import Integral, Real
@@ -27,16 +25,17 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from ._checkpoint import canonical, digest, load_checkpoint, save_checkpoint
 from ._dba import DBAInitializer, _resample
 from ._device import resolve_device
 from ._distributed import current_group
 from ._scaling import Parametrization, feature_std
 from ._scoring import class_distances, distance_spread, fit_temperature, training_logits
 from ._series import (
-    SeriesSubset, check_lazy_series, check_series_list, is_lazy, read_series_batch,
-    series_lengths,
+    SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
+    read_series_batch, series_lengths,
 )
-from .dtw import PackedBatch, aligned_width, weighted_dtw
+from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
 
@@ -114,75 +113,6 @@ def _select(packed, index):
     return PackedBatch(packed.values[rows], offsets)
 
 
-def _digest(*arrays):
-    """A short hex digest of arrays' shapes, dtypes and bytes."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:32]
-
-
-def _canonical(value):
-    """A comparable stand-in (str, number, dict) for a parameter value in a fingerprint:
-    arrays and random states by a digest of their contents, estimators by their params."""
-    if value is None or isinstance(value, (bool, Integral, Real, str)):
-        return value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, np.random.RandomState):
-        _, keys, pos, has_gauss, gauss = value.get_state()
-        return f"RandomState:{_digest(keys)}:{pos}:{has_gauss}:{gauss!r}"
-    if isinstance(value, BaseEstimator):
-        params = value.get_params(deep=False)
-        return {"class": type(value).__name__, **{k: _canonical(v) for k, v in params.items()}}
-    if isinstance(value, torch.device):
-        return str(value)
-    return f"array:{_digest(np.asarray(value, dtype=np.float64))}"
-
-
-def _save_checkpoint(path, state):
-    """``torch.save(state)`` to ``path`` atomically: a crash leaves the previous file whole."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(os.path.abspath(path)), prefix=os.path.basename(path) + ".",
-        suffix=".tmp",
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _load_checkpoint(path, fingerprint):
-    """The checkpoint at ``path`` if it exists (None if not); a ValueError if it belongs to
-    another fit."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        saved = state["fingerprint"]
-    except Exception as exc:
-        raise ValueError(
-            f"checkpoint {path!r} exists but could not be read as a DejaVidClassifier "
-            f"checkpoint ({exc}); delete it or choose another path"
-        ) from exc
-    keys = saved.keys() | fingerprint.keys()
-    differ = sorted(k for k in keys if saved.get(k) != fingerprint.get(k))
-    if differ:
-        details = "; ".join(
-            f"{k}: checkpoint {saved.get(k)!r}, this fit {fingerprint.get(k)!r}" for k in differ
-        )
-        raise ValueError(
-            f"checkpoint {path!r} was written by a different fit ({details}); delete it or "
-            "choose another checkpoint path to start over"
-        )
-    return state
 
 
 class DejaVidClassifier(
@@ -571,24 +501,24 @@ class DejaVidClassifier(
         the data's size and classes, and the starting state of a warm start."""
         params = self.get_params(deep=False)
         fingerprint = {
-            k: _canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED
+            k: canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED
         }
         fingerprint.update(
             n_samples=n_samples, n_features=n_features, classes=repr(classes.tolist()),
-            warm_start_state=_digest(self.centroids_, self.weights_) if warm else None,
+            warm_start_state=digest(self.centroids_, self.weights_) if warm else None,
         )
         return fingerprint
 
     def _resume_state(self, fingerprint, group):
         """The checkpoint to resume from (None to start afresh), on every rank."""
         if group is None:
-            return _load_checkpoint(self.checkpoint, fingerprint)
+            return load_checkpoint(self.checkpoint, fingerprint)
         # Rank 0 reads the file (it need not be on a shared file system) and tells the
         # others: the state, or the error every rank raises.
         loaded = None
         if group.rank == 0:
             try:
-                loaded = ("state", _load_checkpoint(self.checkpoint, fingerprint))
+                loaded = ("state", load_checkpoint(self.checkpoint, fingerprint))
             except ValueError as exc:
                 loaded = ("error", str(exc))
         kind, value = group.broadcast(loaded)
@@ -745,6 +675,7 @@ class DejaVidClassifier(
             n_features = series[0].shape[1]
         if len(series) != len(y):
             raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
+        check_label_types(y)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.size < 2:
@@ -936,7 +867,7 @@ class DejaVidClassifier(
             epochs.set_postfix(postfix)
             if self.checkpoint is not None:
                 if group is None or group.rank == 0:
-                    _save_checkpoint(self.checkpoint, {
+                    save_checkpoint(self.checkpoint, {
                         "fingerprint": fingerprint,
                         "epoch": epoch + 1,
                         "C": C.detach(),
@@ -994,7 +925,11 @@ class DejaVidClassifier(
         chunks = []
         for first in range(0, len(index), chunk):
             batch = read(index[first:first + chunk])
-            chunks.append(self._scores(batch, C, W).cpu().numpy().astype(np.float64))
+            try:
+                dist = self._scores(batch, C, W)
+            except DistanceOverflowError as exc:  # name the sample by its index in X
+                raise exc.renamed(int(index[first + exc.sample])) from None
+            chunks.append(dist.cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)
 
     def _calibrate(self, series, y_index, scoring_dist, scoring_index, held_out):

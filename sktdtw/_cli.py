@@ -3,6 +3,9 @@
 ``fit`` has one option per :class:`DejaVidClassifier` parameter, generated from its
 ``get_params()`` and ``_parameter_constraints`` and documented from its docstring, so a new
 parameter becomes an option without touching this module.
+
+PyTorch, scikit-learn and NumPy are imported by the commands that use them, not at import
+time, so that the parser (``sktdtw --help``) is built in a fraction of a second.
 """
 
 import argparse
@@ -13,18 +16,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from numbers import Integral
 
-import joblib
-import numpy as np
-import torch
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
-
-from ._classifier import DejaVidClassifier
-from .io import build_store, open_store
+from ._atomic import atomic_file
 
 __all__ = ["add_commands"]
 
@@ -108,6 +103,8 @@ def _choice(options, nullable):
 
 def _option(constraints, default):
     """``add_argument`` keywords for a parameter, from its scikit-learn constraints."""
+    from sklearn.utils._param_validation import Interval, StrOptions
+
     nullable = None in constraints
     for constraint in constraints:
         if constraint == "boolean":
@@ -145,6 +142,8 @@ def _shown(value):
 
 
 def _add_estimator_options(parser):
+    from ._classifier import DejaVidClassifier
+
     group = parser.add_argument_group(
         "estimator options",
         "DejaVidClassifier parameters, one option each (use none for None); unset options "
@@ -169,11 +168,16 @@ def _estimator_params(args):
 
 
 def _open(path, split):
+    from .io import open_store
+
     store = open_store(path)
     return store if split is None else store.split(split)
 
 
 def _load_model(path):
+    import joblib
+    from sklearn.utils.validation import check_is_fitted
+
     if not os.path.isfile(path):
         raise CommandError(f"no model file at {path}")
     try:
@@ -194,21 +198,14 @@ def _labels_of(store, command):
 
 def _write_atomically(path, write, mode="w"):
     """Write ``path`` through ``write(file)`` to a temporary sibling, then rename it."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fp:
-            write(fp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_file(path, mode) as fp:
+        write(fp)
 
 
 def _init_distributed(device):
     """Join the process group when launched by torchrun; returns whether this call did."""
+    import torch
+
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
         return False
     if torch.distributed.is_initialized():
@@ -228,8 +225,16 @@ def _init_distributed(device):
 
 @_guarded
 def _run_build_store(args):
+    import numpy as np
+
+    from .io import build_store
+
+    if os.path.lexists(args.out) and not args.overwrite:
+        raise CommandError(f"{os.path.abspath(args.out)} already exists; pass --overwrite to "
+                           "replace it")
     start = time.perf_counter()
-    store = build_store(args.manifest, args.out, root=args.root, verbose=args.verbose)
+    store = build_store(args.manifest, args.out, root=args.root, overwrite=args.overwrite,
+                        verbose=args.verbose)
     parts = [f"{len(store)} series of {store.n_features} features "
              f"({int(store.lengths.sum())} time steps)"]
     if store.splits is not None:
@@ -242,9 +247,16 @@ def _run_build_store(args):
 
 @_guarded
 def _run_fit(args):
+    import joblib
+    import torch
+
+    from ._checkpoint import read_checkpoint
+    from ._classifier import DejaVidClassifier
+
     store = _open(args.store, args.split)
     labels = _labels_of(store, "fit")
     model = DejaVidClassifier(**_estimator_params(args))
+    checkpoint = None if model.checkpoint is None else read_checkpoint(model.checkpoint)
     distributed = _init_distributed(model.device)
     try:
         start = time.perf_counter()
@@ -252,12 +264,22 @@ def _run_fit(args):
         seconds = time.perf_counter() - start
         if not distributed or torch.distributed.get_rank() == 0:
             _write_atomically(args.out, lambda fp: joblib.dump(model, fp), mode="wb")
-            print(f"fitted on {len(store)} series, {len(model.classes_)} classes, "
-                  f"{model.n_epochs_} epochs in {seconds:.1f} s; model written to {args.out}")
+            print(_fit_summary(model, len(store), checkpoint, seconds, args.out))
     finally:
         if distributed:
             torch.distributed.destroy_process_group()
     return 0
+
+
+def _fit_summary(model, n_samples, checkpoint, seconds, out):
+    """What ``fit`` did: trained, resumed a checkpoint, or found it finished."""
+    done = 0 if checkpoint is None else len(checkpoint["history"]["loss"])
+    if checkpoint is not None and done == len(model.history_["loss"]):
+        return (f"checkpoint {model.checkpoint} already holds a finished fit ({done} epochs): "
+                f"nothing to train; its model written to {out}")
+    resumed = f", resumed after epoch {done} of checkpoint {model.checkpoint}" if done else ""
+    return (f"fitted on {n_samples} series, {len(model.classes_)} classes, "
+            f"{model.n_epochs_} epochs in {seconds:.1f} s{resumed}; model written to {out}")
 
 
 @_guarded
@@ -282,6 +304,8 @@ def _run_predict(args):
 
 @_guarded
 def _run_evaluate(args):
+    import numpy as np
+
     model = _load_model(args.model)
     store = _open(args.store, args.split)
     labels = _labels_of(store, "evaluate").tolist()
@@ -325,13 +349,16 @@ def _run_evaluate(args):
     return 0
 
 
-def add_commands(commands):
+def add_commands(commands, estimator_options=True):
     """Add ``build-store``, ``fit``, ``predict`` and ``evaluate`` to the ``sktdtw`` parser.
 
     Parameters
     ----------
     commands : argparse._SubParsersAction
         The subparsers of the ``sktdtw`` command line.
+    estimator_options : bool, default=True
+        Add ``fit``'s estimator options (this imports the estimator, hence PyTorch); the
+        command line leaves them out unless ``fit`` is the command.
 
     Examples
     --------
@@ -346,15 +373,19 @@ def add_commands(commands):
     build = commands.add_parser(
         "build-store", help="build a TSE store from per-sample .npy/.pt files and a CSV manifest",
         description=(
-            "Build an on-disk TSE store from a CSV manifest with the columns id,path,label"
-            "[,split], one row per sample, whose path is a .npy or .pt file holding one "
+            "Build an on-disk TSE store from a CSV manifest with the columns id,path[,label]"
+            "[,split] (no label column: an unlabelled store, e.g. to predict), one row per "
+            "sample, whose path is a .npy or .pt file holding one "
             "(T, n_features) array. Every row is checked first (a bad row is named), then the "
             "series are copied one at a time into a temporary directory renamed to --out."
         ),
     )
     build.add_argument("--manifest", required=True, metavar="CSV", help="the manifest")
     build.add_argument("--out", required=True, metavar="DIR",
-                       help="directory of the new store (must not exist)")
+                       help="directory of the new store (must not exist, unless --overwrite)")
+    build.add_argument("--overwrite", action="store_true",
+                       help="replace an existing store at --out (never another directory); "
+                            "the previous store stays readable until the new one is complete")
     build.add_argument("--root", metavar="DIR", default=None,
                        help="directory that relative paths start from (default: the "
                             "manifest's directory)")
@@ -374,7 +405,8 @@ def add_commands(commands):
     fit.add_argument("--out", required=True, metavar="FILE", help="model file to write")
     fit.add_argument("--split", default=None,
                      help="fit on this split of the store only (default: every sample)")
-    _add_estimator_options(fit)
+    if estimator_options:
+        _add_estimator_options(fit)
     fit.set_defaults(run=_run_fit)
 
     predict = commands.add_parser(

@@ -16,7 +16,9 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ._series import check_lazy_series, check_series_list, is_lazy, read_series_batch
+from ._series import (
+    check_label_types, check_lazy_series, check_series_list, is_lazy, read_series_batch
+)
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 
 __all__ = ["DBAInitializer", "dba_barycenter"]
@@ -330,6 +332,7 @@ class DBAInitializer(BaseEstimator):
             n_features, n_series = series[0].shape[1], len(series)
         if n_series != len(y):
             raise ValueError(f"X has {n_series} series but y has {len(y)} labels")
+        check_label_types(y)
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         rng = check_random_state(self.random_state)

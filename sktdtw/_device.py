@@ -9,7 +9,8 @@ def resolve_device(device):
     Raises
     ------
     ValueError
-        If ``device`` is not a valid torch device, or is a CUDA device without CUDA.
+        If ``device`` is not a valid torch device, is the data-less "meta" device, or is
+        a CUDA device without CUDA.
     """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -17,6 +18,8 @@ def resolve_device(device):
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"device={device!r} is not a valid torch device") from exc
+    if resolved.type == "meta":
+        raise ValueError(f"device={device!r} holds no data; use 'cpu', 'cuda' or 'auto'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available")
     return resolved

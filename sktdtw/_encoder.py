@@ -183,9 +183,23 @@ def _encode_windows(sequence, frame_indices, index, encoder, batch_size, device)
     return tse
 
 
+class _Sequences:
+    """The sequences given to the cached ``_encode_all``: hashed by content (joblib pickles
+    them) but with a short repr, which joblib.Memory writes to its metadata; the repr of a
+    list of videos took long enough for "Persisting input arguments took ..." warnings."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __repr__(self):
+        return f"<{len(self.items)} sequences>"
+
+
 def _encode_all(sequences, encoder, windows, stride, padding, clip_length, batch_size,
                 device, n_jobs, verbose):
-    """Encode every sequence; module-level so that joblib.Memory can cache it."""
+    """Encode every sequence (a ``_Sequences``); module-level so that joblib.Memory can
+    cache it."""
+    sequences = sequences.items
     with _frozen(encoder, device):
         jobs = (
             delayed(_encode_windows)(
@@ -345,10 +359,11 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
 
     def _check_sequences(self, X, reset):
         """Sequences as float32 arrays ``(T_i, *frame_shape)``; errors name the sample."""
-        if isinstance(X, np.ndarray) and X.ndim >= 4:
+        if isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim >= 4:
             X = list(X)
         frame_shapes = None
-        if isinstance(X, (list, tuple)):
+        if isinstance(X, (list, tuple)) and len(X):  # check_series_list rejects empty X
+            X = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in X]
             frame_shapes = [np.shape(x)[1:] for x in X]
             for i, shape in enumerate(frame_shapes):
                 if shape != frame_shapes[0]:
@@ -374,7 +389,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         encode = check_memory(self.memory).cache(_encode_all, ignore=["n_jobs", "verbose"])
         try:
             return encode(
-                sequences, self.encoder, windows, stride, self.padding, self.clip_length,
+                _Sequences(sequences), self.encoder, windows, stride, self.padding, self.clip_length,
                 self.batch_size, device, self.n_jobs, self.verbose,
             )
         except pickle.PicklingError as exc:

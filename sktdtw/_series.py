@@ -28,8 +28,8 @@ import torch
 from scipy import sparse
 
 __all__ = [
-    "SeriesSubset", "check_lazy_series", "check_series_list", "is_lazy", "read_series_batch",
-    "series_lengths",
+    "SeriesSubset", "check_label_types", "check_lazy_series", "check_series_list", "is_lazy",
+    "read_series_batch", "series_lengths",
 ]
 
 
@@ -39,6 +39,8 @@ def _as_real_array(x, what):
         raise TypeError(
             f"{what} is a sparse matrix; sparse input is not supported, pass dense arrays"
         )
+    if isinstance(x, torch.Tensor):  # the estimators never backpropagate into their input
+        x = x.detach().cpu()
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {what} has dtype {arr.dtype}")
@@ -86,14 +88,27 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
         values (other than trailing NaN padding), or has a feature count differing from
         the others or from ``n_features``; the message names the sample.
     TypeError
-        For sparse input.
+        For sparse input, or an iterator (pass a list).
     """
+    if getattr(X, "dtype", None) == object and getattr(X, "ndim", None) == 1:
+        X = list(X)  # a ragged object array or a pandas Series of arrays: one per sample
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(f"{input_name} is empty: need at least one series")
         raw = [_item_array(x, i, input_name) for i, x in enumerate(X)]
     else:
+        if not hasattr(X, "__len__") and not hasattr(X, "__array__"):
+            raise TypeError(
+                f"{input_name} is a {type(X).__name__}; expected a list of (T, F) series, an "
+                "array or a Sequence (materialise an iterator or generator with list())"
+            )
         arr = _as_real_array(X, input_name)
+        if arr.ndim == 2 and n_features not in (None, 1):
+            raise ValueError(
+                f"{input_name} is a 2-D array of shape {arr.shape}, read as {arr.shape[0]} "
+                f"univariate series, but the estimator expects {n_features} features; a "
+                "single (T, F) series x is passed as [x]"
+            )
         if arr.ndim == 2:
             arr = arr[:, :, None]
         elif arr.ndim != 3:
@@ -155,6 +170,16 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
             )
         )
     return np.ascontiguousarray(arr)
+
+
+def check_label_types(y):
+    """A ValueError if the labels ``y`` mix strings and numbers (they cannot be sorted)."""
+    y = np.asarray(y)
+    if y.dtype == object:
+        kinds = {"str" if isinstance(v, str) else "number" for v in y.ravel().tolist()}
+        if len(kinds) > 1:
+            raise ValueError("y mixes str and number labels; make them all one type (e.g. "
+                             "y.astype(str))")
 
 
 def is_lazy(X):

@@ -40,14 +40,14 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("cpu_path", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
                        int64_t n_features, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                       bool diagonal, uintptr_t workspace, int64_t workspace_cols, uintptr_t dist,
+                       bool diagonal, uintptr_t workspace, int64_t workspace_size, uintptr_t dist,
                        uintptr_t path) {
     py::gil_scoped_release nogil;
     with_scalar(is_double, [&](auto* tag) {
       using S = std::remove_pointer_t<decltype(tag)>;
       cpu::path<S>(Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_features},
                    Params<S>{in<S>(C), in<S>(W), K, L}, diagonal, out<S>(workspace),
-                   workspace_cols, out<S>(dist), out<int32_t>(path));
+                   workspace_size, out<S>(dist), out<int32_t>(path));
     });
   });
   m.def("cpu_path_cost", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,

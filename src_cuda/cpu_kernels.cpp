@@ -354,33 +354,42 @@ const char* isa_name() {
 
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
-          int64_t workspace_cols, S* dist, int32_t* out_path) {
+          int64_t workspace_size, S* dist, int32_t* out_path) {
   const Kernels<S>& kern = kernels<S>();
-  const int64_t K = p.n_classes, L = p.length, R = K * L, F = x.n_features;
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features;
   const int nt = threads();
   for (int64_t b = 0; b < x.n_samples; ++b)
-    if (x.offsets[b + 1] - x.offsets[b] > workspace_cols)
-      throw std::invalid_argument("workspace shorter than sample " + std::to_string(b));
+    if ((x.offsets[b + 1] - x.offsets[b]) * L > workspace_size)
+      throw std::invalid_argument("workspace smaller than one centroid's cost block of sample " +
+                                  std::to_string(b));
   for (int64_t b0 = 0; b0 < x.n_samples;) {
-    int64_t b1 = b0 + 1;  // the chunk [b0, b1) of samples whose steps fit the workspace
-    while (b1 < x.n_samples && x.offsets[b1 + 1] - x.offsets[b0] <= workspace_cols) ++b1;
+    // The chunk [b0, b1) of samples whose K*L x steps cost matrix fits the workspace; a
+    // sample too long for that goes alone, its classes in groups: memory stays bounded.
+    int64_t b1 = b0 + 1;
+    while (b1 < x.n_samples && (x.offsets[b1 + 1] - x.offsets[b0]) * K * L <= workspace_size) ++b1;
     const int64_t base = x.offsets[b0], N = x.offsets[b1] - base;
     const S* X = x.values + base * F;
-    const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
-    const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
+    const int64_t group = std::min(K, workspace_size / (L * N));
+    for (int64_t k0 = 0; k0 < K; k0 += group) {
+      const int64_t n_group = std::min(group, K - k0), R = n_group * L;
+      const S* C = p.centroids + k0 * L * F;
+      const S* W = p.weights + k0 * L * F;
+      const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
+      const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
-      kern.cost_block(X, p.centroids, p.weights, F, r0, std::min(R, r0 + kRowBlock), n0,
-                      std::min(N, n0 + kColBlock), workspace, N);
-    }
-    const int64_t pairs = (b1 - b0) * K;
+      for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
+        kern.cost_block(X, C, W, F, r0, std::min(R, r0 + kRowBlock), n0,
+                        std::min(N, n0 + kColBlock), workspace, N);
+      }
+      const int64_t pairs = (b1 - b0) * n_group;
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t q = 0; q < pairs; ++q) {
-      const int64_t b = b0 + q / K, k = q % K, pair = b * K + k;
-      dtw_pair(workspace + k * L * N + (x.offsets[b] - base), N, L,
-               x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair,
-               out_path ? out_path + pair * L * 2 : nullptr);
+      for (int64_t q = 0; q < pairs; ++q) {
+        const int64_t b = b0 + q / n_group, k = q % n_group, pair = b * K + k0 + k;
+        dtw_pair(workspace + k * L * N + (x.offsets[b] - base), N, L,
+                 x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair,
+                 out_path ? out_path + pair * L * 2 : nullptr);
+      }
     }
     b0 = b1;
   }

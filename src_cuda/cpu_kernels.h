@@ -20,11 +20,13 @@ template <class S> struct Params {
   int64_t n_classes, length;
 };
 
-// dist (B, K) and path (B, K, L, 2) under (C, W); path may be null (distances only). `workspace` holds K*L x workspace_cols
-// cost entries; samples are processed in chunks whose total length fits in it.
+// dist (B, K) and path (B, K, L, 2) under (C, W); path may be null (distances only).
+// `workspace` holds workspace_size cost entries, at least L x the longest sample: samples
+// are processed in chunks whose K*L x steps cost matrix fits it, and a sample too long for
+// that with its classes in groups.
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
-          int64_t workspace_cols, S* dist, int32_t* path);
+          int64_t workspace_size, S* dist, int32_t* path);
 
 // dist (B, K): the cost of the given paths under (C, W).
 template <class S>

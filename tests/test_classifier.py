@@ -466,5 +466,23 @@ def test_divergence_is_a_clear_error_not_silent_nan(ragged):
     X, y = ragged
     clf = DejaVidClassifier(centroid_length=3, max_epochs=3, learning_rate=1e30,
                             weight_init="ones", random_state=0)
-    with pytest.raises(ValueError, match="training diverged"):
+    with pytest.raises(ValueError, match="(training diverged|training that updates them "
+                                         "diverged); lower (the )?learning.rate"):
         clf.fit(X, y)
+
+
+def test_overflowing_data_is_named_not_blamed_on_the_learning_rate(ragged):
+    """Finite data whose costs overflow float32: an error naming the sample and the cause,
+    in fit (not "lower learning_rate") and at prediction (not NaN probabilities)."""
+    X, y = ragged
+    clf = DejaVidClassifier(centroid_length=3, max_epochs=1, init="mean", random_state=0)
+    huge = [np.clip(x, -3, 3) * np.float32(1e38) for x in X]
+    with pytest.raises(ValueError, match="overflows float32.*too large for float32.*scale") as e:
+        clf.fit(huge, y)
+    assert "learning" not in str(e.value)
+    clf.fit(X, y)
+    X_test = list(X[:5]) + [np.full_like(X[0], 3e38)]
+    with pytest.raises(ValueError, match="distance of sample 5 to centroid 0 overflows float32"):
+        clf.predict_proba(X_test)
+    with pytest.raises(ValueError, match="sample 5 .* overflows"):
+        clf.predict(X_test)

@@ -227,3 +227,11 @@ def test_fit_under_torchrun_environment(workdir, tmp_path):
     one = joblib.load(workdir / "model.joblib")
     np.testing.assert_allclose(two.centroids_, one.centroids_, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(two.weights_, one.weights_, rtol=1e-4, atol=1e-5)
+
+
+def test_demo_parser_knows_the_number_of_action_orders():
+    """The parser is built without importing the data set module: its constant must match."""
+    from sktdtw.__main__ import _N_ACTION_ORDERS
+    from sktdtw.datasets._videos import ACTION_ORDERS
+
+    assert _N_ACTION_ORDERS == len(ACTION_ORDERS)

@@ -181,10 +181,15 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
         three = run()
         monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 7 * 8 * 45)  # forces many chunks
         chunked = run()
+        # The smallest workspace, L x T x 4 classes for one thread: the classes of the
+        # longest samples are aligned in groups of 4 (the tiling bounding memory).
+        monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 1)
+        _core.set_num_threads(1)
+        tiled = run()
     finally:
         _core.set_num_threads(before)
-    for a, b, c in zip(one, three, chunked):
-        assert torch.equal(a, b) and torch.equal(a, c)
+    for a, b, c, d in zip(one, three, chunked, tiled):
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")

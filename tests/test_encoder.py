@@ -1,5 +1,7 @@
 """TSESlidingEncoder: window rules, resampling, encoders, caching, errors, sklearn API."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -258,6 +260,19 @@ def test_memory_caches_the_encoded_tses(tmp_path):
     encoder.transform([x + 1 for x in X])
     encoder.set_params(stride=3).transform(X)
     assert sum(_ENCODER_CALLS) == 3 * 13 * 2 + 3 * 9
+
+
+def test_memory_metadata_does_not_hold_the_data(tmp_path):
+    """joblib.Memory writes the repr of the cached call's arguments and warns ("Persisting
+    input arguments took ...") when that is slow: the sequences must not be written out."""
+    X = [np.random.default_rng(i).random((400, 50)) for i in range(40)]
+    TSESlidingEncoder(_counting_mean, window=5, memory=str(tmp_path)).fit(X).transform(X)
+    metadata = list(tmp_path.rglob("metadata.json"))
+    assert metadata
+    for file in metadata:
+        args = json.loads(file.read_text())["input_args"]
+        assert args["sequences"] == "<40 sequences>"
+        assert file.stat().st_size < 2000
 
 
 def test_memory_needs_a_picklable_encoder(tmp_path):

@@ -7,20 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _run(name):
+def _run(name, cwd=ROOT):
     env = dict(
         os.environ, SKTDTW_EXAMPLE_QUICK="1", MPLBACKEND="Agg",
         PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=300)
+                          text=True, env=env, cwd=cwd, timeout=300)
     assert done.returncode == 0, done.stderr
+    # Nothing silent, no noise: neither joblib's "Persisting input arguments took ..." nor
+    # matplotlib's "FigureCanvasAgg is non-interactive" (a figure shown to no one).
+    for noise in ("Persisting input arguments", "non-interactive"):
+        assert noise not in done.stderr, done.stderr
     return done.stdout
 
 
@@ -30,9 +33,12 @@ def test_every_example_is_tested():
     }
 
 
-def test_video_pipeline():
-    accuracy = float(re.search(r"test accuracy: ([\d.]+)", _run("plot_video_pipeline.py"))[1])
+def test_video_pipeline(tmp_path):
+    """Headless (Agg), the figure is saved as a PNG rather than shown to no one."""
+    out = _run("plot_video_pipeline.py", cwd=tmp_path)
+    accuracy = float(re.search(r"test accuracy: ([\d.]+)", out)[1])
     assert 0 <= accuracy <= 1
+    assert (tmp_path / "video_pipeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_grid_search_reports_every_candidate_and_the_best():
@@ -46,7 +52,6 @@ def test_grid_search_reports_every_candidate_and_the_best():
 
 
 def test_multivariate_series():
-    pytest.importorskip("aeon")
     out = _run("multivariate_series.py")
     accuracies = [float(a) for a in re.findall(r"accuracy ([\d.]+)", out)]
     assert len(accuracies) == 3

@@ -1,5 +1,6 @@
 """sktdtw.io: writing, opening, subsetting and building on-disk TSE stores."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -202,6 +203,17 @@ def _fresh(tmp_path, series):
     return write_store(tmp_path / "s", series, labels=[0] * len(series)).path
 
 
+def _replace(path, name, array):
+    """Save ``array`` as a file of the store and update its digest in meta.json, as a store
+    written by another tool could hold: only the structural checks can catch it."""
+    file = os.path.join(path, name)
+    np.save(file, array)
+    meta_file = os.path.join(path, "meta.json")
+    meta = json.load(open(meta_file))
+    meta["digests"][name] = hashlib.sha256(open(file, "rb").read()).hexdigest()
+    json.dump(meta, open(meta_file, "w"))
+
+
 def test_corrupt_truncated_values(tmp_path, series):
     path = _fresh(tmp_path, series)
     file = os.path.join(path, "values.npy")
@@ -222,7 +234,7 @@ def test_corrupt_offsets(tmp_path, series):
         (good[:-1], r"offsets.npy has shape \(7,\); meta.json says 8 samples"),
     ]
     for offsets, message in cases:
-        np.save(file, offsets)
+        _replace(path, "offsets.npy", offsets)
         with pytest.raises(ValueError, match=message):
             open_store(path)
 
@@ -230,10 +242,10 @@ def test_corrupt_offsets(tmp_path, series):
 def test_corrupt_missing_and_mismatched_files(tmp_path, series):
     path = _fresh(tmp_path, series)
     ids = np.load(os.path.join(path, "ids.npy"))
-    np.save(os.path.join(path, "ids.npy"), ids[:2])
+    _replace(path, "ids.npy", ids[:2])
     with pytest.raises(ValueError, match=r"ids.npy has shape \(2,\); meta.json says 7 samples"):
         open_store(path)
-    np.save(os.path.join(path, "ids.npy"), ids)
+    _replace(path, "ids.npy", ids)
     os.remove(os.path.join(path, "labels.npy"))
     with pytest.raises(ValueError, match=f"TSE store {path}: labels.npy is missing"):
         open_store(path)
@@ -254,7 +266,7 @@ def test_corrupt_format_version(tmp_path, series):
     meta["format_version"] = 99
     json.dump(meta, open(file, "w"))
     with pytest.raises(ValueError, match="meta.json has format version 99; this version of "
-                                         "sktdtw reads version 1"):
+                                         "sktdtw reads versions 1, 2"):
         open_store(path)
     open(file, "w").write("{not json")
     with pytest.raises(ValueError, match="meta.json is unreadable"):
@@ -334,9 +346,9 @@ def test_build_store_names_the_bad_row(tmp_path, files, change, message):
 
 
 def test_build_store_manifest_errors(tmp_path, files):
-    manifest = _write_manifest(tmp_path, [row[:2] for row in files], header="id,path")
-    with pytest.raises(ValueError, match="lacks the required column\\(s\\) label; its header "
-                                         "is id,path"):
+    manifest = _write_manifest(tmp_path, [row[1:3] for row in files], header="path,label")
+    with pytest.raises(ValueError, match="lacks the required column\\(s\\) id; its header "
+                                         "is path,label"):
         build_store(manifest, tmp_path / "store")
     manifest = _write_manifest(tmp_path, [])
     with pytest.raises(ValueError, match="has no data rows"):
@@ -345,3 +357,24 @@ def test_build_store_manifest_errors(tmp_path, files):
     build_store(manifest, tmp_path / "store")
     with pytest.raises(FileExistsError):
         build_store(manifest, tmp_path / "store")
+    assert len(build_store(manifest, tmp_path / "store", overwrite=True)) == len(files)
+
+
+def test_build_store_without_labels(tmp_path, series, files):
+    """Data to predict: a manifest without a label column gives an unlabelled store."""
+    manifest = _write_manifest(tmp_path, [row[:2] for row in files], header="id,path")
+    store = build_store(manifest, tmp_path / "store")
+    assert store.labels is None and store.splits is None
+    for got, want in zip(store, series):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_build_store_keeps_distinct_label_spellings(tmp_path, files):
+    """"1", "01" and "+1" are three labels, not one class; canonical integers stay ints."""
+    rows = [row[:2] + [label] for row, label in zip(files, ["1", "01", "+1", "1", "2", "01", "-3"])]
+    store = build_store(_write_manifest(tmp_path, rows, header="id,path,label"), tmp_path / "s")
+    assert store.labels.tolist() == ["1", "01", "+1", "1", "2", "01", "-3"]
+    assert len(np.unique(store.labels)) == 5
+    rows = [row[:2] + [label] for row, label in zip(files, ["1", "0", "-3", "1", "2", "0", "7"])]
+    store = build_store(_write_manifest(tmp_path, rows, header="id,path,label"), tmp_path / "t")
+    assert store.labels.dtype == np.int64 and store.labels.tolist() == [1, 0, -3, 1, 2, 0, 7]

@@ -5,15 +5,17 @@ centroid series with per-step, per-feature weights, the DTW distance (no diagona
 default) and the warping paths, differentiably. See ``DESIGN.md`` section 1.
 """
 
-from ._backends import available_backends, get_num_threads, set_num_threads
-from ._op import weighted_dtw, weighted_dtw_path
+from ._backends import available_backends, get_num_threads, max_num_threads, set_num_threads
+from ._op import DistanceOverflowError, weighted_dtw, weighted_dtw_path
 from ._packing import PackedBatch, aligned_width, pack_series
 
 __all__ = [
+    "DistanceOverflowError",
     "PackedBatch",
     "aligned_width",
     "available_backends",
     "get_num_threads",
+    "max_num_threads",
     "pack_series",
     "set_num_threads",
     "weighted_dtw",

@@ -3,9 +3,9 @@
 import torch
 
 from ._backends import get_backend
-from ._packing import PackedBatch, check_parameters, pack_series
+from ._packing import PackedBatch, check_packed, check_parameters, pack_series
 
-__all__ = ["weighted_dtw", "weighted_dtw_path"]
+__all__ = ["DistanceOverflowError", "weighted_dtw", "weighted_dtw_path"]
 
 
 class _WeightedDTW(torch.autograd.Function):
@@ -22,6 +22,7 @@ class _WeightedDTW(torch.autograd.Function):
         else:
             _, path = backend.path(values, offsets, Cp, Wp, diagonal)
             dist = backend.path_cost(values, offsets, C, W, path)
+        check_finite_distances(dist, C, W, Cp, Wp)
         ctx.save_for_backward(values, offsets, C, W, path)
         ctx.backend = backend
         ctx.mark_non_differentiable(path)
@@ -45,18 +46,57 @@ class _WeightedDTW(torch.autograd.Function):
         )
 
 
-def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check_input):
-    if not check_input and isinstance(X, PackedBatch):
-        # The caller validated once (e.g. a training loop over mini-batches of checked data).
-        return X, centroids, weights, path_centroids, path_weights, get_backend(
-            backend, centroids.device
+class DistanceOverflowError(ValueError):
+    """A distance of finite inputs that exceeds the largest float of its dtype.
+
+    ``sample`` is the position of the sample in the op's batch; ``renamed(i)`` is the same
+    error naming it ``i`` instead (e.g. its index in an estimator's ``X``).
+    """
+
+    def __init__(self, sample, centroid, dtype):
+        self.sample, self.centroid, self.dtype = sample, centroid, dtype
+        name = str(dtype).replace("torch.", "")
+        super().__init__(
+            f"the weighted-DTW distance of sample {sample} to centroid {centroid} overflows "
+            f"{name} (it exceeds {torch.finfo(dtype).max:.3g}): the values of the series, or "
+            f"of the centroids and weights, are too large for {name}; scale the data down "
+            "(e.g. standardise the features)"
         )
-    centroids, weights = check_parameters(centroids, weights)
+
+    def renamed(self, sample):
+        return DistanceOverflowError(sample, self.centroid, self.dtype)
+
+
+def check_finite_distances(dist, *parameters):
+    """Raise for the first sample whose distance is not finite.
+
+    The batch is finite (validated). Non-finite ``parameters`` (centroids and weights; only
+    possible when the caller skipped their scan, as a training loop does) mean that the
+    training updating them diverged: a ValueError saying so. Otherwise a point cost or a
+    sum along a path exceeded the largest float of the dtype: DistanceOverflowError.
+    """
+    finite = torch.isfinite(dist)
+    if bool(finite.all()):
+        return
+    if not all(bool(torch.isfinite(p).all()) for p in parameters if p is not None):
+        raise ValueError(
+            "the centroids or weights contain non-finite values (NaN or inf), so the "
+            "distances are not finite: the training that updates them diverged; lower the "
+            "learning rate"
+        )
+    b = int(torch.nonzero(~finite.all(1))[0])
+    raise DistanceOverflowError(b, int(torch.nonzero(~finite[b])[0]), dist.dtype)
+
+
+def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check_input):
+    """Validate the op's inputs; ``check_input=False`` skips only the scans over values."""
+    centroids, weights = check_parameters(centroids, weights, check_values=check_input)
     if (path_centroids is None) != (path_weights is None):
         raise ValueError("give both path_centroids and path_weights, or neither")
     if path_centroids is not None:
         path_centroids, path_weights = check_parameters(
-            path_centroids.detach(), path_weights.detach(), "path_centroids", "path_weights"
+            path_centroids.detach(), path_weights.detach(), "path_centroids", "path_weights",
+            check_values=check_input,
         )
         if path_centroids.shape != centroids.shape:
             raise ValueError(
@@ -65,9 +105,20 @@ def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check
             )
         if path_centroids.dtype != centroids.dtype or path_centroids.device != centroids.device:
             raise ValueError("path_centroids must match centroids in dtype and device")
-    packed = pack_series(
-        X, n_features=centroids.shape[2], dtype=centroids.dtype, device=centroids.device
-    )
+    if not check_input and isinstance(X, PackedBatch):
+        # The caller validated the values once (e.g. a training loop over mini-batches of
+        # checked data); the O(batch) structure is checked on every call all the same.
+        check_packed(X.values, X.offsets, centroids.shape[2])
+        if X.values.dtype != centroids.dtype or X.values.device != centroids.device:
+            raise ValueError(
+                f"values ({X.values.dtype}, {X.values.device}) must match the centroids "
+                f"({centroids.dtype}, {centroids.device}) in dtype and device"
+            )
+        packed = PackedBatch(X.values.contiguous(), X.offsets)
+    else:
+        packed = pack_series(
+            X, n_features=centroids.shape[2], dtype=centroids.dtype, device=centroids.device
+        )
     return packed, centroids, weights, path_centroids, path_weights, get_backend(
         backend, centroids.device
     )
@@ -101,9 +152,10 @@ def weighted_dtw_path(
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         "auto" picks the compiled backend for the tensors' device, else "torch".
     check_input : bool, default=True
-        Validate the batch and parameters (finite values, positive weights, shapes). Only
-        for a ``PackedBatch`` of contiguous tensors that the caller has already validated
-        may this be False, which skips the scans over the data; do not use it otherwise.
+        Scan the batch and parameters for non-finite values and non-positive weights. Only
+        for a ``PackedBatch`` whose values the caller has already validated may this be
+        False. Shapes, dtypes, devices and offsets are checked either way (O(batch)), so
+        no input reaches the compiled kernels out of bounds.
 
     Returns
     -------
@@ -158,5 +210,7 @@ def weighted_dtw(
         packed.values.requires_grad or C.requires_grad or W.requires_grad
     )
     if Cp is None and not needs_grad:  # inference: no path to keep, so none is traced
-        return be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
+        dist = be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
+        check_finite_distances(dist, C, W)
+        return dist
     return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)[0]

@@ -107,20 +107,12 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
     if isinstance(X, PackedBatch) or _is_packed_pair(X):
         values, offsets = X
         values = _as_float_tensor(values, "values", dtype, device)
-        offsets = torch.as_tensor(offsets, device=device).to(torch.int64)
-        lengths = offsets[1:] - offsets[:-1]
-        if offsets.numel() < 2 or int(offsets[0]) != 0 or int(offsets[-1]) != values.shape[0]:
-            raise ValueError(
-                "offsets must have length n_samples + 1, start at 0 and end at len(values) "
-                f"= {values.shape[0]}"
-            )
-        if values.shape[1] != n_features:
-            raise ValueError(
-                f"values have {values.shape[1]} features but the centroids have {n_features}"
-            )
-        bad = torch.nonzero(lengths < 1)
-        if bad.numel():
-            raise ValueError(f"sample {int(bad[0])} has length 0; every series needs T >= 1")
+        offsets = torch.as_tensor(offsets, device=device)
+        kind = offsets.dtype
+        if kind == torch.bool or kind.is_floating_point or kind.is_complex:
+            raise ValueError(f"offsets have dtype {offsets.dtype}; expected integers (int64)")
+        offsets = offsets.to(torch.int64)
+        check_packed(values, offsets, n_features)
         _check_finite(values, offsets)
         return PackedBatch(values.contiguous(), offsets)
 
@@ -163,6 +155,50 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
     return PackedBatch(values, offsets)
 
 
+def check_packed(values, offsets, n_features):
+    """The O(batch) checks that keep compiled kernels inside their arrays, always run.
+
+    ``values`` must be a 2-D tensor of ``n_features`` columns and ``offsets`` a 1-D int64
+    tensor on its device, starting at 0, strictly increasing and ending at ``len(values)``.
+    """
+    if not isinstance(values, torch.Tensor) or not isinstance(offsets, torch.Tensor):
+        raise ValueError("a PackedBatch holds two tensors, values and offsets")
+    if values.ndim != 2:
+        raise ValueError(f"values have shape {tuple(values.shape)}; expected (n_rows, n_features)")
+    if values.shape[1] != n_features:
+        raise ValueError(
+            f"values have {values.shape[1]} features but the centroids have {n_features}"
+        )
+    if offsets.dtype != torch.int64 or offsets.ndim != 1 or offsets.device != values.device:
+        raise ValueError(
+            f"offsets must be a 1-D int64 tensor on {values.device}; got {offsets.dtype} of "
+            f"shape {tuple(offsets.shape)} on {offsets.device}"
+        )
+    if offsets.numel() < 2 or int(offsets[0]) != 0 or int(offsets[-1]) != values.shape[0]:
+        raise ValueError(
+            "offsets must have length n_samples + 1, start at 0 and end at len(values) "
+            f"= {values.shape[0]}"
+        )
+    lengths = offsets[1:] - offsets[:-1]
+    bad = torch.nonzero(lengths < 1)
+    if bad.numel():
+        b = int(bad[0])
+        raise ValueError(
+            f"sample {b} has length {int(lengths[b])}; every series needs T >= 1 (offsets "
+            "must be strictly increasing)"
+        )
+
+
+def check_path_shape(path, n_samples, n_classes, length):
+    """ValueError unless ``path`` is an int32 tensor of shape (B, K, L, 2)."""
+    expected = (n_samples, n_classes, length, 2)
+    if not isinstance(path, torch.Tensor) or path.dtype != torch.int32 or path.shape != expected:
+        raise ValueError(
+            f"path must be an int32 tensor of shape {expected}; got "
+            f"{getattr(path, 'dtype', type(path).__name__)} {tuple(getattr(path, 'shape', ()))}"
+        )
+
+
 def _check_finite(values, offsets):
     # One pass, no temporary: min and max propagate NaN, and are infinite if any value is.
     low, high = torch.aminmax(values)
@@ -175,8 +211,13 @@ def _check_finite(values, offsets):
         raise ValueError(f"sample {b} contains non-finite values (NaN or inf) at step {row - int(offsets[b])}")
 
 
-def check_parameters(centroids, weights, name="centroids", weights_name="weights"):
-    """Validate a (centroids, weights) pair of shape (K, L, F); return them contiguous."""
+def check_parameters(centroids, weights, name="centroids", weights_name="weights",
+                     check_values=True):
+    """Validate a (centroids, weights) pair of shape (K, L, F); return them contiguous.
+
+    The shapes, dtypes and devices are always checked; with ``check_values`` also that the
+    values are finite and the weights positive (a scan of the parameters).
+    """
     if not isinstance(centroids, torch.Tensor) or not isinstance(weights, torch.Tensor):
         raise ValueError(f"{name} and {weights_name} must be torch tensors")
     if centroids.dtype not in (torch.float32, torch.float64):
@@ -196,11 +237,12 @@ def check_parameters(centroids, weights, name="centroids", weights_name="weights
             f"{weights_name} ({weights.dtype}, {weights.device}) must match {name} "
             f"({centroids.dtype}, {centroids.device}) in dtype and device"
         )
-    with torch.no_grad():
-        if not bool(torch.isfinite(centroids).all()):
-            raise ValueError(f"{name} contain non-finite values")
-        if not bool(torch.isfinite(weights).all()):
-            raise ValueError(f"{weights_name} contain non-finite values")
-        if not bool((weights > 0).all()):
-            raise ValueError(f"{weights_name} must be strictly positive")
+    if check_values:
+        with torch.no_grad():
+            if not bool(torch.isfinite(centroids).all()):
+                raise ValueError(f"{name} contain non-finite values")
+            if not bool(torch.isfinite(weights).all()):
+                raise ValueError(f"{weights_name} contain non-finite values")
+            if not bool((weights > 0).all()):
+                raise ValueError(f"{weights_name} must be strictly positive")
     return centroids.contiguous(), weights.contiguous()

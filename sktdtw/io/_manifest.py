@@ -12,9 +12,10 @@ from ._store import write_store
 
 __all__ = ["build_store"]
 
-_REQUIRED = ("id", "path", "label")
-# Up to 18 digits: integer labels that fit in int64.
-_INTEGER = re.compile(r"[+-]?\d{1,18}")
+_REQUIRED = ("id", "path")
+# Integer labels that fit in int64, written canonically: "01" or "+1" stay distinct str
+# labels rather than merging with "1".
+_INTEGER = re.compile(r"0|-?[1-9]\d{0,17}")
 
 
 class _Row:
@@ -45,18 +46,17 @@ def _read_manifest(manifest, root):
     if missing:
         raise ValueError(
             f"manifest {manifest} lacks the required column(s) {', '.join(missing)}; its header "
-            f"is {','.join(columns) or '(empty)'} and must name id,path,label[,split]"
+            f"is {','.join(columns) or '(empty)'} and must name id,path[,label][,split]"
         )
     if not records:
         raise ValueError(f"manifest {manifest} has no data rows")
-    has_split = "split" in columns
+    optional = tuple(c for c in ("label", "split") if c in columns)
     rows, first_row = [], {}
     for number, record in enumerate(records, start=1):
         # A short row gives None for its missing cells.
         cells = {c: (record.get(c) or "").strip() for c in columns}
-        row = _Row(number, cells["id"], cells["path"], cells["label"],
-                   cells["split"] if has_split else None)
-        for column in _REQUIRED + (("split",) if has_split else ()):
+        row = _Row(number, cells["id"], cells["path"], cells.get("label"), cells.get("split"))
+        for column in _REQUIRED + optional:
             if not cells[column]:
                 raise row.error(manifest, f"the {column} cell is empty")
         if row.id in first_row:
@@ -64,11 +64,13 @@ def _read_manifest(manifest, root):
         first_row[row.id] = number
         row.file = os.path.join(root, os.path.expanduser(row.file))
         rows.append(row)
-    return rows, has_split
+    return rows
 
 
 def _shape_and_dtype(row, manifest):
     """Shape and dtype of a row's array, reading only the .npy header / a memory-mapped .pt."""
+    if os.path.isdir(row.file):
+        raise row.error(manifest, f"{row.file} is a directory, not a .npy or .pt file")
     if not os.path.isfile(row.file):
         raise row.error(manifest, f"file {row.file} does not exist")
     kind = os.path.splitext(row.file)[1].lower()
@@ -150,26 +152,41 @@ class _Series:
             yield array
 
 
-def build_store(manifest_csv, out_path, *, root=None, verbose=0):
+def _labels(rows):
+    """The rows' labels: int64 if every one is an integer written canonically, else str;
+    None without a label column."""
+    labels = [row.label for row in rows]
+    if labels[0] is None:
+        return None
+    if all(_INTEGER.fullmatch(label) for label in labels):
+        return np.array([int(label) for label in labels], dtype=np.int64)
+    return labels
+
+
+def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0):
     """Build a TSE store from per-sample ``.npy`` / ``.pt`` files and a CSV manifest.
 
-    The manifest has a header naming the columns ``id``, ``path``, ``label`` and optionally
-    ``split``, and one row per sample. Each ``path`` is a ``.npy`` file holding one
+    The manifest has a header naming the columns ``id`` and ``path``, optionally ``label``
+    (without it the store is unlabelled, e.g. data to predict) and ``split``, and one row
+    per sample. Each ``path`` is a ``.npy`` file holding one
     ``(T, n_features)`` array, or a ``.pt`` file holding one tensor (read with
     ``torch.load(..., weights_only=True)``). A first pass checks every row, reading only the
     files' headers; a second copies the series into the store one at a time. Labels that
-    are all integers (``0``, ``17``, ``-1``) are stored as int64, any others as str.
+    are all integers written canonically (``0``, ``17``, ``-1``) are stored as int64, any
+    others as str (so ``1``, ``01`` and ``+1`` stay three distinct labels).
 
     Parameters
     ----------
     manifest_csv : str or path-like
         The manifest.
     out_path : str or path-like
-        Directory of the new store; it must not exist. The store is written to a temporary
-        sibling and renamed when complete, so an interrupted build leaves nothing there.
+        Directory of the new store. The store is written to a temporary sibling and
+        renamed when complete, so an interrupted build leaves nothing there.
     root : str or path-like, default=None
         Directory that relative paths of the manifest start from; None means the
         manifest's own directory.
+    overwrite : bool, default=False
+        Replace an existing store at ``out_path`` (never a directory that is not a store).
     verbose : int, default=0
         ``>= 1`` shows progress bars.
 
@@ -201,8 +218,10 @@ def build_store(manifest_csv, out_path, *, root=None, verbose=0):
     ([5, 3], ['run', 'jump'], ['b'])
     """
     manifest = os.path.abspath(os.fspath(manifest_csv))
+    if os.path.isdir(manifest):
+        raise ValueError(f"manifest {manifest} is a directory, not a CSV file")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
-    rows, has_split = _read_manifest(manifest, root)
+    rows = _read_manifest(manifest, root)
 
     n_features = None
     for row in tqdm(rows, disable=not verbose, desc="checking files", unit="file"):
@@ -211,10 +230,9 @@ def build_store(manifest_csv, out_path, *, root=None, verbose=0):
         n_features = shape[1] if n_features is None else n_features
 
 
-    labels = [row.label for row in rows]
-    if all(_INTEGER.fullmatch(label) for label in labels):
-        labels = np.array([int(label) for label in labels], dtype=np.int64)
     return write_store(
-        out_path, _Series(rows, manifest, n_features), labels=labels, ids=[row.id for row in rows],
-        splits=[row.split for row in rows] if has_split else None, verbose=verbose,
+        out_path, _Series(rows, manifest, n_features), labels=_labels(rows),
+        ids=[row.id for row in rows],
+        splits=None if rows[0].split is None else [row.split for row in rows],
+        overwrite=overwrite, verbose=verbose,
     )

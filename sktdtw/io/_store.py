@@ -1,38 +1,48 @@
 """The on-disk TSE store: one contiguous float32 ``.npy`` of all time steps plus offsets.
 
-Layout of a store directory (format version 1)::
+Layout of a store directory (format version 2)::
 
-    values.npy    float32 (n_rows, n_features), the series one after another
-    offsets.npy   int64 (n_samples + 1,), series i is values[offsets[i]:offsets[i + 1]]
-    ids.npy       str (n_samples,), unique sample ids
-    labels.npy    (n_samples,) str or int labels (only when the store has labels)
-    splits.npy    str (n_samples,), e.g. "train" / "test" (only when the store has splits)
-    meta.json     format name and version, n_samples, n_rows, n_features, dtype, byte size
+    values.npy     float32 (n_rows, n_features), the series one after another
+    offsets.npy    int64 (n_samples + 1,), series i is values[offsets[i]:offsets[i + 1]]
+    checksums.npy  uint32 (n_samples,), CRC-32 of every series' bytes in values.npy
+    ids.npy        str (n_samples,), unique sample ids
+    labels.npy     (n_samples,) str or int labels (only when the store has labels)
+    splits.npy     str (n_samples,), e.g. "train" / "test" (only when the store has splits)
+    meta.json      format name and version, n_samples, n_rows, n_features, dtype, byte size,
+                   and the SHA-256 of every other file but values.npy
 
 Every file is a plain ``.npy`` (``allow_pickle=False``) that NumPy alone can read; the
 values are memory-mapped, so opening a store reads no series and indexing reads only the
-pages of the series it touches.
+pages of the series it touches. Integrity: opening a store checks the digests of the small
+files (so an edited offset or label is an error naming the file), and every read of a
+series checks its CRC-32 (so a flipped byte in the values is an error naming the sample),
+at a cost far below that of anything done with the series. Stores of format version 1
+(no digests) are still read, unchecked.
 """
 
+import hashlib
 import io
 import json
 import operator
 import os
-import shutil
-import tempfile
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_directory, remove_stale
+
 __all__ = ["TSEStore", "open_store", "write_store"]
 
 FORMAT_NAME = "sktdtw-tse-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _VALUES_DTYPE = np.dtype("<f4")
-_META_KEYS = ("n_samples", "n_rows", "n_features", "dtype", "values_nbytes", "has_labels",
-              "has_splits")
+# meta.json's keys and their types (bool is not an int here).
+_META_TYPES = {"n_samples": int, "n_rows": int, "n_features": int, "dtype": str,
+               "values_nbytes": int, "has_labels": bool, "has_splits": bool}
 
 
 # ---------------------------------------------------------------------------- opening
@@ -41,13 +51,26 @@ _META_KEYS = ("n_samples", "n_rows", "n_features", "dtype", "values_nbytes", "ha
 class _Files:
     """The arrays of one opened store, shared by every view of it."""
 
-    def __init__(self, path, values, offsets, ids, labels, splits):
+    def __init__(self, path, values, offsets, checksums, ids, labels, splits):
         self.path = path
         self.values = values
         self.offsets = offsets
+        self.checksums = checksums
         self.ids = ids
         self.labels = labels
         self.splits = splits
+
+    def series(self, position):
+        """Series ``position`` of the store (a read-only view), its checksum verified."""
+        start, stop = self.offsets[position: position + 2]
+        values = np.asarray(self.values[start:stop])
+        if self.checksums is not None and zlib.crc32(values) != self.checksums[position]:
+            raise _corrupt(
+                self.path, "values.npy",
+                f"holds bytes of sample {position} (id {str(self.ids[position])!r}) that do not "
+                "match their checksum in checksums.npy: the file is corrupted",
+            )
+        return values
 
 
 def _corrupt(path, name, problem):
@@ -66,15 +89,23 @@ def _read_meta(path):
         raise _corrupt(path, "meta.json", f"is unreadable: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise _corrupt(path, "meta.json", f"does not describe a {FORMAT_NAME!r}")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in _READABLE_VERSIONS:
         raise _corrupt(
             path, "meta.json",
             f"has format version {meta.get('format_version')!r}; this version of sktdtw reads "
-            f"version {FORMAT_VERSION} only (a newer sktdtw may read it)",
+            f"versions {', '.join(map(str, _READABLE_VERSIONS))} (a newer sktdtw may read it)",
         )
-    missing = [key for key in _META_KEYS if key not in meta]
+    types = dict(_META_TYPES, **({"digests": dict} if meta["format_version"] >= 2 else {}))
+    missing = [key for key in types if key not in meta]
     if missing:
         raise _corrupt(path, "meta.json", f"lacks the key(s) {', '.join(missing)}")
+    for key, kind in types.items():
+        value = meta[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _corrupt(path, "meta.json", f"has {key}: {value!r} ({type(value).__name__}); "
+                           f"expected a {kind.__name__}")
+        if kind is int and value < 0:
+            raise _corrupt(path, "meta.json", f"has {key}: {value}; expected a count >= 0")
     if meta["dtype"] != "float32":
         raise _corrupt(path, "meta.json", f"has dtype {meta['dtype']!r}; expected 'float32'")
     return meta
@@ -116,15 +147,28 @@ def _open_values(path, meta):
                      shape=(rows, n_features))
 
 
-def _load_small(path, name, n_samples):
-    """Load a per-sample (n_samples,) array and make it read-only (views share it)."""
+def _file_digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_small(path, name, n_samples, digests):
+    """Load a per-sample (n_samples,) array and make it read-only (views share it), after
+    checking its digest (``digests``: meta.json's, None for format version 1)."""
     file = os.path.join(path, name)
     if not os.path.isfile(file):
         raise _corrupt(path, name, "is missing")
     try:
-        array = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        with open(file, "rb") as fp:
+            data = fp.read()
+    except OSError as exc:
         raise _corrupt(path, name, f"is unreadable: {exc}") from exc
+    if digests is not None and digests.get(name) != _file_digest(data):
+        raise _corrupt(path, name, "does not match its digest in meta.json: the file is "
+                       "corrupted or was modified after the store was written")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        raise _corrupt(path, name, f"is unreadable: {exc or type(exc).__name__}") from exc
     if array.shape != (n_samples,):
         raise _corrupt(path, name, f"has shape {array.shape}; meta.json says {n_samples} samples")
     array.flags.writeable = False
@@ -153,16 +197,22 @@ def _check_offsets(path, offsets, n_rows):
 def _open_files(path):
     path = os.path.abspath(os.fspath(path))
     if not os.path.isdir(path):
+        remove_stale(path)  # puts back a store moved aside by a replacement that crashed
+    if not os.path.isdir(path):
         raise FileNotFoundError(f"no TSE store at {path}: no such directory")
     meta = _read_meta(path)
     n = meta["n_samples"]
+    digests = meta.get("digests")
     values = _open_values(path, meta)
     # offsets has n + 1 entries: load it through the same checks with one more sample.
-    offsets = _check_offsets(path, _load_small(path, "offsets.npy", n + 1), meta["n_rows"])
-    ids = _load_small(path, "ids.npy", n)
-    labels = _load_small(path, "labels.npy", n) if meta["has_labels"] else None
-    splits = _load_small(path, "splits.npy", n) if meta["has_splits"] else None
-    return _Files(path, values, offsets, ids, labels, splits)
+    offsets = _check_offsets(
+        path, _load_small(path, "offsets.npy", n + 1, digests), meta["n_rows"]
+    )
+    checksums = _load_small(path, "checksums.npy", n, digests) if digests is not None else None
+    ids = _load_small(path, "ids.npy", n, digests)
+    labels = _load_small(path, "labels.npy", n, digests) if meta["has_labels"] else None
+    splits = _load_small(path, "splits.npy", n, digests) if meta["has_splits"] else None
+    return _Files(path, values, offsets, checksums, ids, labels, splits)
 
 
 # ---------------------------------------------------------------------------- the store
@@ -289,10 +339,7 @@ class TSEStore(Sequence):
             if not -n <= i < n:
                 raise IndexError(f"sample index {i} is out of range for a store of {n} samples")
             i %= n
-            position = i if self._indices is None else self._indices[i]
-            start, stop = self._files.offsets[position: position + 2]
-            # A view of the memory map: the pages are read when the values are used.
-            return np.asarray(self._files.values[start:stop])
+            return self._files.series(i if self._indices is None else self._indices[i])
         return self.subset(key)
 
     def __iter__(self):
@@ -390,12 +437,11 @@ class TSEStore(Sequence):
         """
         positions = self._positions(indices)
         offsets = self._files.offsets
-        starts = offsets[positions]
-        lengths = offsets[positions + 1] - starts
+        lengths = offsets[positions + 1] - offsets[positions]
         values = np.empty((int(lengths.sum()), self.n_features), dtype=np.float32)
         row = 0
-        for start, length in zip(starts.tolist(), lengths.tolist()):
-            values[row: row + length] = self._files.values[start: start + length]
+        for position, length in zip(positions.tolist(), lengths.tolist()):
+            values[row: row + length] = self._files.series(position)
             row += length
         return values, lengths
 
@@ -429,10 +475,11 @@ def open_store(path):
     FileNotFoundError
         If ``path`` is not a directory.
     ValueError
-        If a file of the store is missing, truncated or inconsistent with the others
-        (``values.npy`` shorter than the offsets say, offsets not starting at 0 or not
-        increasing, per-sample files of the wrong length, an unknown format version); the
-        message names the file.
+        If a file of the store is missing, truncated, does not match its digest or is
+        inconsistent with the others (``values.npy`` shorter than the offsets say, offsets
+        not starting at 0 or not increasing, per-sample files of the wrong length, an
+        unknown format version); the message names the file. Reading a series whose bytes
+        do not match their checksum raises a ValueError naming the sample.
 
     Examples
     --------
@@ -478,8 +525,6 @@ def _values_header(n_rows, n_features):
     header's size; this is what lets the header be written before the number of rows is known
     and rewritten in place at the end.
     """
-    import io
-
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, {
         "descr": np.lib.format.dtype_to_descr(_VALUES_DTYPE),
@@ -490,9 +535,10 @@ def _values_header(n_rows, n_features):
 
 
 def _write_values(directory, series, verbose):
-    """Stream the series into directory/values.npy; returns their lengths and n_features."""
+    """Stream the series into directory/values.npy; returns their lengths, their CRC-32s and
+    n_features."""
     total = len(series) if hasattr(series, "__len__") else None
-    lengths = []
+    lengths, checksums = [], []
     n_features = None
     with open(os.path.join(directory, "values.npy"), "wb") as fp:
         for i, x in enumerate(tqdm(series, total=total, disable=not verbose,
@@ -506,6 +552,7 @@ def _write_values(directory, series, verbose):
                                  f"{n_features}")
             fp.write(arr.data)
             lengths.append(arr.shape[0])
+            checksums.append(zlib.crc32(arr.data))
         if n_features is None:
             raise ValueError("no series to write: a store needs at least one")
         header = _values_header(sum(lengths), n_features)
@@ -515,7 +562,8 @@ def _write_values(directory, series, verbose):
         fp.write(header)
         fp.flush()
         os.fsync(fp.fileno())
-    return np.asarray(lengths, dtype=np.int64), n_features
+    return (np.asarray(lengths, dtype=np.int64), np.asarray(checksums, dtype=np.uint32),
+            n_features)
 
 
 def _per_sample(values, name, n_expected, kinds):
@@ -532,38 +580,20 @@ def _per_sample(values, name, n_expected, kinds):
 
 
 def _save(directory, name, array):
+    """Save ``array`` as directory/name; returns the file's digest."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    data = buffer.getvalue()
     with open(os.path.join(directory, name), "wb") as fp:
-        np.save(fp, array, allow_pickle=False)
+        fp.write(data)
         fp.flush()
         os.fsync(fp.fileno())
+    return _file_digest(data)
 
 
-def _is_store(path):
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "meta.json"))
-
-
-def _move_into_place(tmp, path, overwrite):
-    """Rename the finished temporary store to ``path``, replacing an existing store."""
-    if not os.path.lexists(path):
-        os.rename(tmp, path)
-        return
-    if not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    if not _is_store(path):
+def _refuse_non_store(path):
+    if not (os.path.isdir(path) and os.path.isfile(os.path.join(path, "meta.json"))):
         raise FileExistsError(f"{path} exists and is not a TSE store; refusing to replace it")
-    # A directory cannot be renamed over a non-empty one: move the old store aside first,
-    # and put it back if the new one cannot take its place.
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old",
-                             dir=os.path.dirname(path))
-    old = os.path.join(trash, "store")
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=False,
@@ -572,8 +602,10 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
 
     The series are streamed to disk one at a time, so ``series`` may be a generator over a
     dataset that does not fit in memory. The store is written to a temporary sibling
-    directory and renamed to ``path`` only when complete: an interrupted or failed write
-    leaves nothing at ``path`` (and removes the temporary directory).
+    directory and renamed to ``path`` only when complete: a failed write leaves nothing at
+    ``path`` (and removes the temporary directory), and the debris of a killed one is
+    removed by the next write to ``path``. Replacing a store (``overwrite=True``) either
+    completes or leaves the previous store readable at ``path``.
 
     Parameters
     ----------
@@ -621,17 +653,16 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
     path = os.path.abspath(os.fspath(path))
     if os.path.lexists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    if os.path.lexists(path):
+        _refuse_non_store(path)
     n_known = len(series) if hasattr(series, "__len__") else None
     # Check the per-sample arrays before the (long) write when the number of series is known.
     labels = None if labels is None else _per_sample(labels, "labels", n_known, "Uiu")
     ids = None if ids is None else _per_sample(ids, "ids", n_known, "Uiu")
     splits = None if splits is None else _per_sample(splits, "splits", n_known, "U")
 
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        lengths, n_features = _write_values(tmp, series, verbose)
+    with atomic_directory(path, replace=_refuse_non_store if overwrite else None) as tmp:
+        lengths, checksums, n_features = _write_values(tmp, series, verbose)
         n = len(lengths)
         ids = np.arange(n).astype(str) if ids is None else ids.astype(str)
         for name, array in (("labels", labels), ("ids", ids), ("splits", splits)):
@@ -644,12 +675,10 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
             raise ValueError(f"id {str(dup)!r} is used by series {where}; ids must be unique")
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        _save(tmp, "offsets.npy", offsets)
-        _save(tmp, "ids.npy", ids)
-        if labels is not None:
-            _save(tmp, "labels.npy", labels)
-        if splits is not None:
-            _save(tmp, "splits.npy", splits)
+        files = {"offsets": offsets, "checksums": checksums, "ids": ids, "labels": labels,
+                 "splits": splits}
+        digests = {f"{name}.npy": _save(tmp, f"{name}.npy", array)
+                   for name, array in files.items() if array is not None}
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -660,14 +689,11 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
             "values_nbytes": int(offsets[-1]) * n_features * _VALUES_DTYPE.itemsize,
             "has_labels": labels is not None,
             "has_splits": splits is not None,
+            "digests": digests,
         }
         # meta.json last: a store directory without it is never taken for a complete one.
         with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fp:
             json.dump(meta, fp, indent=1)
             fp.flush()
             os.fsync(fp.fileno())
-        _move_into_place(tmp, path, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return open_store(path)

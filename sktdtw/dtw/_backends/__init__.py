@@ -11,9 +11,14 @@ Each backend offers the same three primitives (DESIGN.md section 2) and nothing 
     Gradients of ``sum(grad_dist * path_cost(...))``; ``dX`` is None unless asked for.
 """
 
+import numbers
+import os
+
 from ._torch import TorchBackend
 
-__all__ = ["available_backends", "get_backend", "get_num_threads", "set_num_threads"]
+__all__ = [
+    "available_backends", "get_backend", "get_num_threads", "max_num_threads", "set_num_threads"
+]
 
 
 def _compiled(name):
@@ -52,15 +57,46 @@ def get_backend(name, device):
     )
 
 
+def max_num_threads():
+    """The largest thread count :func:`set_num_threads` accepts: 4 per CPU of the machine.
+
+    More threads than that only slow the kernels down, and far more crash the process:
+    libgomp's ``gomp_team_start`` puts per-thread start data on the calling thread's stack
+    (``alloca``), so 100000 threads overflow it (SIGSEGV) before any thread starts.
+    """
+    return 4 * (os.cpu_count() or 1)
+
+
 def set_num_threads(n):
     """Threads used by the compiled CPU kernels (``0`` or ``None``: OpenMP's default).
 
     Results do not depend on it: every sum has a fixed order whatever the thread count.
+
+    Parameters
+    ----------
+    n : int or None
+        From 1 to :func:`max_num_threads`, or 0 / None for OpenMP's default.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int (bool, float and str are refused).
+    ValueError
+        If ``n`` is negative or above :func:`max_num_threads`.
     """
+    if n is None:
+        n = 0
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads takes an int or None; got {type(n).__name__} {n!r}")
+    if not 0 <= n <= max_num_threads():
+        raise ValueError(
+            f"set_num_threads: n must be between 1 and {max_num_threads()} (4 per CPU of this "
+            f"machine), or 0 / None for the default; got {n}"
+        )
     from ._cpu import _core
 
     if _core is not None:
-        _core.set_num_threads(int(n or 0))
+        _core.set_num_threads(int(n))
 
 
 def get_num_threads():

@@ -8,8 +8,12 @@ try:
 except ImportError:  # a source checkout without the compiled module
     _core = None
 
-# Cost-matrix workspace bound (elements, 4 MiB of float32): samples are processed in chunks
-# whose cost matrix stays in cache for the DP that reads it right after.
+from .._packing import check_path_shape
+
+# Cost-matrix workspace (elements, 4 MiB of float32): samples are processed in chunks whose
+# cost matrix stays in cache for the DP that reads it right after. A long sample needs
+# L x T_b per class being aligned, four classes per thread (fewer made the tiles slower):
+# the workspace grows to that, never with K x T (benchmarks/bench_memory.py).
 _WORKSPACE_ELEMENTS = 1 << 20
 
 
@@ -21,7 +25,7 @@ class _Call:
     every cell; the sums are unchanged. Large feature counts are passed as they are.
     """
 
-    def __init__(self, values, offsets, C, W):
+    def __init__(self, values, offsets, C, W, path=None):
         if values.device.type != "cpu" or C.device.type != "cpu":
             raise ValueError("the cpu backend needs CPU tensors")
         if values.dtype not in (torch.float32, torch.float64):
@@ -36,6 +40,9 @@ class _Call:
         self.values, self.C, self.W = values.contiguous(), C.contiguous(), W.contiguous()
         self.offsets = offsets.to(torch.int64).contiguous()
         self.padded_F = self.F + pad
+        if path is not None:  # the kernels check the ranges, this the extent
+            check_path_shape(path, self.B, self.K, self.L)
+            self.path = path.contiguous()
 
     def args(self):
         return (self.is_double, self.values.data_ptr(), self.offsets.data_ptr(), self.B,
@@ -58,27 +65,27 @@ class CPUBackend:
     def path(values, offsets, C, W, diagonal, with_path=True):
         call = _Call(values, offsets, C, W)
         K, L = call.K, call.L
-        lengths = call.offsets[1:] - call.offsets[:-1]
-        cols = int(min(call.offsets[-1], max(int(lengths.max()), _WORKSPACE_ELEMENTS // (K * L))))
-        workspace = call.values.new_empty((K * L, cols))
+        longest = int((call.offsets[1:] - call.offsets[:-1]).max())
+        size = min(K * L * int(call.offsets[-1]),
+                   max(_WORKSPACE_ELEMENTS, L * longest * min(K, 4 * _core.get_num_threads())))
+        workspace = call.values.new_empty(size)
         dist = call.values.new_empty((call.B, K))
         path = torch.empty((call.B, K, L, 2), dtype=torch.int32) if with_path else None
-        _core.cpu_path(*call.args(), bool(diagonal), workspace.data_ptr(), cols,
+        _core.cpu_path(*call.args(), bool(diagonal), workspace.data_ptr(), size,
                        dist.data_ptr(), path.data_ptr() if with_path else 0)
         return dist, path
 
     @staticmethod
     def path_cost(values, offsets, C, W, path):
-        call = _Call(values, offsets, C, W)
-        path = path.contiguous()
+        call = _Call(values, offsets, C, W, path)
         dist = call.values.new_empty((call.B, call.K))
-        _core.cpu_path_cost(*call.args(), path.data_ptr(), dist.data_ptr())
+        _core.cpu_path_cost(*call.args(), call.path.data_ptr(), dist.data_ptr())
         return dist
 
     @staticmethod
     def path_grad(values, offsets, C, W, path, grad_dist, need_values_grad):
-        call = _Call(values, offsets, C, W)
-        path = path.contiguous()
+        call = _Call(values, offsets, C, W, path)
+        path = call.path
         grad_dist = grad_dist.to(call.values.dtype).contiguous()
         dC, dW = torch.empty_like(call.C), torch.empty_like(call.W)
         dX = torch.zeros_like(call.values) if need_values_grad else None

@@ -8,6 +8,8 @@ workspace would exceed ``_WORKSPACE_ELEMENTS`` are processed in chunks of whole 
 
 import torch
 
+from .._packing import check_path_shape
+
 try:
     from ... import _core
 except ImportError:  # a source checkout without the compiled module
@@ -71,10 +73,7 @@ def _chunks(offsets, n_rows, per_row):
 def _check_paths(path, offsets, K, L):
     """ValueError unless path is (B, K, L, 2) int32 on the device with ranges in each sample."""
     B = offsets.numel() - 1
-    if path.shape != (B, K, L, 2) or path.dtype != torch.int32:
-        raise ValueError(
-            f"path must be int32 of shape {(B, K, L, 2)}; got {path.dtype} {tuple(path.shape)}"
-        )
+    check_path_shape(path, B, K, L)
     if path.device != offsets.device:
         raise ValueError(f"path is on {path.device} but the batch is on {offsets.device}")
     if not CUDABackend.validate_paths:
