@@ -409,3 +409,7 @@ def add_commands(commands):
                           help="directory for metrics.json and confusion_matrix.csv (default: "
                                "the current directory)")
     evaluate.set_defaults(run=_run_evaluate)
+
+    from .video._store import add_encode_command  # only `sktdtw encode` needs the video modules
+
+    add_encode_command(commands, _guarded)

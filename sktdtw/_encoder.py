@@ -1,6 +1,8 @@
 """Sliding-window encoding of sequences into temporal sequences of embeddings (TSEs)."""
 
+import os
 import pickle
+from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral
 
@@ -13,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
 from ._device import resolve_device
-from ._series import check_series_list
+from ._series import check_series_list, is_lazy
 
 __all__ = ["TSESlidingEncoder"]
 
@@ -201,6 +203,46 @@ def _encode_all(sequences, encoder, windows, stride, padding, clip_length, batch
         )
 
 
+def _is_video_file(x):
+    from .video import VideoFile
+
+    return isinstance(x, (str, os.PathLike, VideoFile))
+
+
+class _StreamedVideos(Sequence):
+    """Videos read one at a time: files (decoded by :mod:`sktdtw.video`) or the float32
+    arrays of a lazy sequence, checked as they are read."""
+
+    def __init__(self, videos):
+        self.videos = videos
+
+    def __len__(self):
+        return len(self.videos)
+
+    def __getitem__(self, i):
+        video = self.videos[i]
+        if _is_video_file(video):
+            return video
+        if isinstance(video, torch.Tensor):
+            video = video.detach().cpu().numpy()
+        video = np.asarray(video, dtype=np.float32)
+        if video.ndim < 2 or len(video) == 0 or not np.isfinite(video).all():
+            raise ValueError(f"sample {i}: expected a non-empty (T, ...) array of finite "
+                             f"values, got shape {video.shape}")
+        return video
+
+
+def _streamed(X):
+    """X as :class:`_StreamedVideos` when it holds video files or is lazy, else None."""
+    if isinstance(X, (str, os.PathLike)):
+        raise ValueError("X is a single path; pass a list of video files")
+    if isinstance(X, (list, tuple)) and X and all(_is_video_file(x) for x in X):
+        return _StreamedVideos(X)
+    if isinstance(X, Sequence) and not isinstance(X, (list, tuple)) and is_lazy(X):
+        return _StreamedVideos(X)
+    return None
+
+
 class TSESlidingEncoder(TransformerMixin, BaseEstimator):
     """Encode sequences into temporal sequences of embeddings with a sliding window.
 
@@ -345,6 +387,10 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
 
     def _check_sequences(self, X, reset):
         """Sequences as float32 arrays ``(T_i, *frame_shape)``; errors name the sample."""
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        if isinstance(X, (list, tuple)):
+            X = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in X]
         if isinstance(X, np.ndarray) and X.ndim >= 4:
             X = list(X)
         frame_shapes = None
@@ -383,6 +429,39 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
                 f"function or a torch.nn.Module, not a lambda): {exc}"
             ) from exc
 
+    def _first_streamed(self, videos, windows, stride):
+        """The first streamed video's frames up to the end of its first windows, and its
+        length."""
+        from .video import VideoReader
+
+        first = videos[0]
+        if not _is_video_file(first):
+            return first, len(first)
+        reader = VideoReader(first, getattr(self.encoder, "frame_size", None))
+        indices = _window_frame_indices(reader.n_frames, windows, stride, self.padding,
+                                        self.clip_length)
+        # The widest first window: enough frames for every width's first window.
+        widest = max(range(len(indices)), key=lambda j: indices[j][0].max())
+        span = np.arange(indices[widest][0].max() + 1)[None, :]
+        return next(reader.windows([span]))[2].astype(np.float32), reader.n_frames
+
+    def _encode_streamed(self, videos):
+        """Encode videos read one at a time, windows batched across them."""
+        from .video._pipeline import iter_encoded
+
+        windows, stride, device = self._window_settings()
+        tses = [None] * len(videos)
+        encoded = iter_encoded(videos, self.encoder, (windows, stride, self.padding,
+                                                      self.clip_length),
+                               batch_size=self.batch_size, device=device,
+                               n_workers=max(2, self.n_jobs or 1))
+        for i, result in tqdm(encoded, total=len(videos), desc="encoding", unit="video",
+                              disable=self.verbose < 1):
+            if isinstance(result, Exception):
+                raise ValueError(f"sample {i}: {result}") from result
+            tses[i] = result
+        return tses
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate the parameters and record the input and output sizes.
@@ -405,11 +484,16 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
             The fitted encoder.
         """
         windows, stride, device = self._window_settings()
-        sequences = self._check_sequences(X, reset=True)
-        first = sequences[0]
+        streamed = _streamed(X)
+        if streamed is not None:
+            first, length = self._first_streamed(streamed, windows, stride)
+            self.n_features_in_ = int(np.prod(first.shape[1:]))
+        else:
+            first = self._check_sequences(X, reset=True)[0]
+            length = len(first)
         first_windows = [
             indices[:1] for indices in
-            _window_frame_indices(len(first), windows, stride, self.padding, self.clip_length)
+            _window_frame_indices(length, windows, stride, self.padding, self.clip_length)
         ]
         with _frozen(self.encoder, device):
             probe = _encode_windows(first, first_windows, 0, self.encoder, 1, device)
@@ -430,8 +514,9 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
             One TSE per sequence.
         """
         check_is_fitted(self)
-        sequences = self._check_sequences(X, reset=False)
-        tses = self._encode(sequences)
+        streamed = _streamed(X)
+        tses = (self._encode_streamed(streamed) if streamed is not None
+                else self._encode(self._check_sequences(X, reset=False)))
         for i, tse in enumerate(tses):
             if tse.shape[1] != self.n_features_out_:
                 raise ValueError(
