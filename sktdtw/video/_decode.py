@@ -191,9 +191,9 @@ class VideoReader:
         self.path = video.path
         self._video = video
         self._size = video.size if video.size is not None else frame_size
-        self._times, self._pts, self._seekable, rate = _probe(self.path)
         if video.fps is not None and not (isinstance(video.fps, (int, float)) and video.fps > 0):
             raise ValueError(f"video {self.path}: fps must be a number > 0, got {video.fps!r}")
+        self._times, self._pts, self._seekable, rate = _probe(self.path)
         self._sources = _source_frames(self._times, rate, video.fps)
         self.n_frames = len(self._sources)
 
