@@ -238,7 +238,7 @@ def _streamed(X):
         raise ValueError("X is a single path; pass a list of video files")
     if isinstance(X, (list, tuple)) and X and all(_is_video_file(x) for x in X):
         return _StreamedVideos(X)
-    if isinstance(X, Sequence) and not isinstance(X, (list, tuple)) and is_lazy(X):
+    if is_lazy(X):
         return _StreamedVideos(X)
     return None
 

@@ -1,0 +1,156 @@
+"""Video files of a manifest into a TSE store; TSESlidingEncoder on files; end to end."""
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+from sklearn.pipeline import Pipeline
+
+pytest.importorskip("av")
+
+from sktdtw import DejaVidClassifier, TSESlidingEncoder  # noqa: E402
+from sktdtw.__main__ import main  # noqa: E402
+from sktdtw.datasets import make_action_videos  # noqa: E402
+from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
+from sktdtw.io import open_store  # noqa: E402
+from sktdtw.video import encode_videos, read_video, write_video  # noqa: E402
+from sktdtw.video._pipeline import EncodeStats  # noqa: E402
+
+
+class _Interrupted(RandomConv3dEncoder):
+    """Raises KeyboardInterrupt at its ``stop_at``-th call, like a Ctrl-C midway."""
+
+    def __init__(self, stop_at):
+        super().__init__(in_channels=3)
+        self.calls = 0
+        self.stop_at = stop_at
+
+    def forward(self, clips):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return super().forward(clips)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    lines = ["id,path,label,split"]
+    for i, length in enumerate((30, 44, 20, 36, 26, 40)):
+        write_video(folder / f"v{i}.mp4", rng.integers(0, 256, (length, 32, 32, 3), np.uint8))
+        lines.append(f"v{i},v{i}.mp4,{i % 2},{'train' if i < 4 else 'test'}")
+    (folder / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    lines.append("broken,corrupt.mp4,1,test")
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return folder / "manifest.csv"
+
+
+def _tse(encoder):
+    return TSESlidingEncoder(encoder, clip_length=4, batch_size=8)
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_store(manifest, tmp_path):
+    expected, failures = encode_videos(manifest, _tse(RandomConv3dEncoder(in_channels=3)),
+                                       tmp_path / "full")
+    assert failures[0][0] == "broken" and "corrupt.mp4" in failures[0][1]
+    assert len(failures) == 1 and expected.ids.tolist() == [f"v{i}" for i in range(6)]
+    assert (tmp_path / "full" / "failures.csv").read_text().startswith("id,path,error\nbroken,")
+    # The oracle: each video decoded whole and encoded on its own.
+    folder = os.path.dirname(manifest)
+    for i in range(6):
+        alone = _tse(RandomConv3dEncoder(in_channels=3)).fit_transform(
+            [read_video(os.path.join(folder, f"v{i}.mp4"))])[0]
+        np.testing.assert_allclose(expected[i], alone, rtol=1e-5, atol=1e-5)
+
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        encode_videos(manifest, _tse(_Interrupted(stop_at=12)), out)
+    finished = os.listdir(str(out) + ".partial")
+    assert 0 < len(finished) < 6 and not out.exists()
+    stats = EncodeStats()
+    resumed, failures = encode_videos(manifest, _tse(RandomConv3dEncoder(in_channels=3)), out,
+                                      stats=stats)
+    assert stats.windows < sum(expected.lengths)  # the finished videos were not re-encoded
+    assert not os.path.exists(str(out) + ".partial") and len(failures) == 1
+    for name in ("ids", "labels", "splits", "lengths"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(expected, name))
+    np.testing.assert_allclose(resumed.read_batch(slice(None))[0],
+                               expected.read_batch(slice(None))[0], rtol=1e-5, atol=1e-5)
+
+
+def test_transform_files_tensors_and_lazy_sequences_agree(manifest):
+    folder = os.path.dirname(manifest)
+    paths = [os.path.join(folder, f"v{i}.mp4") for i in range(3)]
+    arrays = [read_video(p) for p in paths]
+    encoder = _tse(RandomConv3dEncoder(in_channels=3)).fit(paths)
+    assert encoder.n_features_in_ == 32 * 32 * 3 and encoder.n_features_out_ == 64
+    from_files = encoder.transform(paths)
+    for got in (encoder.transform(arrays), encoder.transform([torch.from_numpy(a) for a in arrays]),
+                encoder.transform(_Lazy(arrays))):
+        for a, b in zip(from_files, got):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="sample 1: video .*corrupt.mp4 cannot be opened"):
+        encoder.transform([paths[0], os.path.join(folder, "corrupt.mp4")])
+
+
+class _Lazy(Sequence):
+    """A sequence that is not a list: items handed out one at a time."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_sktdtw_encode_command(manifest, tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    from transformers.models.videomae.image_processing_pil_videomae import (
+        VideoMAEImageProcessorPil)
+
+    checkpoint = tmp_path / "ckpt"
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4,
+                                         hidden_size=24, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=32,
+                                         num_labels=3)
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(checkpoint)
+    VideoMAEImageProcessorPil(size={"shortest_edge": 32},
+                              crop_size={"height": 32, "width": 32}).save_pretrained(checkpoint)
+    status = main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
+                   "--out", str(tmp_path / "store"), "--clip-length", "4", "--stride", "4",
+                   "--window", "8", "--batch-size", "5"])
+    assert status == 0
+    store = open_store(tmp_path / "store")
+    assert len(store) == 6 and store.n_features == 24 + 3
+    assert store.lengths.tolist() == [(t - 8) // 4 + 1 for t in (30, 44, 20, 36, 26, 40)]
+    assert "failed: broken" in capsys.readouterr().err
+    assert main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
+                 "--out", str(tmp_path / "store")]) == 2  # exists already
+
+
+def test_end_to_end_pipeline_from_video_files(tmp_path):
+    videos, y = make_action_videos(n_videos=16, n_classes=2, frame_size=32, random_state=0)
+    paths = []
+    for i, video in enumerate(videos):
+        rgb = np.repeat((np.clip(video, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=3)
+        paths.append(str(tmp_path / f"{i}.mp4"))
+        write_video(paths[-1], rgb)
+
+    def pipeline():
+        return Pipeline([
+            ("tse", TSESlidingEncoder(RandomConv3dEncoder(in_channels=3), window=8, stride=2)),
+            ("clf", DejaVidClassifier(centroid_length=6, max_epochs=3, random_state=0)),
+        ])
+
+    from_files = pipeline().fit(paths, y)
+    decoded = [read_video(p) for p in paths]
+    in_memory = pipeline().fit(decoded, y)
+    np.testing.assert_allclose(from_files.predict_proba(paths), in_memory.predict_proba(decoded),
+                               rtol=1e-4, atol=1e-5)
+    assert set(from_files.predict(paths)) <= {0, 1}
