@@ -87,8 +87,8 @@ class HuggingFaceVideoEncoder(nn.Module):
     ...                         num_hidden_layers=1, num_attention_heads=2,
     ...                         intermediate_size=32, num_labels=3)
     >>> VideoMAEForVideoClassification(config).save_pretrained(path)
-    >>> VideoMAEImageProcessorPil(size={"shortest_edge": 32},
-    ...                           crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    >>> _ = VideoMAEImageProcessorPil(size={"shortest_edge": 32},
+    ...                               crop_size={"height": 32, "width": 32}).save_pretrained(path)
     >>> encoder = HuggingFaceVideoEncoder(path)
     >>> encoder(np.zeros((2, 4, 32, 40, 3), dtype=np.uint8)).shape
     torch.Size([2, 27])
