@@ -410,6 +410,6 @@ def add_commands(commands):
                                "the current directory)")
     evaluate.set_defaults(run=_run_evaluate)
 
-    from .video._store import add_encode_command  # only `sktdtw encode` needs the video modules
+    from ._encode_command import add_encode_command  # kept apart: it imports nothing heavy
 
-    add_encode_command(commands, _guarded)
+    add_encode_command(commands, _guarded, CommandError)

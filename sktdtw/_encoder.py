@@ -1,8 +1,6 @@
 """Sliding-window encoding of sequences into temporal sequences of embeddings (TSEs)."""
 
-import os
 import pickle
-from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral
 
@@ -15,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
 from ._device import resolve_device
-from ._series import check_series_list, is_lazy
+from ._series import check_series_list
 
 __all__ = ["TSESlidingEncoder"]
 
@@ -201,46 +199,6 @@ def _encode_all(sequences, encoder, windows, stride, padding, clip_length, batch
         return list(
             tqdm(results, total=len(sequences), desc="encoding", unit="seq", disable=verbose < 1)
         )
-
-
-def _is_video_file(x):
-    from .video import VideoFile
-
-    return isinstance(x, (str, os.PathLike, VideoFile))
-
-
-class _StreamedVideos(Sequence):
-    """Videos read one at a time: files (decoded by :mod:`sktdtw.video`) or the float32
-    arrays of a lazy sequence, checked as they are read."""
-
-    def __init__(self, videos):
-        self.videos = videos
-
-    def __len__(self):
-        return len(self.videos)
-
-    def __getitem__(self, i):
-        video = self.videos[i]
-        if _is_video_file(video):
-            return video
-        if isinstance(video, torch.Tensor):
-            video = video.detach().cpu().numpy()
-        video = np.asarray(video, dtype=np.float32)
-        if video.ndim < 2 or len(video) == 0 or not np.isfinite(video).all():
-            raise ValueError(f"sample {i}: expected a non-empty (T, ...) array of finite "
-                             f"values, got shape {video.shape}")
-        return video
-
-
-def _streamed(X):
-    """X as :class:`_StreamedVideos` when it holds video files or is lazy, else None."""
-    if isinstance(X, (str, os.PathLike)):
-        raise ValueError("X is a single path; pass a list of video files")
-    if isinstance(X, (list, tuple)) and X and all(_is_video_file(x) for x in X):
-        return _StreamedVideos(X)
-    if is_lazy(X):
-        return _StreamedVideos(X)
-    return None
 
 
 class TSESlidingEncoder(TransformerMixin, BaseEstimator):
@@ -429,39 +387,6 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
                 f"function or a torch.nn.Module, not a lambda): {exc}"
             ) from exc
 
-    def _first_streamed(self, videos, windows, stride):
-        """The first streamed video's frames up to the end of its first windows, and its
-        length."""
-        from .video import VideoReader
-
-        first = videos[0]
-        if not _is_video_file(first):
-            return first, len(first)
-        reader = VideoReader(first, getattr(self.encoder, "frame_size", None))
-        indices = _window_frame_indices(reader.n_frames, windows, stride, self.padding,
-                                        self.clip_length)
-        # The widest first window: enough frames for every width's first window.
-        widest = max(range(len(indices)), key=lambda j: indices[j][0].max())
-        span = np.arange(indices[widest][0].max() + 1)[None, :]
-        return next(reader.windows([span]))[2].astype(np.float32), reader.n_frames
-
-    def _encode_streamed(self, videos):
-        """Encode videos read one at a time, windows batched across them."""
-        from .video._pipeline import iter_encoded
-
-        windows, stride, device = self._window_settings()
-        tses = [None] * len(videos)
-        encoded = iter_encoded(videos, self.encoder, (windows, stride, self.padding,
-                                                      self.clip_length),
-                               batch_size=self.batch_size, device=device,
-                               n_workers=max(2, self.n_jobs or 1))
-        for i, result in tqdm(encoded, total=len(videos), desc="encoding", unit="video",
-                              disable=self.verbose < 1):
-            if isinstance(result, Exception):
-                raise ValueError(f"sample {i}: {result}") from result
-            tses[i] = result
-        return tses
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate the parameters and record the input and output sizes.
@@ -471,10 +396,14 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of array-like of shape (T_i, ...) or ndarray
+        X : list of array-like of shape (T_i, ...), ndarray, tensor or lazy sequence
             Sequences with time on the first axis: videos ``(T_i, H, W[, C])`` or series
             ``(T_i, d)`` / ``(T_i,)``. A 2-D array ``(n, T)`` is read as univariate
-            series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos.
+            series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos; tensors
+            like arrays. A list of video files (paths or :class:`sktdtw.video.VideoFile`,
+            RGB frames resized to the encoder's ``frame_size`` if it has one) or a lazy
+            sequence is read one video at a time, windows batched across videos, holding
+            only the frames of the windows in flight (``pip install 'sktdtw[video]'``).
         y : None
             Ignored.
 
@@ -483,20 +412,17 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         self : TSESlidingEncoder
             The fitted encoder.
         """
+        from .video._inputs import first_windows, streamed
+
         windows, stride, device = self._window_settings()
-        streamed = _streamed(X)
-        if streamed is not None:
-            first, length = self._first_streamed(streamed, windows, stride)
-            self.n_features_in_ = int(np.prod(first.shape[1:]))
-        else:
-            first = self._check_sequences(X, reset=True)[0]
-            length = len(first)
-        first_windows = [
-            indices[:1] for indices in
-            _window_frame_indices(length, windows, stride, self.padding, self.clip_length)
-        ]
+        videos = streamed(X)
+        first, first_indices = first_windows(
+            self._check_sequences(X, reset=True)[0] if videos is None else videos[0],
+            getattr(self.encoder, "frame_size", None), windows, stride, self.padding,
+            self.clip_length)
+        self.n_features_in_ = int(np.prod(first.shape[1:]))
         with _frozen(self.encoder, device):
-            probe = _encode_windows(first, first_windows, 0, self.encoder, 1, device)
+            probe = _encode_windows(first, first_indices, 0, self.encoder, 1, device)
         self.n_features_out_ = probe.shape[1]
         return self
 
@@ -513,10 +439,18 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         tses : list of ndarray of shape (n_windows_i, n_features_out_), float32
             One TSE per sequence.
         """
+        from .video._inputs import encode_streamed, streamed
+
         check_is_fitted(self)
-        streamed = _streamed(X)
-        tses = (self._encode_streamed(streamed) if streamed is not None
-                else self._encode(self._check_sequences(X, reset=False)))
+        videos = streamed(X)
+        if videos is None:
+            tses = self._encode(self._check_sequences(X, reset=False))
+        else:
+            windows, stride, device = self._window_settings()
+            tses = encode_streamed(
+                videos, self.encoder, (windows, stride, self.padding, self.clip_length),
+                batch_size=self.batch_size, device=device, n_workers=max(2, self.n_jobs or 1),
+                verbose=self.verbose)
         for i, tse in enumerate(tses):
             if tse.shape[1] != self.n_features_out_:
                 raise ValueError(

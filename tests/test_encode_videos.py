@@ -1,6 +1,7 @@
 """Video files of a manifest into a TSE store; TSESlidingEncoder on files; end to end."""
 
 import os
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,23 +16,24 @@ from sktdtw.__main__ import main  # noqa: E402
 from sktdtw.datasets import make_action_videos  # noqa: E402
 from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
 from sktdtw.io import open_store  # noqa: E402
-from sktdtw.video import encode_videos, read_video, write_video  # noqa: E402
+from sktdtw.video import VideoFile, encode_videos, read_video, write_video  # noqa: E402
 from sktdtw.video._pipeline import EncodeStats  # noqa: E402
 
 
-class _Interrupted(RandomConv3dEncoder):
-    """Raises KeyboardInterrupt at its ``stop_at``-th call, like a Ctrl-C midway."""
+def _interrupted(stop_at):
+    """The default encoder, raising KeyboardInterrupt at its ``stop_at``-th call (a Ctrl-C
+    midway); its class, configuration and weights are those of the default one."""
+    encoder = RandomConv3dEncoder(in_channels=3)
+    calls = []
 
-    def __init__(self, stop_at):
-        super().__init__(in_channels=3)
-        self.calls = 0
-        self.stop_at = stop_at
-
-    def forward(self, clips):
-        self.calls += 1
-        if self.calls == self.stop_at:
+    def forward(clips):
+        calls.append(clips)
+        if len(calls) == stop_at:
             raise KeyboardInterrupt
-        return super().forward(clips)
+        return RandomConv3dEncoder.forward(encoder, clips)
+
+    encoder.forward = forward
+    return encoder
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(manifest, tmp_path):
 
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        encode_videos(manifest, _tse(_Interrupted(stop_at=12)), out)
+        encode_videos(manifest, _tse(_interrupted(stop_at=12)), out)
     finished = os.listdir(str(out) + ".partial")
     assert 0 < len(finished) < 6 and not out.exists()
     stats = EncodeStats()
@@ -79,6 +81,66 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(manifest, tmp_path):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(expected, name))
     np.testing.assert_allclose(resumed.read_batch(slice(None))[0],
                                expected.read_batch(slice(None))[0], rtol=1e-5, atol=1e-5)
+
+
+def test_resuming_with_other_settings_is_refused(manifest, tmp_path):
+    out = tmp_path / "store"
+    with pytest.raises(KeyboardInterrupt):
+        encode_videos(manifest, _tse(_interrupted(stop_at=3)), out, fps=12)
+    changes = [
+        (dict(encoder=RandomConv3dEncoder(in_channels=3, random_state=1)), {},
+         "encoder weights sha256"),
+        (dict(window=0.3), {}, r"window \(\[0\.2\] then, \[0\.3\] now\)"),
+        (dict(clip_length=8), {}, r"clip_length \(4 then, 8 now\)"),
+        ({}, dict(fps=None), r"fps \(12 then, None now\)"),
+        ({}, dict(fps=12, size=16), r"size \(None then, 16 now\)"),
+        (dict(encoder="mean"), {}, r"encoder \('sktdtw.encoders.*RandomConv3dEncoder' then, "
+         r"'mean' now\)"),
+    ]
+    for params, options, message in changes:
+        tse = TSESlidingEncoder(**{"encoder": RandomConv3dEncoder(in_channels=3),
+                                   "clip_length": 4, "batch_size": 8, **params})
+        with pytest.raises(ValueError, match="cannot resume from .*store.partial: .*" + message):
+            encode_videos(manifest, tse, out, **{"fps": 12, **options})
+    edited = tmp_path / "edited.csv"
+    edited.write_text(manifest.read_text().replace("v1,v1.mp4", "v1,v2.mp4"))
+    with pytest.raises(ValueError, match="manifest ids and paths sha256"):
+        encode_videos(edited, _tse(RandomConv3dEncoder(in_channels=3)), out, fps=12,
+                      root=manifest.parent)
+    store, _ = encode_videos(manifest, _tse(RandomConv3dEncoder(in_channels=3)), out, fps=12)
+    assert len(store) == 6
+
+
+@pytest.mark.parametrize("missing, extra", [("av", "video"), ("transformers", "transformers")])
+def test_sktdtw_encode_without_an_extra_is_one_line(missing, extra, manifest, tmp_path,
+                                                    monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, missing, None)  # `import <missing>` raises ImportError
+    status = main(["encode", "--videos", str(manifest), "--encoder", str(tmp_path),
+                   "--out", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("sktdtw encode: error: ") and f"pip install 'sktdtw[{extra}]'" in err
+
+
+@pytest.mark.parametrize("window, stride, padding, clip_length", [
+    (0.2, 0.025, "valid", None), (8, 1, "valid", 3), ([2, 5], 3, "same", 4),
+    ([1.0, 0.3], 0.5, "same", None),
+])
+def test_windows_of_files_are_those_of_the_decoded_arrays(window, stride, padding, clip_length,
+                                                          tmp_path):
+    rng = np.random.default_rng(1)
+    paths = []
+    for length in (1, 3, 17, 50):  # shorter and longer than the windows
+        paths.append(str(tmp_path / f"{length}.mp4"))
+        write_video(paths[-1], rng.integers(0, 256, (length, 16, 16, 3), np.uint8), fps=20)
+    videos = [VideoFile(p, fps=f) for p in paths for f in (None, 7.5)]
+    encoder = TSESlidingEncoder("meanstd", window=window, stride=stride, padding=padding,
+                                clip_length=clip_length, batch_size=4)
+    from_files = encoder.fit(videos).transform(videos)
+    from_arrays = encoder.fit([read_video(v) for v in videos]).transform(
+        [read_video(v) for v in videos])
+    for a, b in zip(from_files, from_arrays):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-4)
 
 
 def test_transform_files_tensors_and_lazy_sequences_agree(manifest):

@@ -105,7 +105,59 @@ def test_fps_resampling_takes_the_frame_shown_at_each_time(indexed_mp4):
     assert [_drawn_index(f) for f in video] == [int(np.floor(k * 2.4 + 1e-9)) for k in range(50)]
 
 
-def test_seeking_gives_the_sequential_frames(tmp_path):
+def test_sparse_clips_buffer_only_the_sampled_frames(indexed_mp4, monkeypatch):
+    allocated = []
+    original = np.empty
+    monkeypatch.setattr(np, "empty", lambda shape, *a, **k: allocated.append(shape)
+                        or original(shape, *a, **k))
+    # 40-frame windows every 20 frames, 4 frames sampled from each: the windows in flight
+    # when one completes need at most its 4 frames, not the 40 it spans.
+    indices = _window_frame_indices(120, [40], 20, "valid", 4)
+    reference = _reference(indexed_mp4)
+    for _, p, clip in VideoReader(indexed_mp4).windows(indices):
+        np.testing.assert_array_equal(clip, reference[indices[0][p]])
+    assert [s for s in allocated if isinstance(s, tuple) and len(s) == 4] == [(4, 32, 64, 3)]
+
+
+def _spy_sequential(monkeypatch):
+    """Count the sequential decoding passes of VideoReader."""
+    calls = []
+    sequential = VideoReader._sequential_frames
+
+    def spy(self):
+        calls.append(self.path)
+        return sequential(self)
+
+    monkeypatch.setattr(VideoReader, "_sequential_frames", spy)
+    return calls
+
+
+def test_b_frame_avi_falls_back_to_sequential_decoding(tmp_path, monkeypatch):
+    # H.264 with B-frames in AVI: the demuxer's packet timestamps follow decoding order, so
+    # they look monotonic, but the decoded frames come out with out-of-order timestamps.
+    path = str(tmp_path / "bframes.avi")
+    with av.open(path, mode="w", format="avi") as container:
+        stream = container.add_stream("libx264", rate=24, options={
+            "x264-params": "bframes=2:keyint=12", "crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for image in _indexed_frames(240):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(path) as container:
+        decoded_pts = [frame.pts for frame in container.decode(video=0)]
+    assert decoded_pts != sorted(decoded_pts)  # the file has what the test is about
+    reference = _reference(path)
+    assert [_drawn_index(f) for f in reference] == list(range(240))
+    sparse = [np.array([[3, 4], [101, 102], [230, 239]])]
+    sequential_passes = _spy_sequential(monkeypatch)
+    for seek in (True, False):
+        clips = {p: clip for _, p, clip in VideoReader(VideoFile(path, seek=seek)).windows(sparse)}
+        for p, rows in enumerate(sparse[0]):
+            np.testing.assert_array_equal(clips[p], reference[rows])
+    assert len(sequential_passes) == 2  # the seeking reader fell back to one
+
+
+def test_seeking_gives_the_sequential_frames(tmp_path, monkeypatch):
     path = str(tmp_path / "gop.mp4")
     frames = _indexed_frames(240)
     with av.open(path, mode="w") as container:  # a keyframe every 20 frames
@@ -116,7 +168,9 @@ def test_seeking_gives_the_sequential_frames(tmp_path):
         container.mux(stream.encode())
     sparse = [np.array([[3, 4], [101, 102], [230, 239]])]
     reference = _reference(path)
+    sequential_passes = _spy_sequential(monkeypatch)
     clips = {p: clip for _, p, clip in VideoReader(VideoFile(path, seek=True)).windows(sparse)}
+    assert sequential_passes == []  # it did seek
     for p, rows in enumerate(sparse[0]):
         np.testing.assert_array_equal(clips[p], reference[rows])
         assert [_drawn_index(f) for f in clips[p]] == rows.tolist()

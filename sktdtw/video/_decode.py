@@ -216,29 +216,33 @@ class VideoReader:
         """
         entries = [(j, p, self._sources[row]) for j, rows in enumerate(frame_indices)
                    for p, row in enumerate(rows)]
-        ends = np.array([src.max() for _, _, src in entries])
-        order = np.argsort(ends, kind="stable")
-        firsts = np.array([entries[k][2].min() for k in order])
-        lowest_after = np.minimum.accumulate(firsts[::-1])[::-1]
-        capacity = int((ends[order] - lowest_after).max()) + 1
         needed = np.zeros(len(self._times), dtype=bool)
         for _, _, src in entries:
             needed[src] = True
+        # The buffer holds needed frames only: slot = rank among the needed frames, modulo
+        # the most needed frames any window still waiting spans when another completes.
+        rank = np.cumsum(needed) - 1
+        ends = np.array([src.max() for _, _, src in entries])
+        order = np.argsort(ends, kind="stable")
+        firsts = np.array([rank[entries[k][2].min()] for k in order])
+        lowest_after = np.minimum.accumulate(firsts[::-1])[::-1]
+        capacity = int((rank[ends[order]] - lowest_after).max()) + 1
+        plan = (entries, order, ends, needed, rank % capacity, capacity)
         done = 0
         if self._video.seek and self._seekable:
             try:
-                for done, window in self._run(self._seeking_frames(needed), entries, order,
-                                              ends, needed, capacity, done):
+                for done, window in self._run(self._seeking_frames(needed), plan, done):
                     yield window
                 return
             except _Unseekable:
                 pass  # decode sequentially from the start, skipping the windows yielded
-        for done, window in self._run(self._sequential_frames(), entries, order, ends,
-                                      needed, capacity, done):
+        for done, window in self._run(self._sequential_frames(), plan, done):
             yield window
 
-    def _run(self, frames, entries, order, ends, needed, capacity, done):
-        """Fill the ring buffer from ``frames`` and yield ``(n_done, window)`` when complete."""
+    def _run(self, frames, plan, done):
+        """Fill the ring buffer from ``frames`` and yield ``(n_done, window)`` as windows
+        complete, skipping the first ``done`` (yielded by an abandoned seeking pass)."""
+        entries, order, ends, needed, slots, capacity = plan
         height = width = None
         buffer = None
         k = 0
@@ -248,13 +252,13 @@ class VideoReader:
                     height, width = _output_size(frame.width, frame.height, self._size,
                                                  self.path)
                     buffer = np.empty((capacity, height, width, 3), dtype=np.uint8)
-                buffer[index % capacity] = frame.reformat(
+                buffer[slots[index]] = frame.reformat(
                     width=width, height=height, format="rgb24", interpolation="BILINEAR"
                 ).to_ndarray()
             while k < len(order) and ends[order[k]] == index:
                 if k >= done:
                     j, p, src = entries[order[k]]
-                    yield k + 1, (j, p, buffer[src % capacity])
+                    yield k + 1, (j, p, buffer[slots[src]])
                 k += 1
 
     def _sequential_frames(self):

@@ -108,6 +108,23 @@ def _run_batch(encoder, clips, device, bf16):
     return out.float().cpu().numpy()
 
 
+def _embed(encoder, clips, device, bf16):
+    """Embed clips of possibly different shapes (window widths differ between videos and
+    between widths of one video): one model call per shape; one embedding per clip."""
+    by_shape = {}
+    for k, clip in enumerate(clips):
+        by_shape.setdefault(tuple(clip.shape), []).append(k)
+    embeddings = [None] * len(clips)
+    for rows in by_shape.values():
+        out = _run_batch(encoder, [clips[k] for k in rows], device, bf16)
+        if out.ndim != 2 or len(out) != len(rows):
+            raise ValueError(f"the encoder returned shape {out.shape} for a batch of "
+                             f"{len(rows)} windows; expected (n_windows, n_features)")
+        for k, embedding in zip(rows, out):
+            embeddings[k] = embedding
+    return embeddings
+
+
 def _splits_preprocessing(encoder):
     return callable(getattr(encoder, "preprocess", None)) and callable(
         getattr(encoder, "embed", None))
@@ -202,12 +219,9 @@ def _consume(out, n_workers, encoder, batch_size, device, bf16, stats):
         # Encode when a batch is full, or when nothing else is coming.
         if batch and (len(batch) >= batch_size or not running):
             began = time.perf_counter()
-            embeddings = _run_batch(encoder, [b[3] for b in batch], device, bf16)
+            embeddings = _embed(encoder, [b[3] for b in batch], device, bf16)
             stats.model_seconds += time.perf_counter() - began
             stats.windows += len(batch)
-            if embeddings.ndim != 2 or len(embeddings) != len(batch):
-                raise ValueError(f"the encoder returned shape {embeddings.shape} for a batch "
-                                 f"of {len(batch)} windows; expected (n_windows, n_features)")
             for (index, width, position, _), embedding in zip(batch, embeddings):
                 if index in videos:  # not a video that failed meanwhile
                     videos[index].put(width, position, embedding)
