@@ -34,15 +34,16 @@ def _run_encode(args, error):
     from .video._store import encode_videos
 
     window = [_number(w, "--window") for w in args.window.split(",")]
+    encoder = HuggingFaceVideoEncoder(args.encoder, output=args.output)
     tse_encoder = TSESlidingEncoder(
-        HuggingFaceVideoEncoder(args.encoder, output=args.output),
+        encoder,
         window=window[0] if len(window) == 1 else window, stride=_number(args.stride, "--stride"),
-        padding=args.padding, clip_length=args.clip_length, batch_size=args.batch_size,
+        padding=args.padding, clip_length=args.clip_length or encoder.num_frames, batch_size=args.batch_size,
         device=args.device, n_jobs=args.workers,
     )
     stats = EncodeStats()
     store, failures = encode_videos(args.videos, tse_encoder, args.out, fps=args.fps,
-                                    seek=args.seek, bf16=args.bf16, verbose=1, stats=stats)
+                                    seek=args.seek, root=args.root, bf16=args.bf16, verbose=1, stats=stats)
     for video_id, reason in failures:
         print(f"sktdtw encode: failed: {video_id}: {reason}", file=sys.stderr)
     print(f"store {store.path}: {len(store)} videos of {store.n_features} features; "
@@ -77,7 +78,11 @@ def add_encode_command(commands, guarded, error):
     encode.add_argument("--stride", default="0.025", help="frames or fraction (default 0.025)")
     encode.add_argument("--padding", choices=("valid", "same"), default="valid")
     encode.add_argument("--clip-length", type=int, default=None,
-                        help="frames per clip (VideoMAE, ViViT: the checkpoint's num_frames)")
+                        help="frames per clip (default: the checkpoint's num_frames, which "
+                             "VideoMAE and ViViT require)")
+    encode.add_argument("--root", metavar="DIR", default=None,
+                        help="directory that relative paths start from (default: the "
+                             "manifest's directory)")
     encode.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
     encode.add_argument("--seek", action="store_true",
                         help="seek over long unneeded stretches (sparse windows)")

@@ -184,9 +184,17 @@ def test_sktdtw_encode_command(manifest, tmp_path, capsys):
     transformers.VideoMAEForVideoClassification(config).save_pretrained(checkpoint)
     VideoMAEImageProcessorPil(size={"shortest_edge": 32},
                               crop_size={"height": 32, "width": 32}).save_pretrained(checkpoint)
+    # A clip length the checkpoint cannot take is one error, not a failure per video.
     status = main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
-                   "--out", str(tmp_path / "store"), "--clip-length", "4", "--stride", "4",
-                   "--window", "8", "--batch-size", "5"])
+                   "--out", str(tmp_path / "store6"), "--clip-length", "6"])
+    err = capsys.readouterr().err
+    reported = [line for line in err.splitlines() if line.startswith("sktdtw encode")]
+    assert status == 2 and len(reported) == 1 and "Traceback" not in err
+    assert "config.num_frames=4 frames, got 6" in reported[0]
+    # By default, clips of the checkpoint's num_frames.
+    status = main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
+                   "--out", str(tmp_path / "store"), "--stride", "4", "--window", "8",
+                   "--batch-size", "5"])
     assert status == 0
     store = open_store(tmp_path / "store")
     assert len(store) == 6 and store.n_features == 24 + 3

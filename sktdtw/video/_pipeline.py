@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._encoder import _frozen, _run_encoder, _window_frame_indices
-from ._decode import VideoReader
+from ._decode import VideoDecodeError, VideoReader
 
 __all__ = ["EncodeStats", "iter_encoded"]
 
@@ -47,10 +47,10 @@ class _Video:
         self.parts[width][position] = embedding
         self.pending -= 1
 
-    def tse(self, index):
+    def tse(self):
         tse = np.ascontiguousarray(np.concatenate(self.parts, axis=1))
         if not np.isfinite(tse).all():
-            raise ValueError(f"sample {index}: the encoder produced non-finite values")
+            raise ValueError("the encoder produced non-finite values (NaN or inf)")
         return tse
 
 
@@ -158,7 +158,9 @@ def iter_encoded(sources, encoder, settings, *, batch_size, device, n_workers=2,
     index : int
         Position of the source.
     result : ndarray of shape (n_windows, n_features) or Exception
-        Its TSE, or why it failed (an unreadable or empty file).
+        Its TSE, or why it failed: a :class:`VideoDecodeError` (an unreadable or empty
+        file) or the ValueError of non-finite embeddings. Any other error (a bad setting,
+        a clip the encoder's preprocessing rejects) is raised.
     """
     stats = EncodeStats() if stats is None else stats
     todo = queue.Queue()
@@ -192,7 +194,7 @@ def _finished(videos):
     for index in [i for i, v in videos.items() if v.ended and v.pending == 0]:
         video = videos.pop(index)
         try:
-            yield index, video.tse(index)
+            yield index, video.tse()
         except ValueError as exc:
             yield index, exc
 
@@ -213,6 +215,8 @@ def _consume(out, n_workers, encoder, batch_size, device, bf16, stats):
                 batch.append(item[1:])
             elif item[0] == "error":
                 videos.pop(item[1], None)
+                if not isinstance(item[2], VideoDecodeError):
+                    raise item[2]  # not the file's fault: a setting, the preprocessing...
                 yield item[1], item[2]
             else:
                 videos[item[1]].ended = True
