@@ -69,6 +69,16 @@ def test_fixed_clip_length_and_bad_inputs_are_named(tmp_path):
         encoder(np.zeros((1, 4, 32, 32), dtype=np.uint8))
     with pytest.raises(ValueError, match="integer values in \\[0, 255\\]"):
         encoder(np.full((1, 4, 32, 32, 3), 0.5, dtype=np.float32))
+    # What a resumed sktdtw encode run checks: the output kind and preprocessing count.
+    from sktdtw.video._store import _encoder_identity
+
+    identity = _encoder_identity(encoder)
+    assert identity == _encoder_identity(HuggingFaceVideoEncoder(tmp_path))
+    assert identity != _encoder_identity(HuggingFaceVideoEncoder(tmp_path, output="logits"))
+    processor = transformers.AutoImageProcessor.from_pretrained(tmp_path)
+    processor.image_mean = [0.0, 0.0, 0.0]
+    processor.save_pretrained(tmp_path)
+    assert identity != _encoder_identity(HuggingFaceVideoEncoder(tmp_path))
     with pytest.raises(ValueError, match="output must be one of"):
         HuggingFaceVideoEncoder(tmp_path, output="pooled")
     with pytest.raises(ValueError, match="no transformers checkpoint"):

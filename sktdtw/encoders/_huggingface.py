@@ -1,5 +1,6 @@
 """A frozen Hugging Face video classifier (VideoMAE, TimeSformer, ViViT) as a window encoder."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -120,6 +121,12 @@ class HuggingFaceVideoEncoder(nn.Module):
                            "logits": config.num_labels}[output]
         self._pooled = None
         self.model.classifier.register_forward_pre_hook(self._keep_pooled)
+
+    def extra_repr(self):
+        # Part of the identity sktdtw.video.encode_videos records to check a resumed run.
+        processor = hashlib.sha256(self.processor.to_json_string().encode()).hexdigest()
+        return (f"output={self.output!r}, num_frames={self.num_frames}, "
+                f"frame_size={self.frame_size!r}, processor_sha256={processor[:16]!r}")
 
     def _keep_pooled(self, module, inputs):
         self._pooled = inputs[0]
