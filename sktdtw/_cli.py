@@ -441,3 +441,7 @@ def add_commands(commands, estimator_options=True):
                           help="directory for metrics.json and confusion_matrix.csv (default: "
                                "the current directory)")
     evaluate.set_defaults(run=_run_evaluate)
+
+    from ._encode_command import add_encode_command  # kept apart: it imports nothing heavy
+
+    add_encode_command(commands, _guarded, CommandError)

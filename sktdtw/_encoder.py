@@ -407,10 +407,14 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of array-like of shape (T_i, ...) or ndarray
+        X : list of array-like of shape (T_i, ...), ndarray, tensor or lazy sequence
             Sequences with time on the first axis: videos ``(T_i, H, W[, C])`` or series
             ``(T_i, d)`` / ``(T_i,)``. A 2-D array ``(n, T)`` is read as univariate
-            series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos.
+            series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos; tensors
+            like arrays. A list of video files (paths or :class:`sktdtw.video.VideoFile`,
+            RGB frames resized to the encoder's ``frame_size`` if it has one) or a lazy
+            sequence is read one video at a time, windows batched across videos, holding
+            only the frames of the windows in flight (``pip install 'sktdtw[video]'``).
         y : None
             Ignored.
 
@@ -419,15 +423,17 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         self : TSESlidingEncoder
             The fitted encoder.
         """
+        from .video._inputs import first_windows, streamed
+
         windows, stride, device = self._window_settings()
-        sequences = self._check_sequences(X, reset=True)
-        first = sequences[0]
-        first_windows = [
-            indices[:1] for indices in
-            _window_frame_indices(len(first), windows, stride, self.padding, self.clip_length)
-        ]
+        videos = streamed(X)
+        first, first_indices = first_windows(
+            self._check_sequences(X, reset=True)[0] if videos is None else videos[0],
+            getattr(self.encoder, "frame_size", None), windows, stride, self.padding,
+            self.clip_length)
+        self.n_features_in_ = int(np.prod(first.shape[1:]))
         with _frozen(self.encoder, device):
-            probe = _encode_windows(first, first_windows, 0, self.encoder, 1, device)
+            probe = _encode_windows(first, first_indices, 0, self.encoder, 1, device)
         self.n_features_out_ = probe.shape[1]
         return self
 
@@ -444,9 +450,18 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         tses : list of ndarray of shape (n_windows_i, n_features_out_), float32
             One TSE per sequence.
         """
+        from .video._inputs import encode_streamed, streamed
+
         check_is_fitted(self)
-        sequences = self._check_sequences(X, reset=False)
-        tses = self._encode(sequences)
+        videos = streamed(X)
+        if videos is None:
+            tses = self._encode(self._check_sequences(X, reset=False))
+        else:
+            windows, stride, device = self._window_settings()
+            tses = encode_streamed(
+                videos, self.encoder, (windows, stride, self.padding, self.clip_length),
+                batch_size=self.batch_size, device=device, n_workers=max(2, self.n_jobs or 1),
+                verbose=self.verbose)
         for i, tse in enumerate(tses):
             if tse.shape[1] != self.n_features_out_:
                 raise ValueError(

@@ -1,7 +1,4 @@
-"""Frozen video encoders that ship with the package (no download needed).
-
-Use them as the ``encoder`` of :class:`~sktdtw.TSESlidingEncoder`.
-"""
+"""A small random 3-D CNN: a frozen video encoder that needs no download."""
 
 import math
 
