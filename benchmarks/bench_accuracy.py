@@ -58,7 +58,7 @@ from sktdtw.dtw import available_backends
 
 DATA_DIR = Path(aeon.datasets.__file__).parent / "data"
 PAPER = dict(
-    centroid_length=8, n_prototypes=1, learning_rate=1e-3, batch_size=48,
+    centroid_length=8, n_prototypes=1, learning_rate=1e-3, max_epochs=36, batch_size=48,
     weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None,
 )
 GRID = {"n_prototypes": [1, 3, 5], "max_epochs": [36, 72]}

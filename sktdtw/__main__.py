@@ -13,6 +13,7 @@ from ._cli import add_commands
 
 __all__ = ["main"]
 
+# The demo writes this figure (sktdtw._demo).
 FIGURE_NAME = "dejavid_demo.png"
 # len(sktdtw.datasets._videos.ACTION_ORDERS), the orders of its three motions (checked by
 # the tests), written out so that building the parser imports nothing heavy.
@@ -38,13 +39,6 @@ def _fraction(text):
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
     return value
-
-
-def _mean_over_windows(tses):
-    """The paper's baseline pooling: one embedding per video, the mean over its windows."""
-    import numpy as np
-
-    return np.stack([tse.mean(axis=0) for tse in tses])
 
 
 def _build_parser(command=None):
@@ -79,14 +73,13 @@ def _build_parser(command=None):
                       help="number of classes (motion orders)")
     demo.add_argument("--test-size", type=_fraction, default=0.5,
                       help="fraction of the videos held out for testing")
-    demo.add_argument("--max-epochs", type=_positive_int, default=36,
-                      help="DejaVid training epochs")
-    demo.add_argument("--centroid-length", type=_positive_int, default=16,
-                      help="steps per class centroid; the videos have ~10 phases (3 round "
-                           "trips and 4 pauses), more than the paper's default of 8")
-    demo.add_argument("--learning-rate", type=_positive_float, default=8e-3,
-                      help="learning rate of the log-weights (the centroids get a third); "
-                           "the paper's setting for its smallest data set, HMDB51")
+    demo.add_argument("--max-epochs", type=_positive_int, default=None,
+                      help="DejaVid training epochs (default: DejaVidClassifier's)")
+    demo.add_argument("--centroid-length", type=_positive_int, default=None,
+                      help="steps per class centroid (default: DejaVidClassifier's 'auto', "
+                           "half the median number of windows)")
+    demo.add_argument("--learning-rate", type=_positive_float, default=None,
+                      help="learning rate of the log-weights (default: DejaVidClassifier's)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the videos, the split and the classifier")
     demo.add_argument("--out", default=".", metavar="DIR",
@@ -101,172 +94,10 @@ def _build_parser(command=None):
     return parser
 
 
-def _timed(method, *args):
-    start = time.perf_counter()
-    result = method(*args)
-    return result, time.perf_counter() - start
-
-
 def _run_demo(args):
-    import numpy as np
-    from sklearn.base import clone
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from ._demo import run_demo  # heavy imports only when the demo runs
 
-    from . import DejaVidClassifier, TSESlidingEncoder
-    from .datasets import make_action_videos
-    from .datasets._videos import ACTION_ORDERS, MOTIONS
-    from .encoders import RandomConv3dEncoder
-
-    if args.n_videos < 2 * args.n_classes:
-        print(f"--n-videos must be at least 2 per class ({2 * args.n_classes})", file=sys.stderr)
-        return 2
-    videos, y = make_action_videos(args.n_videos, args.n_classes, random_state=args.seed)
-    lengths = [len(video) for video in videos]
-    print(
-        f"{len(videos)} videos of {videos[0].shape[1]}x{videos[0].shape[2]} pixels, "
-        f"{min(lengths)} to {max(lengths)} frames, {args.n_classes} classes:"
-    )
-    for label in range(args.n_classes):
-        print(f"  class {label}: " + ", then ".join(MOTIONS[m] for m in ACTION_ORDERS[label]))
-    X_train, X_test, y_train, y_test = train_test_split(
-        videos, y, test_size=args.test_size, stratify=y, random_state=args.seed
-    )
-
-    encoder = TSESlidingEncoder(
-        RandomConv3dEncoder(), window=8, stride=2, n_jobs=args.n_jobs, verbose=args.verbose
-    )
-    dejavid = Pipeline([
-        ("encoder", encoder),
-        ("clf", DejaVidClassifier(
-            centroid_length=args.centroid_length, learning_rate=args.learning_rate,
-            max_epochs=args.max_epochs, random_state=args.seed, verbose=args.verbose,
-        )),
-    ])
-    baseline = Pipeline([
-        ("encoder", clone(encoder)),
-        ("mean_pool", FunctionTransformer(_mean_over_windows)),
-        ("scale", StandardScaler()),
-        ("clf", LogisticRegression(max_iter=1000)),
-    ])
-
-    rows = []
-    for name, model in (("DejaVid", dejavid), ("mean pooling + logistic", baseline)):
-        _, fit_seconds = _timed(model.fit, X_train, y_train)
-        y_pred, predict_seconds = _timed(model.predict, X_test)
-        rows.append((name, np.mean(y_pred == y_test), fit_seconds, predict_seconds,
-                     _n_learned_parameters(model[-1])))
-
-    n_windows = [len(tse) for tse in dejavid["encoder"].transform(X_test[:1])]
-    print(
-        f"\ntrain {len(X_train)} / test {len(X_test)} videos; embeddings of "
-        f"{dejavid['encoder'].n_features_out_} features, {n_windows[0]} windows in the first "
-        f"test video; chance accuracy {1 / args.n_classes:.2f}; times include encoding"
-    )
-    header = f"{'method':<26}{'accuracy':>9}{'fit s':>8}{'predict s':>10}{'learned params':>16}"
-    print(header)
-    print("-" * len(header))
-    for name, accuracy, fit_seconds, predict_seconds, n_params in rows:
-        print(f"{name:<26}{accuracy:>9.3f}{fit_seconds:>8.1f}{predict_seconds:>10.1f}"
-              f"{n_params:>16,d}")
-
-    if not args.no_figure:
-        _save_figure(dejavid, rows, X_test[0], y_test[0], args.out)
-    return 0
-
-
-def _n_learned_parameters(clf):
-    if hasattr(clf, "centroids_"):  # DejaVidClassifier
-        return (clf.centroids_.size * clf.learn_centroids
-                + clf.weights_.size * clf.learn_weights)
-    return clf.coef_.size + clf.intercept_.size
-
-
-def _save_figure(dejavid, rows, video, label, out_dir):
-    """The demo's story in three panels: the accuracies, where in time each class's
-    learned weights concentrate, and one test video's alignment to its predicted class."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed (pip install 'sktdtw[plot]'): no figure written")
-        return
-    matplotlib.use("Agg")
-    import numpy as np
-    import torch
-    from matplotlib import pyplot as plt
-
-    from .dtw import weighted_dtw_path
-
-    clf = dejavid["clf"]
-    fig, (ax_acc, ax_mass, ax_path) = plt.subplots(
-        1, 3, figsize=(16, 4.6), constrained_layout=True,
-        gridspec_kw={"width_ratios": [0.8, 1.3, 1.6]},
-    )
-    _plot_accuracies(ax_acc, rows, 1 / len(clf.classes_))
-    _plot_weight_mass(ax_mass, clf)
-    _plot_alignment(fig, ax_path, dejavid, video, label)
-    os.makedirs(out_dir, exist_ok=True)
-    path_out = os.path.join(out_dir, FIGURE_NAME)
-    fig.savefig(path_out, dpi=100)
-    plt.close(fig)
-    print(f"figure written to {path_out}")
-
-
-def _plot_accuracies(ax, rows, chance):
-    names = [name.replace(" + ", "\n+ ") for name, *_ in rows]
-    accuracies = [accuracy for _, accuracy, *_ in rows]
-    bars = ax.bar(names, accuracies, color=["tab:blue", "tab:gray"])
-    ax.bar_label(bars, fmt="%.3f")
-    ax.axhline(chance, color="k", linestyle="--", linewidth=1)
-    ax.text(1.45, chance, "chance", va="bottom", ha="right", fontsize=8)
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel("test accuracy")
-    ax.set_title("same embeddings: order kept vs averaged")
-
-
-def _plot_weight_mass(ax, clf):
-    """Per class, the total learned weight of each centroid step over the class's mean
-    step: the initial weights are the same at every step (weight_init="ones"), so a
-    curve above 1 is a part of the action that training learned to weigh more."""
-    mass = clf.weights_.sum(-1)  # (n_centroids, L)
-    relative = mass / mass.mean(1, keepdims=True)
-    steps = np.arange(1, mass.shape[1] + 1)
-    for j, curve in enumerate(relative):
-        k = clf.centroid_class_[j]
-        first = j == np.flatnonzero(clf.centroid_class_ == k)[0]
-        ax.plot(steps, curve, color=f"C{k}", marker=".",
-                label=f"class {clf.classes_[k]}" if first else None)
-    ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
-    ax.set_xlabel("centroid step (time within the action)")
-    ax.set_ylabel("weight mass / class mean")
-    ax.set_title("where in time each class's weights concentrate")
-    ax.legend(fontsize=8)
-
-
-def _plot_alignment(fig, ax, dejavid, video, label):
-    clf = dejavid["clf"]
-    tse = dejavid["encoder"].transform([video])[0]
-    dist = clf.transform([tse])[0]
-    predicted = int(dist.argmin())
-    # The prototype of the predicted class that the video is closest to.
-    members = np.flatnonzero(clf.centroid_class_ == predicted)
-    C, W = torch.from_numpy(clf.centroids_[members]), torch.from_numpy(clf.weights_[members])
-    per_prototype, paths = weighted_dtw_path([torch.from_numpy(tse)], C, W)
-    j = int(per_prototype[0].argmin())
-    centroid, weights = clf.centroids_[members[j]], clf.weights_[members[j]]
-    # cost[i, t]: the weighted L1 cost of aligning centroid step i with window t.
-    cost = (weights[:, None, :] * np.abs(centroid[:, None, :] - tse[None, :, :])).sum(-1)
-    image = ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="weighted L1 cost")
-    steps = [(t, i) for i, (lo, hi) in enumerate(paths[0, j].tolist()) for t in range(lo, hi + 1)]
-    ax.plot(*zip(*steps), color="cyan", marker="o", markersize=3, linewidth=1.5)
-    verdict = "right" if clf.classes_[predicted] == label else "wrong"
-    ax.set_title(f"a test video: true class {label}, predicted {clf.classes_[predicted]} "
-                 f"({verdict})\nits warping path to the predicted class's centroid")
-    ax.set_xlabel("window of the video (time)")
-    ax.set_ylabel("centroid step")
+    return run_demo(args)
 
 
 def main(argv=None):

@@ -149,9 +149,10 @@ class DejaVidClassifier(
         ``feature_scaling="standard"``).
     centroid_learning_rate : float, default=None
         Learning rate of the centroids; ``None`` means ``learning_rate / 3``.
-    max_epochs : int, default=36
+    max_epochs : int, default=72
         Number of training epochs (passes over the training set); the learning rates
-        anneal to 0 along a cosine over them. ``0`` keeps the initial parameters.
+        anneal to 0 along a cosine over them. ``0`` keeps the initial parameters. The
+        paper trains 36 epochs of batches of 48; small data sets need more steps.
     batch_size : int, default=16
         Number of series per optimisation step (the paper: 48). Small data sets need
         the extra steps of small batches.
@@ -172,13 +173,16 @@ class DejaVidClassifier(
     path_update : {"epoch", "batch"}, default="epoch"
         ``"epoch"``: paths chosen by the parameters frozen at the start of each epoch
         (FECW); ``"batch"``: by the current parameters at every step.
-    feature_scaling : {"standard"} or None, default="standard"
-        ``"standard"``: learn the centroids and weights as changes, in units of each
-        feature's training standard deviation, from their initial values
-        (``C = C0 + std * C'`` and ``W = W0 * exp(V')``, starting at ``C' = V' = 0``;
-        the data are never copied), so that learning rates, weight decay (towards the
-        initial values) and the DBA alignments (weighted by ``1 / std``) act alike
-        whatever each feature's units; unit initial weights are ``1 / std``.
+    feature_scaling : {"pooled", "standard"} or None, default="pooled"
+        Learn the centroids and weights as changes, in units of the training standard
+        deviation ``std``, from their initial values (``C = C0 + std * C'`` and
+        ``W = W0 * exp(V')``, starting at ``C' = V' = 0``; the data are never copied),
+        so that learning rates and weight decay (towards the initial values) act alike
+        whatever the data's units; initial unit weights are ``1 / std``. ``"pooled"``:
+        one ``std`` for all features (the root of their mean variance), which keeps the
+        relative scales of the features, as an embedding's geometry wants;
+        ``"standard"``: one per feature, which also evens out features measured in
+        different units (the DBA alignments are then weighted by ``1 / std`` too).
         The fitted ``centroids_`` and ``weights_`` are in the data's units either way.
         ``None``: learn in the data's units (the paper's).
     logit_norm : {"scaled", "zscore", "none"}, default="scaled"
@@ -294,8 +298,8 @@ class DejaVidClassifier(
     (``benchmarks/bench_accuracy.py``: raw series of 15-1460 steps, 1-12 features,
     20-270 training series), where the paper's settings often learn nothing. The
     paper's configuration, for video TSEs, is ``DejaVidClassifier(centroid_length=8,
-    n_prototypes=1, learning_rate=1e-3, batch_size=48, weight_init="random",
-    feature_scaling=None, logit_norm="zscore", calibration=None)`` (its HMDB51 runs use
+    n_prototypes=1, learning_rate=1e-3, max_epochs=36, batch_size=48,
+    weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None)`` (its HMDB51 runs use
     ``learning_rate=8e-3``); FECW (``path_update="epoch"``) is the default in both.
     When a fit ends with an accuracy below that of its initial centroids, or no
     better than predicting the commonest class, a
@@ -342,7 +346,7 @@ class DejaVidClassifier(
         "learn_centroids": ["boolean"],
         "diagonal": ["boolean"],
         "path_update": [StrOptions({"epoch", "batch"})],
-        "feature_scaling": [StrOptions({"standard"}), None],
+        "feature_scaling": [StrOptions({"standard", "pooled"}), None],
         "logit_norm": [StrOptions({"scaled", "zscore", "none"})],
         "calibration": [StrOptions({"temperature"}), None],
         "calibration_cv": [Interval(Integral, 2, None, closed="left"), None],
@@ -365,7 +369,7 @@ class DejaVidClassifier(
         n_prototypes=3,
         learning_rate=1e-2,
         centroid_learning_rate=None,
-        max_epochs=36,
+        max_epochs=72,
         batch_size=16,
         weight_decay=0.01,
         weight_init="ones",
@@ -373,7 +377,7 @@ class DejaVidClassifier(
         learn_centroids=True,
         diagonal=False,
         path_update="epoch",
-        feature_scaling="standard",
+        feature_scaling="pooled",
         logit_norm="scaled",
         calibration="temperature",
         calibration_cv=3,
@@ -597,8 +601,11 @@ class DejaVidClassifier(
         else:
             # Passes over the data inside fit read a batch at a time: fit holds no more.
             std = (
-                feature_std(train_series, n_features, self.batch_size)
-                if self.feature_scaling == "standard" else None
+                None if self.feature_scaling is None
+                else feature_std(
+                    train_series, n_features, self.batch_size,
+                    pooled=self.feature_scaling == "pooled",
+                )
             )
             C, V = self._initial_parameters(
                 warm, train_series, y_train, classes.size, n_features, length, rng,

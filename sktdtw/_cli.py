@@ -106,6 +106,17 @@ def _option(constraints, default):
     from sklearn.utils._param_validation import Interval, StrOptions
 
     nullable = None in constraints
+    words = [c for c in constraints if isinstance(c, StrOptions)]
+    numbers = [c for c in constraints if isinstance(c, Interval)]
+    if words and numbers:  # e.g. an int or "auto"
+        convert = int if numbers[0].type is Integral else float
+        options = sorted(words[0].options)
+
+        def number_or_word(text):
+            return text if text in options else convert(text)
+
+        return {"type": _named(number_or_word, convert.__name__),
+                "metavar": f"{convert.__name__.upper()}|{'|'.join(options)}"}
     for constraint in constraints:
         if constraint == "boolean":
             return {"action": argparse.BooleanOptionalAction}

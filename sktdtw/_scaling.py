@@ -18,9 +18,10 @@ from ._series import is_lazy, read_series_batch
 
 __all__ = ["Parametrization", "feature_std"]
 
-def feature_std(series, n_features, chunk):
+def feature_std(series, n_features, chunk, pooled=False):
     """Standard deviation per feature over all time steps of ``series`` (float64; 1 for a
-    constant feature), read ``chunk`` series at a time."""
+    constant feature), read ``chunk`` series at a time. ``pooled``: one standard deviation
+    for all features (the root of their mean variance), repeated per feature."""
     total = np.zeros(n_features)
     squares = np.zeros(n_features)
     count = 0
@@ -37,7 +38,10 @@ def feature_std(series, n_features, chunk):
         squares += np.square(values).sum(0)
         count += len(values)
     mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    variance = np.maximum(squares / count - mean**2, 0.0)
+    if pooled:
+        variance = np.full(n_features, variance.mean())
+    std = np.sqrt(variance)
     std[~(std > np.finfo(np.float32).tiny)] = 1.0
     return std
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+import torch
 
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier

@@ -256,7 +256,7 @@ def test_init_options(ragged):
     np.testing.assert_array_equal(clf.centroids_, given)
     assert clf.n_epochs_ == 0 and clf.best_epoch_ is None
 
-    mean = _small(init="mean", max_epochs=0).fit(X, y)
+    mean = _small(init="mean", n_prototypes=1, max_epochs=0).fit(X, y)
     resampled = _resample(check_series_list(X), 4)
     expected = np.stack([resampled[y == k].mean(0) for k in range(3)]).astype(np.float32)
     np.testing.assert_array_equal(mean.centroids_, expected)
@@ -354,7 +354,7 @@ def test_warm_start_continues_from_fitted_state(ragged):
     X, y = ragged
     clf = _small().fit(X, y)
     fitted = clf.centroids_.copy(), clf.weights_.copy()
-    clf.set_params(warm_start=True, learn_centroids=False, init="mean")
+    clf.set_params(warm_start=True, learn_centroids=False, init="mean", n_prototypes=1)
     clf.fit(X, y)
     np.testing.assert_array_equal(clf.centroids_, fitted[0])
     assert not np.array_equal(clf.weights_, fitted[1])
@@ -475,7 +475,9 @@ def test_overflowing_data_is_named_not_blamed_on_the_learning_rate(ragged):
     """Finite data whose costs overflow float32: an error naming the sample and the cause,
     in fit (not "lower learning_rate") and at prediction (not NaN probabilities)."""
     X, y = ragged
-    clf = DejaVidClassifier(centroid_length=3, max_epochs=1, init="mean", random_state=0)
+    clf = DejaVidClassifier(
+        centroid_length=3, max_epochs=1, init="mean", n_prototypes=1, random_state=0
+    )
     huge = [np.clip(x, -3, 3) * np.float32(1e38) for x in X]
     with pytest.raises(ValueError, match="overflows float32.*too large for float32.*scale") as e:
         clf.fit(huge, y)

@@ -20,8 +20,8 @@ from sktdtw.datasets import make_temporal_order
 from sktdtw.io import open_store, write_store
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--max-epochs", "2", "--centroid-length", "3", "--init", "mean", "--random-state", "0",
-        "--batch-size", "8"]
+TINY = ["--max-epochs", "2", "--centroid-length", "3", "--init", "mean", "--n-prototypes", "1",
+        "--random-state", "0", "--batch-size", "8"]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,8 @@ def test_help_lists_every_parameter(capsys):
     text = capsys.readouterr().out
     for name, default in DejaVidClassifier().get_params().items():
         assert f"--{name.replace('_', '-')}" in text, name
-    assert "Number of steps L of each class centroid. (default: 8)" in " ".join(text.split())
+    assert "Number of steps L of each centroid." in " ".join(text.split())
+    assert "--centroid-length INT|auto" in text
     assert "--no-learn-weights" in text and "{dba,mean,medoid}" in text
 
 

@@ -91,7 +91,8 @@ def test_class_with_fewer_series_than_prototypes():
     X, y = [X[i] for i in keep], y[keep]
     clf = _fast(n_prototypes=4, centroid_length=6).fit(X, y)
     counts = np.bincount(clf.centroid_class_)
-    assert counts.tolist() == [4, 2]
+    # At most one prototype per 5 series of a class, and at least one.
+    assert counts.tolist() == [min(4, np.sum(y == 0) // 5), 1]
     assert clf.transform(X).shape == (len(X), 2)
 
 

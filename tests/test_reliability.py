@@ -291,7 +291,7 @@ def test_flipped_value_byte_is_an_error_naming_the_sample(store, sample):
     with pytest.raises(ValueError, match=f"sample {sample}"):
         opened.read_batch([sample])
     with pytest.raises(ValueError, match=f"sample {sample}"):
-        DejaVidClassifier(max_epochs=1, init="mean").fit(opened, opened.labels)
+        DejaVidClassifier(max_epochs=1, init="mean", n_prototypes=1).fit(opened, opened.labels)
     for i in set(range(4)) - {sample}:  # the others are intact and read correctly
         np.testing.assert_array_equal(opened[i], series[i])
 
@@ -325,7 +325,8 @@ def finished_fit(tmp_path_factory):
          for i in range(24)]
     y = np.arange(24) % 3
     path = tmp_path_factory.mktemp("ckpt") / "run.pt"
-    params = dict(centroid_length=3, max_epochs=2, batch_size=8, init="mean", random_state=0,
+    params = dict(centroid_length=3, max_epochs=2, batch_size=8, init="mean", n_prototypes=1,
+                  random_state=0,
                   learning_rate=0.05, checkpoint=str(path))
     clf = DejaVidClassifier(**params).fit(X, y)
     return path, path.read_bytes(), X, y, params, clf
@@ -585,7 +586,7 @@ def _ragged(n=12, seed=0):
 @pytest.fixture(scope="module")
 def fitted():
     X, y = _ragged(), np.arange(12) % 2
-    return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean",
+    return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean", n_prototypes=1,
                              random_state=0).fit(X, y), X, y
 
 
@@ -746,7 +747,8 @@ def test_cli_says_when_a_checkpoint_was_already_finished(cli_files, capsys):
     d = cli_files
     build_store(d / "labelled.csv", d / "s")
     argv = ["fit", "--store", d / "s", "--out", d / "m.joblib", "--max-epochs", "1",
-            "--init", "mean", "--centroid-length", "3", "--checkpoint", d / "run.pt"]
+            "--init", "mean", "--n-prototypes", "1", "--centroid-length", "3",
+            "--checkpoint", d / "run.pt"]
     assert _cli(capsys, *argv)[0] == 0
     first = capsys.readouterr()
     assert main([str(a) for a in argv]) == 0
