@@ -141,8 +141,8 @@ class DejaVidClassifier(
         Number of centroid-and-weight pairs (prototypes) per class, initialised by
         k-means under the same DTW with DBA centers; a class's distance is the least
         distance to its prototypes. Several prototypes let a class hold several shapes
-        (several ways to do a gesture); a class with fewer training series than
-        ``n_prototypes`` gets one per series. ``1`` is DejaVid exactly. Prediction
+        (several ways to do a gesture); a class gets at most one prototype per 5 of its
+        training series (at least one). ``1`` is DejaVid exactly. Prediction
         costs grow with the total number of prototypes, not with the training set.
     learning_rate : float, default=1e-2
         Learning rate of the log-weights (in units of the standardised features with

@@ -231,8 +231,8 @@ class DBAInitializer(BaseEstimator):
         Maximum number of DBA updates per class (per center and k-means step with
         ``n_prototypes > 1``); ``0`` gives the medoids.
     n_prototypes : int, default=1
-        Number of barycenters per class. A class with fewer drawn series than
-        ``n_prototypes`` gets one per series.
+        Number of barycenters per class. A class gets at most one per 5 of its drawn
+        series (and at least one): fewer series cannot shape a prototype of their own.
     feature_weights : array-like of shape (n_features,), default=None
         Weight of each feature in the point cost of the alignments (see
         :func:`dba_barycenter`); ``None`` weighs all features 1.

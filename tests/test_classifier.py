@@ -273,7 +273,7 @@ def test_init_options(ragged):
     std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
     scaled = DBAInitializer(centroid_length=4, max_iter=3, feature_weights=1 / std)
     np.testing.assert_array_equal(
-        _small(max_epochs=0).fit(X, y).centroids_,
+        _small(max_epochs=0, feature_scaling="standard").fit(X, y).centroids_,
         scaled.set_params(random_state=1).fit(X, y).centroids_.astype("f4"),
     )
     from_initializer = _small(
@@ -301,9 +301,15 @@ def test_learn_switches(ragged):
     ones = _small(weight_init="ones", learn_weights=False, feature_scaling=None).fit(X, y)
     np.testing.assert_array_equal(ones.weights_, np.ones((3, 4, 2), dtype=np.float32))
     # With feature scaling, unit weights are those of the standardised features.
-    scaled = _small(weight_init="ones", learn_weights=False).fit(X, y)
+    scaled = _small(weight_init="ones", learn_weights=False, feature_scaling="standard")
     std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
-    np.testing.assert_allclose(scaled.weights_, np.broadcast_to(1 / std, (3, 4, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        scaled.fit(X, y).weights_, np.broadcast_to(1 / std, (3, 4, 2)), rtol=1e-5
+    )
+    pooled = _small(weight_init="ones", learn_weights=False, feature_scaling="pooled")
+    np.testing.assert_allclose(
+        pooled.fit(X, y).weights_, 1 / np.sqrt(np.mean(std**2)), rtol=1e-5
+    )
 
     nothing = _small(learn_weights=False, learn_centroids=False).fit(X, y)
     assert nothing.n_epochs_ == 0

@@ -99,16 +99,20 @@ def test_class_with_fewer_series_than_prototypes():
 def test_feature_scaling_makes_units_irrelevant(temporal):
     X, y = temporal
     # Powers of two: the rescaled data are exact, so the rescaled fit must be too.
-    scale = np.array([2.0**10, 2.0**-10])
-    rescaled = [x * scale for x in X]
-    a = _fast(centroid_length=5).fit(X, y)
-    b = _fast(centroid_length=5).fit(rescaled, y)
-    np.testing.assert_allclose(b.transform(rescaled), a.transform(X), rtol=1e-5)
-    np.testing.assert_allclose(b.centroids_, a.centroids_ * scale, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(b.predict(rescaled), a.predict(X))
+    per_feature, common = np.array([2.0**10, 2.0**-10]), 2.0**12
+    for scaling, scale in (("standard", per_feature), ("pooled", common)):
+        rescaled = [x * scale for x in X]
+        a = _fast(centroid_length=5, feature_scaling=scaling).fit(X, y)
+        b = _fast(centroid_length=5, feature_scaling=scaling).fit(rescaled, y)
+        # Weights scale by 1 / scale: the distances do not change.
+        np.testing.assert_allclose(b.transform(rescaled), a.transform(X), rtol=1e-5)
+        np.testing.assert_allclose(b.centroids_, a.centroids_ * scale, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(b.predict(rescaled), a.predict(X))
     # Without feature scaling the second feature is invisible next to the first.
+    rescaled = [x * per_feature for x in X]
+    reference = _fast(centroid_length=5, feature_scaling="standard").fit(X, y)
     c = _fast(centroid_length=5, feature_scaling=None).fit(rescaled, y)
-    assert not np.allclose(c.transform(rescaled), a.transform(X), rtol=1e-2)
+    assert not np.allclose(c.transform(rescaled), reference.transform(X), rtol=1e-2)
 
 
 def test_binary_probabilities_rank_as_the_distance_difference():
