@@ -142,17 +142,16 @@ def _plot_accuracies(ax, rows, chance):
 
 
 def _plot_weight_mass(ax, clf):
-    """Per class, the total learned weight of each centroid step over the class's mean
-    step: the initial weights are the same at every step (weight_init="ones"), so a
-    curve above 1 is a part of the action that training learned to weigh more."""
+    """Per class, the total learned weight of each centroid step (averaged over the
+    class's prototypes) over the class's mean step: the initial weights are the same at
+    every step (weight_init="ones"), so a curve above 1 is a part of the action that
+    training learned to weigh more."""
     mass = clf.weights_.sum(-1)  # (n_centroids, L)
     relative = mass / mass.mean(1, keepdims=True)
     steps = np.arange(1, mass.shape[1] + 1)
-    for j, curve in enumerate(relative):
-        k = clf.centroid_class_[j]
-        first = j == np.flatnonzero(clf.centroid_class_ == k)[0]
-        ax.plot(steps, curve, color=f"C{k}", marker=".",
-                label=f"class {clf.classes_[k]}" if first else None)
+    for k, label in enumerate(clf.classes_):
+        ax.plot(steps, relative[clf.centroid_class_ == k].mean(0), color=f"C{k}",
+                marker=".", label=f"class {label}")
     ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
     ax.set_xlabel("centroid step (time within the action)")
     ax.set_ylabel("weight mass / class mean")
@@ -161,6 +160,9 @@ def _plot_weight_mass(ax, clf):
 
 
 def _plot_alignment(fig, ax, dejavid, video, label):
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
+
     clf = dejavid["clf"]
     tse = dejavid["encoder"].transform([video])[0]
     dist = clf.transform([tse])[0]
@@ -173,8 +175,11 @@ def _plot_alignment(fig, ax, dejavid, video, label):
     centroid, weights = clf.centroids_[members[j]], clf.weights_[members[j]]
     # cost[i, t]: the weighted L1 cost of aligning centroid step i with window t.
     cost = (weights[:, None, :] * np.abs(centroid[:, None, :] - tse[None, :, :])).sum(-1)
-    image = ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="weighted L1 cost")
+    # Log colours: a few heavily weighted steps would otherwise wash out the valley.
+    image = ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest",
+                      norm=LogNorm(vmin=max(cost.min(), 1e-6), vmax=cost.max()))
+    fig.colorbar(image, ax=ax, label="weighted L1 cost (log scale)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     steps = [(t, i) for i, (lo, hi) in enumerate(paths[0, j].tolist()) for t in range(lo, hi + 1)]
     ax.plot(*zip(*steps), color="cyan", marker="o", markersize=3, linewidth=1.5)
     verdict = "right" if clf.classes_[predicted] == label else "wrong"
