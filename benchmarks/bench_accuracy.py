@@ -4,8 +4,9 @@ unequal lengths as they are.
 
 Methods, side by side in one run:
 
-* DejaVid with its defaults (3 prototypes per class), with one prototype per class, and
-  with the paper's configuration;
+* DejaVid with its defaults (3 prototypes per class), with one prototype per class, its
+  untrained initialisation (the defaults with ``max_epochs=0``: DBA centroids, calibrated),
+  and the paper's configuration;
 * DejaVid tuned by a small ``GridSearchCV`` (3-fold, over ``n_prototypes`` and
   ``max_epochs``). The candidates are scored with ``calibration_cv=None`` (accuracy does
   not depend on the calibration cross-fits, which would triple the search's cost) and
@@ -176,6 +177,9 @@ def methods(seed):
         "DejaVid (defaults)": (lambda: DejaVidClassifier(random_state=seed), as_list),
         "DejaVid (n_prototypes=1)": (
             lambda: DejaVidClassifier(n_prototypes=1, random_state=seed), as_list
+        ),
+        "DejaVid (untrained initialisation)": (
+            lambda: DejaVidClassifier(max_epochs=0, random_state=seed), as_list
         ),
         "DejaVid (paper config)": (
             lambda: DejaVidClassifier(**PAPER, random_state=seed), as_list
