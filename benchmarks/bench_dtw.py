@@ -5,7 +5,7 @@
    live parameters, z-score cross-entropy, backward. For the chosen backend, and for the
    pure-PyTorch reference on a few batches (scaled to the epoch). A per-primitive breakdown
    gives the cost matrix's feature-terms per second as a fraction of this machine's in-cache
-   limit (``../shared/tools/l1_roofline.sh``).
+   limit (``benchmarks/tools/l1_roofline.sh``).
 2. (CPU) The unit-weight, diagonal=True distance matrix between the B samples and K
    centroid series, sktdtw against tslearn, aeon and dtaidistance, at F=1459 and F=12.
 3. The same epoch on Kinetics-400 shapes (B=240436, K=400, F=1808), timed on a fraction
@@ -87,7 +87,7 @@ def machine(device):
 
 def cpu_roofline():
     """This machine's in-cache limit for sum_f w|c - x| in feature-terms/s, or None."""
-    script = HERE.parent.parent / "shared" / "tools" / "l1_roofline.sh"
+    script = HERE / "tools" / "l1_roofline.sh"
     if not script.exists():
         return None
     out = subprocess.run(["bash", str(script)], capture_output=True, text=True).stdout

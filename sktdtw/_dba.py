@@ -1,6 +1,6 @@
 """DTW barycenter averaging (DBA) under the weighted-DTW op with unit weights.
 
-The centroids DejaVid starts from (DESIGN.md section 1): per class, resample up to
+The centroids DejaVid starts from (docs/DESIGN.md section 1): per class, resample up to
 ``n_samples`` training series to the centroid length by linear interpolation, start from
 their medoid and run DBA updates, all under the same DTW variant as the classifier.
 """

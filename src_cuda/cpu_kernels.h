@@ -1,4 +1,4 @@
-// CPU backend of the weighted-DTW op: the three primitives of DESIGN.md section 2.
+// CPU backend of the weighted-DTW op: the three primitives of docs/DESIGN.md section 2.
 // All arrays are C-contiguous and owned by the caller (PyTorch); nothing is allocated here.
 #pragma once
 

@@ -1,4 +1,4 @@
-// CUDA kernels of the weighted-DTW op (DESIGN.md sections 1-3).
+// CUDA kernels of the weighted-DTW op (docs/DESIGN.md sections 1-3).
 //
 // path:      cost[(k,i), n] = sum_f W[k,i,f] |C[k,i,f] - X[n,f]| as a tiled "L1-GEMM"
 //            (64 x 64 output tile per block, 4 x 4 register tile per thread, feature chunks

@@ -1,4 +1,4 @@
-// CUDA backend of the weighted-DTW op: the three primitives of DESIGN.md section 2.
+// CUDA backend of the weighted-DTW op: the three primitives of docs/DESIGN.md section 2.
 //
 // Plain C++ launchers (no CUDA types, no pybind11) so that bindings.cpp compiles with the
 // host compiler. Every pointer is a device pointer owned by the caller (PyTorch), every

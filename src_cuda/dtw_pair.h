@@ -2,7 +2,7 @@
 //
 // One header for host and device: the CPU backend and the CUDA backend both run exactly
 // this code (one (sample, class) pair per thread), so the CPU tests check the GPU logic.
-// Semantics, tie rules and the path encoding are fixed by DESIGN.md section 1.
+// Semantics, tie rules and the path encoding are fixed by docs/DESIGN.md section 1.
 #pragma once
 
 #include <cstdint>

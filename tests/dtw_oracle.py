@@ -1,6 +1,6 @@
 """Brute-force NumPy oracle for weighted DTW: plain loops, float64, no shared code.
 
-Written from DESIGN.md section 1 only, independently of every backend.
+Written from docs/DESIGN.md section 1 only, independently of every backend.
 """
 
 import numpy as np
@@ -83,7 +83,7 @@ def weighted_dtw_path(X, C, W, diagonal=False, path_C=None, path_W=None):
 
 
 def path_grads(X, C, W, path, G):
-    """dC, dW, dX of sum(G * dist) with the paths held fixed (DESIGN.md formulas)."""
+    """dC, dW, dX of sum(G * dist) with the paths held fixed (docs/DESIGN.md formulas)."""
     C, W = np.asarray(C, np.float64), np.asarray(W, np.float64)
     dC, dW = np.zeros_like(C), np.zeros_like(W)
     dX = [np.zeros(np.shape(x)) for x in X]

@@ -37,7 +37,7 @@ needs_cuda = pytest.mark.skipif(
     not CUDABackend.is_available(), reason="needs a CUDA device and sktdtw built with CUDA"
 )
 
-# (lengths, K, L, F, diagonal): ragged batches and the edge shapes of DESIGN.md section 4.
+# (lengths, K, L, F, diagonal): ragged batches and the edge shapes of docs/DESIGN.md section 4.
 CASES = [
     ([5, 1, 7, 3], 3, 4, 5, False),
     ([1, 1, 1], 2, 3, 1, False),  # T_b = 1, F = 1

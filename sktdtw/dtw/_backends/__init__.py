@@ -1,6 +1,6 @@
 """Backends of the weighted-DTW op.
 
-Each backend offers the same three primitives (DESIGN.md section 2) and nothing else:
+Each backend offers the same three primitives (docs/DESIGN.md section 2) and nothing else:
 
 ``path(values, offsets, C, W, diagonal, with_path=True) -> (dist, path)``
     Full cost, DP and backtrack: distances ``(B, K)`` and int32 paths ``(B, K, L, 2)``
