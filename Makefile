@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(PY) -m sktdtw demo
 
 test: $(STAMP)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -200,7 +200,10 @@ def weighted_dtw(
     >>> import torch
     >>> from sktdtw.dtw import weighted_dtw
     >>> C = torch.tensor([[[0.0], [1.0]]])
-    >>> weighted_dtw([torch.tensor([[0.0], [1.0], [1.0]])], C, torch.ones_like(C))
+    >>> X = [torch.tensor([[0.0], [1.0], [1.0]])]
+    >>> weighted_dtw(X, C, torch.ones_like(C))  # no diagonal move: one step pays |0 - 1|
+    tensor([[1.]])
+    >>> weighted_dtw(X, C, torch.ones_like(C), diagonal=True)
     tensor([[0.]])
     """
     packed, C, W, Cp, Wp, be = _prepare(
