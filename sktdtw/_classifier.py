@@ -96,6 +96,11 @@ def _reader(X, n_features, width, device, from_estimator):
     return read
 
 
+def _subset(series, index):
+    """The samples ``index`` of a validated list (a list) or of a lazy sequence (lazy)."""
+    return SeriesSubset(series, index) if is_lazy(series) else [series[i] for i in index]
+
+
 def _split_packed(values, lengths):
     """The series of a packed ``(values, lengths)`` pair, as a list of views."""
     return np.split(values, np.cumsum(lengths)[:-1])
@@ -247,8 +252,8 @@ class DejaVidClassifier(
         by a fit with the same parameters (all but ``verbose``, ``checkpoint``,
         ``n_jobs`` and ``device``), the same number of samples and the same classes,
         training resumes after its last epoch, with the result of an uninterrupted run
-        (bit for bit on the CPU); a checkpoint of a finished fit makes ``fit`` return
-        at once. A checkpoint of a different fit raises a ValueError rather than being
+        (bit for bit on the CPU); a checkpoint of a finished fit skips training (the
+        ``calibration_cv`` cross-fits are not checkpointed: they run again). A checkpoint of a different fit raises a ValueError rather than being
         overwritten. In data-parallel training only rank 0 writes it.
 
     Attributes
@@ -259,8 +264,8 @@ class DejaVidClassifier(
         Number of features per time step seen in ``fit``.
     centroids_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
         The learned centroids, float32, grouped by class (``n_centroids`` is
-        ``n_classes * n_prototypes`` unless a class had fewer series than
-        ``n_prototypes``).
+        ``n_classes * n_prototypes`` unless a class had fewer than 5 series per
+        prototype among its ``dba_samples``).
     weights_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
         The learned (positive) weights, float32.
     centroid_class_ : ndarray of shape (n_centroids,)
@@ -463,11 +468,13 @@ class DejaVidClassifier(
         if isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
             if isinstance(self.init, DBAInitializer):
                 initializer = clone(self.init)
-                if initializer.centroid_length != length:
-                    raise ValueError(
-                        f"init has centroid_length={initializer.centroid_length} but the "
-                        f"classifier has centroid_length={length}"
-                    )
+                for name, ours in (("centroid_length", length),
+                                   ("n_prototypes", self.n_prototypes)):
+                    theirs = getattr(initializer, name)
+                    if theirs != ours:
+                        raise ValueError(
+                            f"init has {name}={theirs} but the classifier has {name}={ours}"
+                        )
             else:
                 initializer = DBAInitializer(
                     centroid_length=length,
@@ -577,10 +584,7 @@ class DejaVidClassifier(
                 rng.set_state(state)
         device = self._torch_device()
         train_index, validation_index = self._split(len(series), y_index, rng)
-        train_series = (
-            SeriesSubset(series, train_index) if is_lazy(series)
-            else [series[i] for i in train_index]
-        )
+        train_series = _subset(series, train_index)
         y_train = y_index[train_index]
         width = aligned_width(n_features)
         read = _reader(series, n_features, width, device, from_estimator=False)
@@ -663,7 +667,7 @@ class DejaVidClassifier(
             self.batch_size,
         )
         self._calibrate(
-            series, y_index, final_dist, scoring_index, validation_index is not None
+            series, y_index, final_dist, scoring_index, validation_index is not None, warm
         )
         if trains:
             self._warn_if_not_learned(
@@ -939,19 +943,16 @@ class DejaVidClassifier(
             chunks.append(dist.cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)
 
-    def _calibrate(self, series, y_index, scoring_dist, scoring_index, held_out):
+    def _calibrate(self, series, y_index, scoring_dist, scoring_index, held_out, warm):
         """``temperature_``: fitted on class distances of samples the model did not learn
         from: the validation split, else out-of-fold distances of ``calibration_cv``
-        cross-fits, else (``calibration_cv=None``) the training samples."""
+        cross-fits, else (``calibration_cv=None``, a warm start, whose training no fresh
+        cross-fit repeats, or a class of one sample) the training samples."""
         self.temperature_ = None
         if self.calibration is None:
             return
-        if held_out or self.calibration_cv is None:
-            self.temperature_ = fit_temperature(-scoring_dist, y_index[scoring_index])
-            return
-        n_splits = min(self.calibration_cv, np.bincount(y_index).min())
-        if n_splits < 2:
-            # A class with one sample: no fold can hold it out.
+        n_splits = min(self.calibration_cv or 0, np.bincount(y_index).min())
+        if held_out or warm or n_splits < 2:
             self.temperature_ = fit_temperature(-scoring_dist, y_index[scoring_index])
             return
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=0)
@@ -963,8 +964,8 @@ class DejaVidClassifier(
             with warnings.catch_warnings():
                 # Warnings of the cross-fits would repeat those of the fit itself.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fold_model.fit(SeriesSubset(series, fit_index), self.classes_[y_index[fit_index]])
-            dist[held_index] = fold_model.transform(SeriesSubset(series, held_index))
+                fold_model.fit(_subset(series, fit_index), self.classes_[y_index[fit_index]])
+            dist[held_index] = fold_model.transform(_subset(series, held_index))
         self.temperature_ = fit_temperature(-dist, y_index)
 
     def _warn_if_not_learned(self, initial, final, targets, held_out):
@@ -974,7 +975,8 @@ class DejaVidClassifier(
         chance = np.bincount(targets).max() / len(targets)
         before = float(np.mean(initial.argmin(1) == targets))
         after = float(np.mean(final.argmin(1) == targets))
-        tolerance = 2 * np.sqrt(before * (1 - before) / len(targets))
+        # At least one sample's worth: a single error is no evidence when all were right.
+        tolerance = 2 * np.sqrt(max(before * (1 - before), 1 / len(targets)) / len(targets))
         if after >= before - tolerance and after > chance:
             return
         where = "validation" if held_out else "training"

@@ -116,7 +116,10 @@ def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, back
         ).min(1).values.numpy()
         nearest[chosen] = 0.0
         p = nearest**2
-        chosen.append(int(rng.choice(n, p=p / p.sum())) if p.sum() > 0 else len(chosen))
+        if p.sum() > 0:
+            chosen.append(int(rng.choice(n, p=p / p.sum())))
+        else:  # every series equals a center already: any other one
+            chosen.append(int(np.setdiff1d(np.arange(n), chosen)[0]))
     centers = [torch.from_numpy(resampled[i].copy()) for i in chosen]
     assignment = None
     rounds = 0

@@ -22,8 +22,7 @@ def feature_std(series, n_features, chunk, pooled=False):
     """Standard deviation per feature over all time steps of ``series`` (float64; 1 for a
     constant feature), read ``chunk`` series at a time. ``pooled``: one standard deviation
     for all features (the root of their mean variance), repeated per feature."""
-    total = np.zeros(n_features)
-    squares = np.zeros(n_features)
+    shift = total = squares = None
     count = 0
     for first in range(0, len(series), chunk):
         index = np.arange(first, min(first + chunk, len(series)))
@@ -34,15 +33,23 @@ def feature_std(series, n_features, chunk, pooled=False):
         else:
             values = np.concatenate([series[i] for i in index])
         values = values.astype(np.float64)
+        if shift is None:
+            # Moments of the data minus a first estimate of the mean: one pass, without the
+            # cancellation of E[x^2] - E[x]^2 when the mean dwarfs the spread.
+            shift = values.mean(0)
+            total, squares = np.zeros(n_features), np.zeros(n_features)
+        values -= shift
         total += values.sum(0)
         squares += np.square(values).sum(0)
         count += len(values)
     mean = total / count
     variance = np.maximum(squares / count - mean**2, 0.0)
+    # A feature whose spread is below float32 rounding of its mean is constant.
+    variance[np.sqrt(variance) <= 1e-7 * np.abs(shift + mean)] = 0.0
     if pooled:
         variance = np.full(n_features, variance.mean())
     std = np.sqrt(variance)
-    std[~(std > np.finfo(np.float32).tiny)] = 1.0
+    std[~(std > 0)] = 1.0
     return std
 
 

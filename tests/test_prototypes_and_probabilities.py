@@ -219,3 +219,34 @@ def test_defaults_on_temporal_order():
     X, y = make_temporal_order(n_samples=120, n_classes=3, random_state=0)
     clf = DejaVidClassifier(random_state=0).fit(X[:60], y[:60])
     assert clf.score(X[60:], y[60:]) >= 0.8  # chance: 0.33
+
+
+def test_feature_std_of_constant_and_offset_features():
+    from sktdtw._scaling import feature_std
+
+    rng = np.random.default_rng(0)
+    X = [np.c_[np.full(37, 0.1), 1000.3 + 1e-3 * rng.normal(size=37), rng.normal(size=37)]
+         .astype(np.float32) for _ in range(30)]
+    std = feature_std(X, 3, chunk=7)
+    expected = np.concatenate(X).astype(np.float64).std(0)
+    assert std[0] == 1.0  # constant: unit scale, not 1 / rounding noise
+    np.testing.assert_allclose(std[1:], expected[1:], rtol=1e-6)
+
+
+def test_warm_start_keeps_a_calibrated_temperature(temporal):
+    # A warm start has no out-of-fold models that repeat its training: its temperature is
+    # fitted on the training distances, so continuing with no epoch changes nothing.
+    X, y = temporal
+    clf = DejaVidClassifier(max_epochs=4, calibration_cv=None, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    clf.set_params(warm_start=True, max_epochs=0, calibration_cv=3).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-4, atol=1e-7)
+
+
+def test_initializer_must_match_the_prototype_count(temporal):
+    X, y = temporal
+    init = DBAInitializer(centroid_length=5, n_prototypes=1)
+    with pytest.raises(ValueError, match="init has n_prototypes=1 but the classifier has "
+                                         "n_prototypes=2"):
+        _fast(centroid_length=5, n_prototypes=2, init=init).fit(X, y)
+    assert _fast(centroid_length=5, n_prototypes=1, init=init).fit(X, y).centroids_.shape[0] == 3
