@@ -33,18 +33,12 @@ from ._scaling import Parametrization, feature_std
 from ._scoring import class_distances, distance_spread, fit_temperature, training_logits
 from ._series import (
     SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
-    read_series_batch, series_lengths,
+    packed_chunks, read_series_batch, series_lengths,
 )
 from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
 
-
-def auto_centroid_length(lengths):
-    """``centroid_length="auto"``: half the median training length, within
-    [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
-    half = int(round(float(np.median(lengths)) / 2))
-    return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
 
 # Samples whose distances before and after training fit the logits' scale and the
 # temperature and decide the ConvergenceWarning (all held-out or training ones, if fewer).
@@ -94,6 +88,13 @@ def _reader(X, n_features, width, device, from_estimator):
         return _pack_values(values, lengths, device, width)
 
     return read
+
+
+def auto_centroid_length(lengths):
+    """``centroid_length="auto"``: half the median training length, within
+    [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
+    half = int(round(float(np.median(lengths)) / 2))
+    return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
 
 
 def _subset(series, index):
@@ -150,8 +151,7 @@ class DejaVidClassifier(
         training series (at least one). ``1`` is DejaVid exactly. Prediction
         costs grow with the total number of prototypes, not with the training set.
     learning_rate : float, default=1e-2
-        Learning rate of the log-weights (in units of the standardised features with
-        ``feature_scaling="standard"``).
+        Learning rate of the log-weights (see ``feature_scaling``).
     centroid_learning_rate : float, default=None
         Learning rate of the centroids; ``None`` means ``learning_rate / 3``.
     max_epochs : int, default=72
@@ -164,8 +164,8 @@ class DejaVidClassifier(
     weight_decay : float, default=0.01
         AdamW weight decay of both the centroids and the log-weights.
     weight_init : {"ones", "random"}, default="ones"
-        Initial learned log-weights: zeros (all weights 1, on standardised features with
-        ``feature_scaling="standard"``), or standard normal draws (the authors' choice).
+        Initial learned log-weights: zeros (all weights 1, or ``1 / std`` with feature
+        scaling), or standard normal draws (the authors' choice).
         With few features and few optimiser steps the random draws give each class a
         different overall scale that training does not undo, and accuracy can drop to
         chance (see ``benchmarks/results/bench_accuracy.json``).
@@ -216,7 +216,8 @@ class DejaVidClassifier(
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
         medoids; ``"mean"``: the per-class mean of all training series resampled to
         ``centroid_length``; a :class:`DBAInitializer` (cloned and fitted on the training
-        series; its ``centroid_length`` must match); or an array of shape
+        series; its ``centroid_length`` and ``n_prototypes`` must match); or an array of
+        shape
         ``(n_classes * n_prototypes, centroid_length, n_features)``, grouped by class in
         the order of ``classes_``.
     dba_samples : int, default=50
@@ -253,8 +254,9 @@ class DejaVidClassifier(
         ``n_jobs`` and ``device``), the same number of samples and the same classes,
         training resumes after its last epoch, with the result of an uninterrupted run
         (bit for bit on the CPU); a checkpoint of a finished fit skips training (the
-        ``calibration_cv`` cross-fits are not checkpointed: they run again). A checkpoint of a different fit raises a ValueError rather than being
-        overwritten. In data-parallel training only rank 0 writes it.
+        ``calibration_cv`` cross-fits are not checkpointed: they run again). A
+        checkpoint of a different fit raises a ValueError rather than being overwritten.
+        In data-parallel training only rank 0 writes it.
 
     Attributes
     ----------
@@ -304,9 +306,9 @@ class DejaVidClassifier(
     20-270 training series), where the paper's settings often learn nothing. The
     paper's configuration, for video TSEs, is ``DejaVidClassifier(centroid_length=8,
     n_prototypes=1, learning_rate=1e-3, max_epochs=36, batch_size=48,
-    weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None)`` (its HMDB51 runs use
-    ``learning_rate=8e-3``); FECW (``path_update="epoch"``) is the default in both.
-    When a fit ends with an accuracy below that of its initial centroids, or no
+    weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None)``
+    (its HMDB51 runs use ``learning_rate=8e-3``); FECW (``path_update="epoch"``) is the
+    default in both. When a fit ends with an accuracy below that of its initial centroids, or no
     better than predicting the commonest class, a
     :class:`~sklearn.exceptions.ConvergenceWarning` says what to try.
 
@@ -450,17 +452,12 @@ class DejaVidClassifier(
                     f"with n_prototypes={self.n_prototypes}"
                 )
             resampled_sum = np.zeros((n_classes, length, n_features))
-            for first in range(0, len(series), _INFERENCE_CHUNK):
-                # In chunks: the resampled series of a whole lazy set may not fit.
-                index = np.arange(first, min(first + _INFERENCE_CHUNK, len(series)))
-                if is_lazy(series):
-                    values, lengths = read_series_batch(
-                        series, index, n_features=n_features, from_estimator=False
-                    )
-                    chunk = _split_packed(values, lengths)
-                else:
-                    chunk = [series[i] for i in index]
-                np.add.at(resampled_sum, y_index[index], _resample(chunk, length))
+            # In chunks: the resampled series of a whole lazy set may not fit.
+            for index, values, lengths in packed_chunks(
+                series, n_features=n_features, chunk=_INFERENCE_CHUNK
+            ):
+                resampled = _resample(_split_packed(values, lengths), length)
+                np.add.at(resampled_sum, y_index[index], resampled)
             counts = np.bincount(y_index, minlength=n_classes)
             return (resampled_sum / counts[:, None, None]).astype(np.float32), np.arange(
                 n_classes
@@ -617,7 +614,7 @@ class DejaVidClassifier(
             )
             param = (
                 Parametrization() if std is None
-                else Parametrization.standard(C, V.exp(), std, width)
+                else Parametrization.standard(C, V.exp(), std)
             )
             C, V = param.initial(C, V)
             initial_dist = self._distances(
@@ -660,18 +657,16 @@ class DejaVidClassifier(
                 fingerprint, initial_state,
             )
 
-        self.centroids_ = param.centroids(C.detach())[..., :n_features].cpu().numpy()
-        self.weights_ = param.weights(V.detach())[..., :n_features].cpu().numpy()
-        final_dist = self._distances(
-            read, scoring_index, param.centroids(C.detach()), param.weights(V.detach()),
-            self.batch_size,
-        )
-        self._calibrate(
-            series, y_index, final_dist, scoring_index, validation_index is not None, warm
-        )
+        centroids, weights = param.centroids(C.detach()), param.weights(V.detach())
+        self.centroids_ = centroids[..., :n_features].cpu().numpy()
+        self.weights_ = weights[..., :n_features].cpu().numpy()
+        final_dist = self._distances(read, scoring_index, centroids, weights, self.batch_size)
+        held_out = validation_index is not None
+        self._calibrate(series, y_index, final_dist, scoring_index, held_out, warm)
         if trains:
             self._warn_if_not_learned(
-                initial_state["initial_dist"].numpy(), final_dist, y_index[scoring_index], validation_index is not None
+                initial_state["initial_dist"].numpy(), final_dist, y_index[scoring_index],
+                held_out,
             )
         return self
 

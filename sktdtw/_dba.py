@@ -45,7 +45,7 @@ def _resample(series, length):
     return out
 
 
-def _unit_weights(feature_weights, n, length, n_features):
+def _alignment_weights(feature_weights, n, length, n_features):
     """Weights ``(n, length, n_features)`` of the DTW point cost: ``feature_weights`` (or
     ones) at every step."""
     if feature_weights is None:
@@ -57,7 +57,7 @@ def _unit_weights(feature_weights, n, length, n_features):
 def _pairwise(resampled, centers, feature_weights, diagonal, backend):
     """DTW distances ``(n_series, n_centers)`` of resampled series to centers."""
     centers = torch.as_tensor(centers)
-    weights = _unit_weights(feature_weights, *centers.shape)
+    weights = _alignment_weights(feature_weights, *centers.shape)
     return weighted_dtw(
         list(torch.from_numpy(resampled)), centers, weights, diagonal=diagonal,
         backend=backend,
@@ -80,7 +80,7 @@ def _dba_updates(resampled, barycenter, feature_weights, max_iter, diagonal, bac
     batch = PackedBatch(values, torch.arange(n + 1, dtype=torch.int64) * length)
     # Prefix sums turn "sum of the frames lo..hi of every series" into two lookups.
     prefix = torch.cat([values.new_zeros(1, n_features), torch.cumsum(values, 0)])
-    weights = _unit_weights(feature_weights, 1, length, n_features)
+    weights = _alignment_weights(feature_weights, 1, length, n_features)
     n_iter = 0
     for _ in range(max_iter):
         _, path = weighted_dtw_path(

@@ -14,7 +14,7 @@ the paper does. The data are never copied or rescaled.
 import numpy as np
 import torch
 
-from ._series import is_lazy, read_series_batch
+from ._series import packed_chunks
 
 __all__ = ["Parametrization", "feature_std"]
 
@@ -24,14 +24,7 @@ def feature_std(series, n_features, chunk, pooled=False):
     for all features (the root of their mean variance), repeated per feature."""
     shift = total = squares = None
     count = 0
-    for first in range(0, len(series), chunk):
-        index = np.arange(first, min(first + chunk, len(series)))
-        if is_lazy(series):
-            values, _ = read_series_batch(
-                series, index, n_features=n_features, from_estimator=False
-            )
-        else:
-            values = np.concatenate([series[i] for i in index])
+    for _, values, _ in packed_chunks(series, n_features=n_features, chunk=chunk):
         values = values.astype(np.float64)
         if shift is None:
             # Moments of the data minus a first estimate of the mean: one pass, without the
@@ -67,10 +60,10 @@ class Parametrization:
         self.base = base
 
     @classmethod
-    def standard(cls, centroids, weights, std, width):
+    def standard(cls, centroids, weights, std):
         """Learn offsets from the initial (padded) ``centroids`` and ``weights`` in units
         of the features' standard deviations ``std`` (NumPy, one per data feature)."""
-        scale = np.ones(width, dtype=np.float32)
+        scale = np.ones(centroids.shape[-1], dtype=np.float32)
         scale[:len(std)] = std
         return cls(centroids, torch.from_numpy(scale).to(centroids.device), weights)
 

@@ -29,7 +29,7 @@ from scipy import sparse
 
 __all__ = [
     "SeriesSubset", "check_label_types", "check_lazy_series", "check_series_list", "is_lazy",
-    "read_series_batch", "series_lengths",
+    "packed_chunks", "read_series_batch", "series_lengths",
 ]
 
 
@@ -197,8 +197,18 @@ class SeriesSubset(Sequence):
     """
 
     def __init__(self, base, index):
+        index = np.asarray(index, dtype=np.int64)
+        if isinstance(base, SeriesSubset):
+            # A subset of a subset reads from the same base, still in one batch.
+            base, index = base.base, base.index[index]
         self.base = base
-        self.index = np.asarray(index, dtype=np.int64)
+        self.index = index
+
+    @property
+    def lengths(self):
+        """The base's lengths of these samples, or None where the base has none."""
+        lengths = getattr(self.base, "lengths", None)
+        return None if lengths is None else np.asarray(lengths)[self.index]
 
     def __len__(self):
         return self.index.size
@@ -334,10 +344,24 @@ def series_lengths(X, *, n_features, input_name="X"):
     lengths = getattr(X, "lengths", None)
     if lengths is not None:
         return np.asarray(lengths, dtype=np.int64)
-    chunks = []
-    for first in range(0, len(X), 1024):
-        index = np.arange(first, min(first + 1024, len(X)))
-        chunks.append(read_series_batch(
-            X, index, n_features=n_features, from_estimator=False, input_name=input_name
-        )[1])
-    return np.concatenate(chunks).astype(np.int64)
+    return np.concatenate([
+        lengths for _, _, lengths in packed_chunks(X, n_features=n_features, chunk=1024)
+    ])
+
+
+def packed_chunks(X, *, n_features, chunk):
+    """``(index, values, lengths)`` for consecutive runs of ``chunk`` samples of a validated
+    list or of a lazy sequence (read and validated as :func:`read_series_batch` does):
+    one pass over data that need not fit in memory."""
+    for first in range(0, len(X), chunk):
+        index = np.arange(first, min(first + chunk, len(X)))
+        if is_lazy(X):
+            values, lengths = read_series_batch(
+                X, index, n_features=n_features, from_estimator=False
+            )
+        else:
+            values = np.concatenate([X[i] for i in index])
+            lengths = np.array([len(X[i]) for i in index], dtype=np.int64)
+        yield index, values, lengths
+        # Let go of this chunk before reading the next: one chunk held, not two.
+        del values, lengths
