@@ -21,10 +21,14 @@ from sklearn.base import BaseEstimator
 
 from ._atomic import atomic_file
 
-__all__ = ["canonical", "digest", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "fit_fingerprint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT_NAME = "sktdtw-checkpoint"
-FORMAT_VERSION = 1
+# 2: the named training state of sktdtw._training (1: tuples, feature-padded tensors).
+FORMAT_VERSION = 2
+# Parameters that change how a fit runs, not what it computes: left out of a checkpoint's
+# fingerprint, so a run can be resumed with another device or verbosity.
+_NOT_FINGERPRINTED = frozenset({"verbose", "checkpoint", "n_jobs", "device"})
 
 
 def digest(*arrays):
@@ -139,6 +143,57 @@ def read_checkpoint(path):
                  "them")
         raise ValueError(f"checkpoint {path!r} is corrupted: {where}: {advice}")
     return state
+
+
+def fit_fingerprint(estimator, n_samples, n_features, classes, warm):
+    """What identifies a fit for its checkpoint: the parameters that change the result,
+    the data's size and classes, and the starting state of a warm start."""
+    params = estimator.get_params(deep=False)
+    fingerprint = {k: canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED}
+    fingerprint.update(
+        n_samples=n_samples, n_features=n_features, classes=repr(classes.tolist()),
+        warm_start_state=(
+            digest(estimator.centroids_, estimator.weights_) if warm else None
+        ),
+    )
+    return fingerprint
+
+
+class Checkpoint:
+    """The checkpoint file of one fit: resumed from if it belongs to the fit, written after
+    every epoch (only rank 0 touches the file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    fingerprint : dict
+        What identifies the fit (see :func:`fit_fingerprint`).
+    strategy : SingleProcess or DataParallel
+    """
+
+    def __init__(self, path, fingerprint, strategy):
+        self.path, self.fingerprint, self.strategy = path, fingerprint, strategy
+
+    def load(self):
+        """The saved state to resume from (None to start afresh), on every rank."""
+        # Rank 0 reads the file (it need not be on a shared file system) and tells the
+        # others: the state, or the error every rank raises.
+        loaded = None
+        if self.strategy.is_main:
+            try:
+                loaded = ("state", load_checkpoint(self.path, self.fingerprint))
+            except ValueError as exc:
+                loaded = ("error", exc)
+        kind, value = self.strategy.broadcast(loaded)
+        if kind == "error":
+            raise value
+        return value
+
+    def save(self, state):
+        """Write ``state`` (a dict of tensors and plain values) with the fingerprint."""
+        if self.strategy.is_main:
+            save_checkpoint(self.path, {"fingerprint": self.fingerprint, **state})
+        self.strategy.barrier()
 
 
 def load_checkpoint(path, fingerprint):

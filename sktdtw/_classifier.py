@@ -1,41 +1,35 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
 import os
-import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
-import torch.nn.functional as F
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
-    clone,
 )
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm.auto import tqdm
 
-from ._checkpoint import canonical, digest, load_checkpoint, save_checkpoint
-from ._dba import DBAInitializer, _resample
+from ._calibration import calibrated_temperature
+from ._checkpoint import Checkpoint, fit_fingerprint
+from ._dba import DBAInitializer
 from ._device import resolve_device
-from ._distributed import current_group
-from ._scaling import Parametrization, feature_std
-from ._scoring import class_distances, distance_spread, fit_temperature, training_logits
-from ._series import (
-    SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
-    packed_chunks, read_series_batch, series_lengths,
-)
-from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
+from ._initialization import auto_centroid_length, initial_prototypes
+from ._parameters import LearnedPrototypes
+from ._scoring import ClassScorer, distance_spread, training_logits, warn_if_not_learned
+from ._series import check_targets
+from ._source import as_source
+from ._strategy import current_strategy
+from ._training import Trainer, TrainingSettings, Validation, empty_history
+from .dtw._backends import BACKEND_NAMES
 
 __all__ = ["DejaVidClassifier"]
 
@@ -43,82 +37,8 @@ __all__ = ["DejaVidClassifier"]
 # Samples whose distances before and after training fit the logits' scale and the
 # temperature and decide the ConvergenceWarning (all held-out or training ones, if fewer).
 _SCORING_SAMPLES = 2048
-# Bounds of centroid_length="auto".
-_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH = 8, 64
 # Samples per op call at inference: bounds the memory of the packed batch and the paths.
 _INFERENCE_CHUNK = 1024
-# Parameters that change how a fit runs, not what it computes: left out of a checkpoint's
-# fingerprint, so a run can be resumed with another device or verbosity.
-_NOT_FINGERPRINTED = frozenset({"verbose", "checkpoint", "n_jobs", "device"})
-
-
-def _pad_features(a, width, value=0.0):
-    """Pad the last axis of a NumPy array or tensor to ``width`` with ``value``."""
-    pad = width - a.shape[-1]
-    if isinstance(a, torch.Tensor):
-        return F.pad(a, (0, pad), value=value)
-    return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, pad)], constant_values=value)
-
-
-def _pack_values(values, lengths, device, width):
-    """A PackedBatch on ``device`` of validated float32 ``values`` (rows of all samples) and
-    their ``lengths`` (no re-validation), features zero-padded to ``width``."""
-    lengths = torch.as_tensor(lengths, dtype=torch.int64)
-    offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64)
-    torch.cumsum(lengths, 0, out=offsets[1:])
-    values = torch.from_numpy(_pad_features(values, width))
-    return PackedBatch(values.to(device), offsets.to(device))
-
-
-def _pack(series, device, width):
-    """Pack a list of validated float32 series (see ``_pack_values``)."""
-    return _pack_values(np.concatenate(series), [len(x) for x in series], device, width)
-
-
-def _reader(X, n_features, width, device, from_estimator):
-    """A function ``index -> PackedBatch`` of the samples ``X[index]`` (ndarray of indices):
-    gathered from a validated list, or read from a lazy sequence and validated as read."""
-    if not is_lazy(X):
-        return lambda index: _pack([X[i] for i in index], device, width)
-
-    def read(index):
-        values, lengths = read_series_batch(
-            X, index, n_features=n_features, from_estimator=from_estimator
-        )
-        return _pack_values(values, lengths, device, width)
-
-    return read
-
-
-def auto_centroid_length(lengths):
-    """``centroid_length="auto"``: half the median training length, within
-    [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
-    half = int(round(float(np.median(lengths)) / 2))
-    return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
-
-
-def _subset(series, index):
-    """The samples ``index`` of a validated list (a list) or of a lazy sequence (lazy)."""
-    return SeriesSubset(series, index) if is_lazy(series) else [series[i] for i in index]
-
-
-def _split_packed(values, lengths):
-    """The series of a packed ``(values, lengths)`` pair, as a list of views."""
-    return np.split(values, np.cumsum(lengths)[:-1])
-
-
-def _select(packed, index):
-    """The sub-batch ``index`` of a PackedBatch, built by one gather of its rows."""
-    starts = packed.offsets[:-1][index]
-    lengths = packed.lengths[index]
-    offsets = torch.zeros(len(index) + 1, dtype=torch.int64, device=index.device)
-    torch.cumsum(lengths, 0, out=offsets[1:])
-    total = int(offsets[-1])
-    rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
-    rows += torch.arange(total, device=index.device)
-    return PackedBatch(packed.values[rows], offsets)
-
-
 
 
 class DejaVidClassifier(
@@ -363,7 +283,7 @@ class DejaVidClassifier(
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
-        "backend": [StrOptions({"auto", "torch", "cpu", "cuda"})],
+        "backend": [StrOptions(set(BACKEND_NAMES))],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -433,106 +353,8 @@ class DejaVidClassifier(
         """One output of ``transform`` per class (for ``get_feature_names_out``)."""
         return self.classes_.size
 
-    def _torch_device(self):
-        return resolve_device(self.device)
-
-    def _initial_centroids(
-        self, series, y_index, n_classes, n_features, length, rng, feature_weights
-    ):
-        """Initial centroids ``(n_centroids, L, F)`` float32 from ``init`` and the class
-        index of each (grouped by class).
-
-        ``series``: the validated training list, or a lazy sequence of the training series;
-        ``feature_weights``: None or the per-feature weights of the DBA alignments.
-        """
-        if isinstance(self.init, str) and self.init == "mean":
-            if self.n_prototypes > 1:
-                raise ValueError(
-                    "init='mean' gives one centroid per class; use init='dba' or 'medoid' "
-                    f"with n_prototypes={self.n_prototypes}"
-                )
-            resampled_sum = np.zeros((n_classes, length, n_features))
-            # In chunks: the resampled series of a whole lazy set may not fit.
-            for index, values, lengths in packed_chunks(
-                series, n_features=n_features, chunk=_INFERENCE_CHUNK
-            ):
-                resampled = _resample(_split_packed(values, lengths), length)
-                np.add.at(resampled_sum, y_index[index], resampled)
-            counts = np.bincount(y_index, minlength=n_classes)
-            return (resampled_sum / counts[:, None, None]).astype(np.float32), np.arange(
-                n_classes
-            )
-        if isinstance(self.init, str) or isinstance(self.init, DBAInitializer):
-            if isinstance(self.init, DBAInitializer):
-                initializer = clone(self.init)
-                for name, ours in (("centroid_length", length),
-                                   ("n_prototypes", self.n_prototypes)):
-                    theirs = getattr(initializer, name)
-                    if theirs != ours:
-                        raise ValueError(
-                            f"init has {name}={theirs} but the classifier has {name}={ours}"
-                        )
-            else:
-                initializer = DBAInitializer(
-                    centroid_length=length,
-                    n_samples=self.dba_samples,
-                    max_iter=self.dba_max_iter if self.init == "dba" else 0,
-                    n_prototypes=self.n_prototypes,
-                    diagonal=self.diagonal,
-                    backend=self.backend,
-                    n_jobs=self.n_jobs,
-                )
-                initializer.set_params(feature_weights=feature_weights)
-            initializer.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-            initializer.fit(series, y_index)
-            return initializer.centroids_.astype(np.float32), initializer.centroid_class_
-        centroids = np.asarray(self.init, dtype=np.float64)
-        shape = (n_classes * self.n_prototypes, length, n_features)
-        if centroids.shape != shape:
-            raise ValueError(
-                f"init has shape {centroids.shape}; expected (n_classes * n_prototypes, "
-                f"centroid_length, n_features) = {shape}"
-            )
-        if not np.isfinite(centroids).all():
-            raise ValueError("init contains non-finite values")
-        return centroids.astype(np.float32), np.repeat(np.arange(n_classes), self.n_prototypes)
-
-    def _centroid_length(self, series, n_features):
-        """``centroid_length``, with ``"auto"`` resolved from the training lengths."""
-        if self.centroid_length != "auto":
-            return self.centroid_length
-        lengths = series_lengths(series, n_features=n_features)
-        return auto_centroid_length(lengths)
-
-    def _fingerprint(self, n_samples, n_features, classes, warm):
-        """What identifies a fit for its checkpoint: the parameters that change the result,
-        the data's size and classes, and the starting state of a warm start."""
-        params = self.get_params(deep=False)
-        fingerprint = {
-            k: canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED
-        }
-        fingerprint.update(
-            n_samples=n_samples, n_features=n_features, classes=repr(classes.tolist()),
-            warm_start_state=digest(self.centroids_, self.weights_) if warm else None,
-        )
-        return fingerprint
-
-    def _resume_state(self, fingerprint, group):
-        """The checkpoint to resume from (None to start afresh), on every rank."""
-        if group is None:
-            return load_checkpoint(self.checkpoint, fingerprint)
-        # Rank 0 reads the file (it need not be on a shared file system) and tells the
-        # others: the state, or the error every rank raises.
-        loaded = None
-        if group.rank == 0:
-            try:
-                loaded = ("state", load_checkpoint(self.checkpoint, fingerprint))
-            except ValueError as exc:
-                loaded = ("error", str(exc))
-        kind, value = group.broadcast(loaded)
-        if kind == "error":
-            raise ValueError(value)
-        return value
+    def _scorer(self):
+        return ClassScorer(self.centroid_class_, self.diagonal, self.backend)
 
     @_fit_context(
         # init may be a DBAInitializer, whose parameters are validated by its own fit.
@@ -557,144 +379,86 @@ class DejaVidClassifier(
         """
         y = validate_data(self, X="no_validation", y=y)
         warm = self.warm_start and hasattr(self, "centroids_")
-        series, n_features, classes, y_index = self._check_training_data(X, y, warm)
-        length = self._centroid_length(series, n_features)
-        if warm and self.centroids_.shape[1] != length:
-            raise ValueError(
-                f"warm_start=True but centroid_length={length} differs from the "
-                f"fitted centroids' length {self.centroids_.shape[1]}"
-            )
-        trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
-        group = current_group()
-        # Before any draw from a RandomState passed as random_state.
-        fingerprint = (
-            self._fingerprint(len(series), n_features, classes, warm)
-            if trains and self.checkpoint is not None
-            else None
+        source = as_source(X, n_features=self.n_features_in_ if warm else None)
+        classes, y_index = check_targets(
+            y, len(source), min_classes=2, expected_classes=self.classes_ if warm else None
         )
+        length = self._centroid_length(source, warm)
+        trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
+        strategy = current_strategy()
+        checkpoint = None
+        if trains and self.checkpoint is not None:
+            # Before any draw from a RandomState passed as random_state.
+            fingerprint = fit_fingerprint(self, len(source), source.n_features, classes, warm)
+            checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
+        # Every rank draws the same split, seeds and permutations: rank 0's.
         rng = check_random_state(self.random_state)
-        if group is not None:
-            # Every rank must draw the same split, seeds and permutations: rank 0's.
-            state = group.broadcast(rng.get_state())
-            if group.rank != 0:
-                rng = np.random.RandomState()
-                rng.set_state(state)
-        device = self._torch_device()
-        train_index, validation_index = self._split(len(series), y_index, rng)
-        train_series = _subset(series, train_index)
-        y_train = y_index[train_index]
-        width = aligned_width(n_features)
-        read = _reader(series, n_features, width, device, from_estimator=False)
+        rng.set_state(strategy.broadcast(rng.get_state()))
+        train_index, validation_index = self._split(len(source), y_index, rng)
         # Scores are checked on the held-out samples when there are some, else on
         # (up to _SCORING_SAMPLES of) the training samples.
         scoring_index = validation_index if validation_index is not None else train_index
         scoring_index = scoring_index[
             np.unique(np.linspace(0, len(scoring_index) - 1, _SCORING_SAMPLES).astype(int))
         ]
-        self.classes_ = classes
-        self.n_features_in_ = n_features
-
+        self.classes_, self.n_features_in_ = classes, source.n_features
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        resume = self._resume_state(fingerprint, group) if fingerprint is not None else None
-        if resume is not None:
-            # As trained; the optimiser state follows in _train.
-            C, V, param, initial_state = self._resumed_parameters(resume, device)
+        device = resolve_device(self.device)
+        resumed = checkpoint.load() if checkpoint is not None else None
+        if resumed is not None:  # as trained; the optimiser state follows in _train
+            prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
         else:
-            # Passes over the data inside fit read a batch at a time: fit holds no more.
-            std = (
-                None if self.feature_scaling is None
-                else feature_std(
-                    train_series, n_features, self.batch_size,
-                    pooled=self.feature_scaling == "pooled",
-                )
+            prototypes = initial_prototypes(
+                self, warm, source.subset(train_index), y_index[train_index], length, rng,
+                generator, strategy, device,
             )
-            C, V = self._initial_parameters(
-                warm, train_series, y_train, classes.size, n_features, length, rng,
-                generator, std, group, device,
-            )
-            param = (
-                Parametrization() if std is None
-                else Parametrization.standard(C, V.exp(), std)
-            )
-            C, V = param.initial(C, V)
-            initial_dist = self._distances(
-                read, scoring_index, param.centroids(C), param.weights(V), self.batch_size
-            )
-            # Tensors only: a checkpoint is read back with torch.load(weights_only=True).
-            initial_state = {
-                "centroid_class": torch.from_numpy(self.centroid_class_),
-                "parametrization": param.state_dict(),
-                "logit_scale": distance_spread(initial_dist),
-                "initial_dist": torch.from_numpy(initial_dist),
-            }
-        self.logit_scale_ = initial_state["logit_scale"]
-        C.requires_grad_(self.learn_centroids)
-        V.requires_grad_(self.learn_weights)
-
-        self.history_ = {
-            "loss": [], "train_accuracy": [], "learning_rate": [],
-            "centroid_learning_rate": [], "seconds": [],
-        }
-        if validation_index is not None:
-            self.history_.update(validation_loss=[], validation_accuracy=[])
-        self.n_epochs_ = 0
-        self.best_epoch_ = None
+        self.centroid_class_ = prototypes.centroid_class
+        scores = resumed["scores"] if resumed is not None else self._scores(
+            source, scoring_index, prototypes
+        )
+        self.logit_scale_ = scores["logit_scale"]
+        self.history_ = empty_history(validation_index is not None)
+        self.n_epochs_, self.best_epoch_ = 0, None
         if trains:
-            if is_lazy(series):
-                def batch(index):
-                    return read(train_index[index.numpy()])
-            else:
-                packed = _pack(train_series, device, width)
-
-                def batch(index):
-                    return _select(packed, index.to(device))
-
-            validation = None
-            if validation_index is not None:
-                validation = (read, validation_index, y_index[validation_index])
-            C, V = self._train(
-                C, V, param, batch, y_train, validation, generator, device, group, resume,
-                fingerprint, initial_state,
+            validation = validation_index is not None and Validation(
+                source, validation_index, y_index[validation_index], _INFERENCE_CHUNK
             )
-
-        centroids, weights = param.centroids(C.detach()), param.weights(V.detach())
-        self.centroids_ = centroids[..., :n_features].cpu().numpy()
-        self.weights_ = weights[..., :n_features].cpu().numpy()
-        final_dist = self._distances(read, scoring_index, centroids, weights, self.batch_size)
+            self._train(prototypes, source.subset(train_index).to(device), y_index[train_index],
+                        generator, strategy, validation or None, checkpoint, resumed, scores)
+        centroids, weights = prototypes.frozen()
+        self.centroids_, self.weights_ = centroids.cpu().numpy(), weights.cpu().numpy()
+        final_dist = self._scorer().source(
+            source, scoring_index, centroids, weights, self.batch_size
+        )
         held_out = validation_index is not None
-        self._calibrate(series, y_index, final_dist, scoring_index, held_out, warm)
+        self.temperature_ = calibrated_temperature(
+            self, source, y_index, final_dist, scoring_index, held_out or warm
+        )
         if trains:
-            self._warn_if_not_learned(
-                initial_state["initial_dist"].numpy(), final_dist, y_index[scoring_index],
-                held_out,
+            warn_if_not_learned(
+                scores["initial_dist"].numpy(), final_dist, y_index[scoring_index], held_out
             )
         return self
 
-    def _check_training_data(self, X, y, warm):
-        """The validated series (list or lazy sequence), the feature count, the classes
-        and the class index of every sample."""
-        if is_lazy(X):
-            series = X
-            n_features = check_lazy_series(X, n_features=self.n_features_in_ if warm else None)
-        else:
-            series = check_series_list(X, n_features=self.n_features_in_ if warm else None)
-            n_features = series[0].shape[1]
-        if len(series) != len(y):
-            raise ValueError(f"X has {len(series)} series but y has {len(y)} labels")
-        check_label_types(y)
-        check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size < 2:
+    def _scores(self, source, scoring_index, prototypes):
+        """The scoring samples' class distances under the initial prototypes, and the
+        training logits' scale they give."""
+        dist = self._scorer().source(
+            source, scoring_index, *prototypes.frozen(), self.batch_size
+        )
+        return {"logit_scale": distance_spread(dist), "initial_dist": torch.from_numpy(dist)}
+
+    def _centroid_length(self, source, warm):
+        """``centroid_length``, with ``"auto"`` resolved from the training lengths."""
+        length = self.centroid_length
+        if length == "auto":
+            length = auto_centroid_length(source.lengths)
+        if warm and self.centroids_.shape[1] != length:
             raise ValueError(
-                f"y contains only one class ({classes[0]!r}); DejaVidClassifier needs "
-                "samples of at least 2 classes"
+                f"warm_start=True but centroid_length={length} differs from the "
+                f"fitted centroids' length {self.centroids_.shape[1]}"
             )
-        if warm and not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"warm_start=True but y has classes {classes.tolist()}, not the classes "
-                f"{self.classes_.tolist()} of the previous fit"
-            )
-        return series, n_features, classes, y_index
+        return length
 
     def _split(self, n_samples, y_index, rng):
         """Sorted training and validation indices (None without a validation fraction)."""
@@ -707,285 +471,22 @@ class DejaVidClassifier(
         )
         return np.sort(train_index), np.sort(validation_index)
 
-    def _resumed_parameters(self, resume, device):
-        """``(C', V')``, the parametrisation and the initial state saved in a checkpoint."""
-        initial_state = resume["initial_state"]
-        param = Parametrization(**{
-            k: None if v is None else v.to(device)
-            for k, v in initial_state["parametrization"].items()
-        })
-        self.centroid_class_ = initial_state["centroid_class"].numpy()
-        return resume["C"].to(device), resume["V"].to(device), param, initial_state
-
-    def _initial_parameters(
-        self, warm, train_series, y_train, n_classes, n_features, length, rng, generator,
-        std, group, device,
-    ):
-        """The initial centroids and log-weights (padded, on ``device``, in the data's
-        units) and, as ``centroid_class_``, the class of each centroid. ``std``: the
-        features' standard deviations with feature scaling, else None."""
-        width = aligned_width(n_features)
-        if warm:
-            centroids = self.centroids_
-            log_weights = torch.from_numpy(np.log(self.weights_))
-        else:
-            initial = None
-            if group is None or group.rank == 0:
-                initial = self._initial_centroids(
-                    train_series, y_train, n_classes, n_features, length, rng,
-                    None if std is None else 1.0 / std,
-                )
-            if group is not None:
-                # From the whole training set, once; identical on every rank.
-                initial = group.broadcast(initial)
-            centroids, self.centroid_class_ = initial
-            shape = (len(centroids), length, n_features)
-            # Drawn on every rank: the generator then shuffles identically everywhere.
-            log_weights = (
-                torch.randn(shape, generator=generator)
-                if self.weight_init == "random"
-                else torch.zeros(shape)
-            )
-            if std is not None:
-                # Unit (or random) weights of the standardised features.
-                log_weights = log_weights - torch.from_numpy(np.log(std)).float()
-        C = torch.tensor(_pad_features(centroids, width), device=device)
-        V = _pad_features(log_weights, width).to(device)
-        return C, V
-
     def _train(
-        self, C, V, param, batch, y_train, validation, generator, device, group, resume,
-        fingerprint, initial_state,
+        self, prototypes, train_source, y_train, generator, strategy, validation,
+        checkpoint, resumed, scores,
     ):
-        """The training loop; returns the kept learned (centroids, log-weights).
-
-        ``batch(index)``: the PackedBatch of the training samples at positions ``index``
-        (a CPU int64 tensor); ``validation``: None or (reader, indices, targets);
-        ``group``: None or the ProcessGroup of data-parallel training; ``resume``: None or
-        the checkpoint to continue from.
-        """
-        centroid_lr = (
-            self.learning_rate / 3
-            if self.centroid_learning_rate is None
-            else self.centroid_learning_rate
+        """Run the training engine on ``prototypes``; keep the chosen epoch's values."""
+        prototypes.C.requires_grad_(self.learn_centroids)
+        prototypes.V.requires_grad_(self.learn_weights)
+        settings = TrainingSettings.of(self)
+        trainer = Trainer(settings, self._scorer(), strategy, validation, checkpoint)
+        state = trainer.initial_state(prototypes, generator)
+        if resumed is not None:
+            state.load_state_dict(resumed)
+        self.best_epoch_, prototypes.C, prototypes.V = trainer.fit(
+            state, train_source, y_train, {"scores": scores}
         )
-        groups = []
-        if self.learn_weights:
-            groups.append({"params": [V], "lr": self.learning_rate})
-        if self.learn_centroids:
-            groups.append({"params": [C], "lr": centroid_lr})
-        params = [p for g in groups for p in g["params"]]
-        optimizer = torch.optim.AdamW(
-            groups, betas=(0.9, 0.999), weight_decay=self.weight_decay
-        )
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=self.max_epochs, eta_min=0.0
-        )
-        targets = torch.from_numpy(y_train).to(device)
-        n_train = len(y_train)
-        best = None  # (accuracy, -loss) of the kept epoch, its index and its parameters
-        first_epoch = 0
-        if resume is not None:
-            optimizer.load_state_dict(resume["optimizer"])
-            schedule.load_state_dict(resume["schedule"])
-            generator.set_state(resume["generator"])
-            self.history_ = resume["history"]
-            best = resume["best"]
-            if best is not None:
-                best = (best[0], best[1], best[2].to(device), best[3].to(device))
-            first_epoch = resume["epoch"]
-
-        epochs = tqdm(
-            range(first_epoch, self.max_epochs), desc=type(self).__name__, unit="epoch",
-            initial=first_epoch, total=self.max_epochs,
-            disable=self.verbose < 1 or (group is not None and group.rank != 0),
-        )
-        for epoch in epochs:
-            start = time.perf_counter()
-            # The schedule scales both groups alike.
-            lr_scale = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["initial_lr"]
-            frozen = {}
-            if self.path_update == "epoch":
-                frozen = {
-                    "path_centroids": param.centroids(C.detach()).clone(),
-                    "path_weights": param.weights(V.detach()),
-                }
-            order = torch.randperm(n_train, generator=generator)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            n_correct = torch.zeros((), dtype=torch.int64, device=device)
-            for first in range(0, n_train, self.batch_size):
-                index = order[first:first + self.batch_size]
-                n_batch = len(index)
-                if group is not None:
-                    # The same permutation everywhere; each rank takes its share.
-                    index = index[group.rank::group.world_size]
-                optimizer.zero_grad()
-                if len(index):
-                    # The data were validated once in fit (or as read); the parameters are
-                    # checked below.
-                    dist = self._scores(
-                        batch(index), param.centroids(C), param.weights(V),
-                        check_input=False, **frozen,
-                    )
-                    batch_targets = targets[index.to(device)]
-                    logits = training_logits(dist, self.logit_norm, self.logit_scale_)
-                    if group is None:
-                        loss = F.cross_entropy(logits, batch_targets)
-                    else:
-                        # Summed over the ranks, this is the global batch's mean loss.
-                        loss = F.cross_entropy(logits, batch_targets, reduction="sum") / n_batch
-                    loss.backward()
-                    loss_sum += loss.detach() * n_batch
-                    n_correct += (dist.detach().argmin(1) == batch_targets).sum()
-                if group is not None:
-                    group.all_reduce_gradients(params)
-                optimizer.step()
-            schedule.step()
-            if group is not None:
-                group.all_reduce_sum(loss_sum)
-                group.all_reduce_sum(n_correct)
-            if not (torch.isfinite(loss_sum) and torch.isfinite(C).all() and torch.isfinite(V).all()):
-                raise ValueError(
-                    f"training diverged in epoch {epoch}: the loss or the parameters are no "
-                    "longer finite; lower learning_rate or centroid_learning_rate"
-                )
-
-            record = {
-                "loss": float(loss_sum) / n_train,
-                "train_accuracy": int(n_correct) / n_train,
-                "learning_rate": self.learning_rate * lr_scale,
-                "centroid_learning_rate": centroid_lr * lr_scale,
-            }
-            if validation is not None:
-                record["validation_loss"], record["validation_accuracy"] = self._validate(
-                    validation, param.centroids(C.detach()), param.weights(V.detach()),
-                    device, group,
-                )
-                score = (record["validation_accuracy"], -record["validation_loss"])
-                if best is None or score > best[0]:
-                    best = (score, epoch, C.detach().clone(), V.detach().clone())
-            record["seconds"] = time.perf_counter() - start
-            for key, value in record.items():
-                self.history_[key].append(value)
-            postfix = {"loss": record["loss"], "acc": record["train_accuracy"]}
-            if validation is not None:
-                postfix["val_acc"] = record["validation_accuracy"]
-            epochs.set_postfix(postfix)
-            if self.checkpoint is not None:
-                if group is None or group.rank == 0:
-                    save_checkpoint(self.checkpoint, {
-                        "fingerprint": fingerprint,
-                        "epoch": epoch + 1,
-                        "C": C.detach(),
-                        "V": V.detach(),
-                        "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "generator": generator.get_state(),
-                        "history": self.history_,
-                        "best": best,
-                        "initial_state": initial_state,
-                    })
-                if group is not None:
-                    group.barrier()
-
-        self.n_epochs_ = self.max_epochs
-        if best is None:
-            self.best_epoch_ = self.max_epochs - 1
-            return C, V
-        _, self.best_epoch_, C, V = best
-        return C, V
-
-    def _validate(self, validation, C, W, device, group):
-        """(loss, accuracy) on the validation samples, exact DTW; with a process group,
-        each rank scores its share and the sums are all-reduced."""
-        read, index, targets = validation
-        if group is None:
-            dist = self._distances(read, index, C, W)
-            logits = training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_)
-            loss = float(F.cross_entropy(logits, torch.from_numpy(targets)))
-            return loss, float(np.mean(dist.argmin(1) == targets))
-        share = slice(group.rank, None, group.world_size)
-        totals = torch.zeros(2, dtype=torch.float64)
-        if index[share].size:
-            dist = self._distances(read, index[share], C, W)
-            logits = training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_)
-            share_targets = torch.from_numpy(targets[share])
-            totals[0] = F.cross_entropy(logits, share_targets, reduction="sum")
-            totals[1] = float(np.sum(dist.argmin(1) == targets[share]))
-        totals = group.all_reduce_sum(totals.to(device)).cpu()
-        return float(totals[0]) / index.size, float(totals[1]) / index.size
-
-    def _scores(self, batch, C, W, **op_options):
-        """Class distances ``(B, n_classes)`` of a PackedBatch: the least weighted-DTW
-        distance to the centroids of each class."""
-        dist = weighted_dtw(
-            batch, C, W, diagonal=self.diagonal, backend=self.backend, **op_options
-        )
-        return class_distances(dist, self.centroid_class_)
-
-    @torch.no_grad()
-    def _distances(self, read, index, C, W, chunk=None):
-        """Exact class distances (len(index), n_classes), float64, of the samples
-        ``read(index)``, ``chunk`` (default ``_INFERENCE_CHUNK``) at a time."""
-        chunk = chunk or _INFERENCE_CHUNK
-        chunks = []
-        for first in range(0, len(index), chunk):
-            batch = read(index[first:first + chunk])
-            try:
-                dist = self._scores(batch, C, W)
-            except DistanceOverflowError as exc:  # name the sample by its index in X
-                raise exc.renamed(int(index[first + exc.sample])) from None
-            chunks.append(dist.cpu().numpy().astype(np.float64))
-        return np.concatenate(chunks)
-
-    def _calibrate(self, series, y_index, scoring_dist, scoring_index, held_out, warm):
-        """``temperature_``: fitted on class distances of samples the model did not learn
-        from: the validation split, else out-of-fold distances of ``calibration_cv``
-        cross-fits, else (``calibration_cv=None``, a warm start, whose training no fresh
-        cross-fit repeats, or a class of one sample) the training samples."""
-        self.temperature_ = None
-        if self.calibration is None:
-            return
-        n_splits = min(self.calibration_cv or 0, np.bincount(y_index).min())
-        if held_out or warm or n_splits < 2:
-            self.temperature_ = fit_temperature(-scoring_dist, y_index[scoring_index])
-            return
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=0)
-        fold_model = clone(self).set_params(
-            calibration=None, checkpoint=None, verbose=0, warm_start=False
-        )
-        dist = np.empty((len(y_index), self.classes_.size))
-        for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
-            with warnings.catch_warnings():
-                # Warnings of the cross-fits would repeat those of the fit itself.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                fold_model.fit(_subset(series, fit_index), self.classes_[y_index[fit_index]])
-            dist[held_index] = fold_model.transform(_subset(series, held_index))
-        self.temperature_ = fit_temperature(-dist, y_index)
-
-    def _warn_if_not_learned(self, initial, final, targets, held_out):
-        """A ConvergenceWarning when the trained centroids classify the scoring samples
-        clearly worse than the initial ones (by more than two binomial standard errors),
-        or no better than always predicting the commonest class."""
-        chance = np.bincount(targets).max() / len(targets)
-        before = float(np.mean(initial.argmin(1) == targets))
-        after = float(np.mean(final.argmin(1) == targets))
-        # At least one sample's worth: a single error is no evidence when all were right.
-        tolerance = 2 * np.sqrt(max(before * (1 - before), 1 / len(targets)) / len(targets))
-        if after >= before - tolerance and after > chance:
-            return
-        where = "validation" if held_out else "training"
-        reason = (
-            f"below the {before:.3f} of the initial centroids" if after < before
-            else f"no better than always predicting the commonest class ({chance:.3f})"
-        )
-        warnings.warn(
-            f"DejaVidClassifier's {where} accuracy after training is {after:.3f}, {reason}: "
-            "training did not help. Try the defaults of learning_rate, weight_init, "
-            "feature_scaling and logit_norm, a smaller learning_rate or "
-            "centroid_learning_rate, another centroid_length, or more max_epochs.",
-            ConvergenceWarning,
-        )
+        self.history_, self.n_epochs_ = state.history, self.max_epochs
 
     def transform(self, X):
         """Weighted-DTW distances of each series to each class centroid.
@@ -1003,19 +504,13 @@ class DejaVidClassifier(
             ``classes_``.
         """
         check_is_fitted(self)
-        if is_lazy(X):
-            check_lazy_series(X, n_features=self.n_features_in_)
-            series = X
-        else:
-            series = check_series_list(X, n_features=self.n_features_in_)
-        device = self._torch_device()
-        width = aligned_width(self.n_features_in_)
-        C = torch.from_numpy(_pad_features(self.centroids_, width)).to(device)
-        W = torch.from_numpy(_pad_features(self.weights_, width, 1.0)).to(device)
-        read = _reader(series, self.n_features_in_, width, device, from_estimator=True)
-        return self._distances(read, np.arange(len(series)), C, W)
+        source = as_source(X, n_features=self.n_features_in_)
+        device = resolve_device(self.device)
+        C = torch.from_numpy(self.centroids_).to(device)
+        W = torch.from_numpy(self.weights_).to(device)
+        return self._scorer().source(source, np.arange(len(source)), C, W, _INFERENCE_CHUNK)
 
-    def _logits(self, X):
+    def _calibrated_logits(self, X):
         """The scores behind ``predict_proba``: the distances over the fitted temperature,
         or without calibration the training logits."""
         dist = self.transform(X)
@@ -1037,7 +532,7 @@ class DejaVidClassifier(
             The logits (see ``logit_norm``); with two classes, the log-odds of
             ``classes_[1]``, positive where it is predicted.
         """
-        logits = self._logits(X)
+        logits = self._calibrated_logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X):
@@ -1053,7 +548,7 @@ class DejaVidClassifier(
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return softmax(self._logits(X), axis=1)
+        return softmax(self._calibrated_logits(X), axis=1)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
@@ -1068,7 +563,7 @@ class DejaVidClassifier(
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return log_softmax(self._logits(X), axis=1)
+        return log_softmax(self._calibrated_logits(X), axis=1)
 
     def predict(self, X):
         """The class of the nearest centroid under the learned weighted DTW.

@@ -13,17 +13,15 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ._series import (
-    check_label_types, check_lazy_series, check_series_list, is_lazy, read_series_batch
-)
+from ._series import check_series_list, check_targets
+from ._source import as_source, split_batch
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
+from .dtw._backends import BACKEND_NAMES
 
 __all__ = ["DBAInitializer", "dba_barycenter"]
 
-_BACKENDS = StrOptions({"auto", "torch", "cpu", "cuda"})
 # Assignment/update rounds of the per-class k-means of DBAInitializer(n_prototypes > 1).
 _KMEANS_MAX_ROUNDS = 10
 # A class gets at most one prototype per this many of its series.
@@ -145,7 +143,7 @@ def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, back
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
-        "backend": [_BACKENDS],
+        "backend": [StrOptions(set(BACKEND_NAMES))],
         "return_n_iter": ["boolean"],
     },
     prefer_skip_nested_validation=True,
@@ -287,7 +285,7 @@ class DBAInitializer(BaseEstimator):
         "n_prototypes": [Interval(Integral, 1, None, closed="left")],
         "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
-        "backend": [_BACKENDS],
+        "backend": [StrOptions(set(BACKEND_NAMES))],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
@@ -325,19 +323,10 @@ class DBAInitializer(BaseEstimator):
             Fitted initializer.
         """
         y = validate_data(self, X="no_validation", y=y)
-        lazy = is_lazy(X)
-        if lazy:
-            # Read only the series each class uses, validated as they are read.
-            n_features = check_lazy_series(X)
-            n_series = len(X)
-        else:
-            series = check_series_list(X)
-            n_features, n_series = series[0].shape[1], len(series)
-        if n_series != len(y):
-            raise ValueError(f"X has {n_series} series but y has {len(y)} labels")
-        check_label_types(y)
-        check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        # Only the series each class uses are read (validated as read, if X is lazy).
+        source = as_source(X)
+        self.classes_, y_index = check_targets(y, len(source))
+        n_features = source.n_features
         rng = check_random_state(self.random_state)
         picked = []
         for k in range(len(self.classes_)):
@@ -345,20 +334,12 @@ class DBAInitializer(BaseEstimator):
             size = min(self.n_samples, in_class.size)
             picked.append(np.sort(rng.choice(in_class, size=size, replace=False)))
 
-        def members(index):
-            if not lazy:
-                return [series[i] for i in index]
-            values, lengths = read_series_batch(
-                X, index, n_features=n_features, from_estimator=False
-            )
-            return np.split(values, np.cumsum(lengths)[:-1])
-
         feature_weights = self._check_feature_weights(n_features)
         seeds = rng.randint(np.iinfo(np.int32).max, size=len(picked))
         # A generator: joblib reads a class's series only when it dispatches that class, so
         # a lazy X holds the series of a few classes at a time, not of all of them.
         results = Parallel(n_jobs=self.n_jobs)(
-            delayed(self._class_centers)(members(index), feature_weights, seed)
+            delayed(self._class_centers)(split_batch(source.read(index)), feature_weights, seed)
             for index, seed in zip(picked, seeds)
         )
         self.centroids_ = np.concatenate([centers for centers, _ in results])

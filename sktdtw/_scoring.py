@@ -1,12 +1,19 @@
-"""How distances become class scores: prototypes to classes, training logits, and the
-temperature that calibrates ``predict_proba``."""
+"""How the learned prototypes score series: distances to classes, training logits, and
+whether training helped."""
+
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
+from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["class_distances", "distance_spread", "fit_temperature", "training_logits"]
+from .dtw import DistanceOverflowError, PackedBatch, weighted_dtw
+
+__all__ = [
+    "ClassScorer", "class_distances", "distance_spread", "training_logits",
+    "warn_if_not_learned",
+]
 
 # Added to the per-sample standard deviation of the distances in the z-score logits.
 _ZSCORE_EPS = 1e-5
@@ -44,23 +51,66 @@ def distance_spread(dist):
     return spread if np.isfinite(spread) and spread > 0 else 1.0
 
 
-def fit_temperature(logits, targets):
-    """The temperature ``t > 0`` minimising the log-loss of ``softmax(logits / t)``.
+@dataclass(frozen=True)
+class ClassScorer:
+    """Class distances of series under given centroids and weights: the weighted DTW of
+    the op (``diagonal``, ``backend``), reduced to classes by ``centroid_class``."""
 
-    The log-loss is convex in ``1 / t``, so a bounded scalar search over ``log(1 / t)``
-    finds it. Logits that do not separate the classes at all give a large temperature
-    (near-uniform probabilities), never a degenerate one.
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    # Searched in units of the logits' typical spread over the classes, whatever their scale.
-    spread = logits.std(1).mean()
-    if not spread > 0:
-        return 1.0  # all logits tie: every temperature gives the uniform distribution
-    logits = logits / spread
-    rows = np.arange(len(targets))
+    centroid_class: np.ndarray
+    diagonal: bool
+    backend: str
 
-    def log_loss(log_inverse):
-        return -log_softmax(logits * np.exp(log_inverse), axis=1)[rows, targets].mean()
+    def batch(self, batch, centroids, weights, **op_options):
+        """Differentiable class distances ``(B, n_classes)`` of a PackedBatch."""
+        dist = weighted_dtw(
+            batch, centroids, weights, diagonal=self.diagonal, backend=self.backend,
+            **op_options,
+        )
+        return class_distances(dist, self.centroid_class)
 
-    result = minimize_scalar(log_loss, bounds=(-12.0, 12.0), method="bounded")
-    return float(spread * np.exp(-result.x))
+    @torch.no_grad()
+    def source(self, source, index, centroids, weights, chunk):
+        """Exact class distances ``(len(index), n_classes)``, float64, of the samples
+        ``index`` of a SeriesSource, read ``chunk`` at a time onto the centroids' device."""
+        chunks = []
+        for first in range(0, len(index), chunk):
+            try:
+                # Read inside the call: no chunk outlives its distances.
+                dist = self.batch(
+                    _read(source, index[first:first + chunk], centroids.device), centroids,
+                    weights,
+                )
+            except DistanceOverflowError as exc:  # name the sample by its index in X
+                raise exc.renamed(int(index[first + exc.sample])) from None
+            chunks.append(dist.cpu().numpy().astype(np.float64))
+        return np.concatenate(chunks)
+
+
+def _read(source, index, device):
+    """The samples ``index`` of a SeriesSource, packed on ``device``."""
+    return PackedBatch(*(t.to(device) for t in source.read(index)))
+
+
+def warn_if_not_learned(initial, final, targets, held_out):
+    """A ConvergenceWarning when the trained centroids' class distances ``final``
+    classify clearly worse than the initial ones (by more than two binomial standard
+    errors), or no better than always predicting the commonest class."""
+    chance = np.bincount(targets).max() / len(targets)
+    before = float(np.mean(initial.argmin(1) == targets))
+    after = float(np.mean(final.argmin(1) == targets))
+    # At least one sample's worth: a single error is no evidence when all were right.
+    tolerance = 2 * np.sqrt(max(before * (1 - before), 1 / len(targets)) / len(targets))
+    if after >= before - tolerance and after > chance:
+        return
+    where = "validation" if held_out else "training"
+    reason = (
+        f"below the {before:.3f} of the initial centroids" if after < before
+        else f"no better than always predicting the commonest class ({chance:.3f})"
+    )
+    warnings.warn(
+        f"DejaVidClassifier's {where} accuracy after training is {after:.3f}, {reason}: "
+        "training did not help. Try the defaults of learning_rate, weight_init, "
+        "feature_scaling and logit_norm, a smaller learning_rate or "
+        "centroid_learning_rate, another centroid_length, or more max_epochs.",
+        ConvergenceWarning,
+    )

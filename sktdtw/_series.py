@@ -1,4 +1,4 @@
-"""Input conversion shared by the estimators: every accepted form to a list of series.
+"""Input validation shared by the estimators (behind :func:`sktdtw._source.as_source`).
 
 Accepted forms of ``X`` (the conventions of tslearn and aeon, time axis first):
 
@@ -26,10 +26,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy import sparse
+from sklearn.utils.multiclass import check_classification_targets
+
+from .dtw._packing import offsets_from_lengths
 
 __all__ = [
-    "SeriesSubset", "check_label_types", "check_lazy_series", "check_series_list", "is_lazy",
-    "packed_chunks", "read_series_batch", "series_lengths",
+    "check_lazy_series", "check_series_list", "check_targets", "is_lazy", "read_series_batch",
 ]
 
 
@@ -172,14 +174,38 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
     return np.ascontiguousarray(arr)
 
 
-def check_label_types(y):
-    """A ValueError if the labels ``y`` mix strings and numbers (they cannot be sorted)."""
+def check_targets(y, n_samples, *, min_classes=1, expected_classes=None):
+    """The classes and the class index of every sample of the labels ``y``.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` does not have ``n_samples`` labels, mixes strings and numbers (they cannot
+        be sorted), is not a classification target, has fewer than ``min_classes``
+        classes, or (with
+        ``expected_classes``, a warm start's) other classes.
+    """
+    if n_samples != len(y):
+        raise ValueError(f"X has {n_samples} series but y has {len(y)} labels")
     y = np.asarray(y)
     if y.dtype == object:
         kinds = {"str" if isinstance(v, str) else "number" for v in y.ravel().tolist()}
         if len(kinds) > 1:
             raise ValueError("y mixes str and number labels; make them all one type (e.g. "
                              "y.astype(str))")
+    check_classification_targets(y)
+    classes, y_index = np.unique(y, return_inverse=True)
+    if classes.size < min_classes:
+        raise ValueError(
+            f"y contains only one class ({classes[0]!r}); samples of at least {min_classes} "
+            "classes are needed"
+        )
+    if expected_classes is not None and not np.array_equal(classes, expected_classes):
+        raise ValueError(
+            f"warm_start=True but y has classes {classes.tolist()}, not the classes "
+            f"{expected_classes.tolist()} of the previous fit"
+        )
+    return classes, y_index
 
 
 def is_lazy(X):
@@ -187,34 +213,6 @@ def is_lazy(X):
     return isinstance(X, Sequence) and not isinstance(
         X, (list, tuple, str, bytes, np.ndarray, torch.Tensor)
     )
-
-
-class SeriesSubset(Sequence):
-    """The samples ``base[index[0]], base[index[1]], ...`` of a lazy sequence, unread.
-
-    Reads through :func:`read_series_batch` go to ``base`` in one batch, and their
-    errors name the sample by its index in ``base``.
-    """
-
-    def __init__(self, base, index):
-        index = np.asarray(index, dtype=np.int64)
-        if isinstance(base, SeriesSubset):
-            # A subset of a subset reads from the same base, still in one batch.
-            base, index = base.base, base.index[index]
-        self.base = base
-        self.index = index
-
-    @property
-    def lengths(self):
-        """The base's lengths of these samples, or None where the base has none."""
-        lengths = getattr(self.base, "lengths", None)
-        return None if lengths is None else np.asarray(lengths)[self.index]
-
-    def __len__(self):
-        return self.index.size
-
-    def __getitem__(self, i):
-        return self.base[int(self.index[i])]
 
 
 def _item_array(x, i, input_name):
@@ -276,7 +274,7 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     Parameters
     ----------
     X : Sequence
-        A lazy sequence or a :class:`SeriesSubset` of one.
+        A lazy sequence.
     indices : array-like of int
         Which samples, in this order (repeats allowed).
     n_features : int
@@ -297,12 +295,9 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     Raises
     ------
     ValueError
-        Naming the sample by its index in ``X`` (in the base sequence of a subset): not
-        1-D/2-D, empty, another feature count, or non-finite values.
+        Naming the sample by its index in ``X``: not 1-D/2-D, empty, another feature count, or non-finite values.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    if isinstance(X, SeriesSubset):
-        X, indices = X.base, X.index[indices]
     read_batch = getattr(X, "read_batch", None)
     if read_batch is None:
         items = []
@@ -321,7 +316,7 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
             f"lengths of shape {lengths.shape} for {indices.size} samples; expected "
             "(sum of the lengths, n_features) and one length per sample"
         )
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    offsets = offsets_from_lengths(torch.from_numpy(lengths)).numpy()
     empty = np.flatnonzero(lengths < 1)
     if empty.size:
         i = int(indices[empty[0]])
@@ -334,34 +329,3 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
                 False,
             )
     return values, lengths
-
-
-def series_lengths(X, *, n_features, input_name="X"):
-    """The length of every series of a validated list or a lazy sequence (int64 array):
-    from a lazy sequence's ``lengths`` when it has them, else read in chunks."""
-    if not is_lazy(X):
-        return np.array([len(x) for x in X], dtype=np.int64)
-    lengths = getattr(X, "lengths", None)
-    if lengths is not None:
-        return np.asarray(lengths, dtype=np.int64)
-    return np.concatenate([
-        lengths for _, _, lengths in packed_chunks(X, n_features=n_features, chunk=1024)
-    ])
-
-
-def packed_chunks(X, *, n_features, chunk):
-    """``(index, values, lengths)`` for consecutive runs of ``chunk`` samples of a validated
-    list or of a lazy sequence (read and validated as :func:`read_series_batch` does):
-    one pass over data that need not fit in memory."""
-    for first in range(0, len(X), chunk):
-        index = np.arange(first, min(first + chunk, len(X)))
-        if is_lazy(X):
-            values, lengths = read_series_batch(
-                X, index, n_features=n_features, from_estimator=False
-            )
-        else:
-            values = np.concatenate([X[i] for i in index])
-            lengths = np.array([len(X[i]) for i in index], dtype=np.int64)
-        yield index, values, lengths
-        # Let go of this chunk before reading the next: one chunk held, not two.
-        del values, lengths

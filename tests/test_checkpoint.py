@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import sktdtw._checkpoint as checkpoint_module
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier
 from sktdtw._checkpoint import read_checkpoint
@@ -44,21 +45,21 @@ def _assert_same_fit(a, b):
 def _interrupt_after_epoch(monkeypatch, epochs):
     """Raise KeyboardInterrupt once the checkpoint of ``epochs`` epochs is written, as a
     kill between two epochs would."""
-    save = classifier_module.save_checkpoint
+    save = checkpoint_module.save_checkpoint
 
     def save_then_stop(path, state):
         save(path, state)
         if state["epoch"] == epochs:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(classifier_module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
 
 
 def _forbid(monkeypatch, name):
     def fail(*args, **kwargs):
         raise AssertionError(f"{name} must not run when resuming")
 
-    monkeypatch.setattr(DejaVidClassifier, name, fail)
+    monkeypatch.setattr(classifier_module, name, fail)
 
 
 def test_resume_after_interruption_is_bit_for_bit(data, tmp_path, monkeypatch):
@@ -71,7 +72,7 @@ def test_resume_after_interruption_is_bit_for_bit(data, tmp_path, monkeypatch):
             _clf(checkpoint=path).fit(X, y)
     assert os.listdir(tmp_path) == ["run.pt"]  # no temporary file left behind
     with monkeypatch.context() as patch:
-        _forbid(patch, "_initial_centroids")  # resuming skips the initialisation
+        _forbid(patch, "initial_prototypes")  # resuming skips the initialisation
         resumed = _clf(checkpoint=str(path), verbose=0).fit(X, y)
     _assert_same_fit(resumed, reference)
 
@@ -116,7 +117,7 @@ def test_finished_checkpoint_returns_at_once(data, tmp_path, monkeypatch):
     first = _clf(checkpoint=path).fit(X, y)
     written = path.read_bytes()
     with monkeypatch.context() as patch:
-        _forbid(patch, "_initial_centroids")
+        _forbid(patch, "initial_prototypes")
         patch.setattr(torch.optim.AdamW, "step", None)  # no epoch may run
         again = _clf(checkpoint=path).fit(X, y)
     _assert_same_fit(again, first)

@@ -8,7 +8,7 @@ import pytest
 
 import sktdtw._classifier as classifier_module
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._series import SeriesSubset, read_series_batch
+from sktdtw._source import LazySource
 from sktdtw.datasets import make_temporal_order
 
 
@@ -169,9 +169,10 @@ def test_classifier_dba_reads_only_dba_samples_before_training(data, tmp_path):
     X, y = data
     store = CountingStore(X, tmp_path / "v.f32")
     _clf(max_epochs=1, dba_samples=4).fit(store, y)
-    # Sample 0 twice (classifier and initializer metadata), 4 per class for DBA, then
-    # passes for the features' scales, the initial scores, one epoch and the final scores.
-    assert len(store.reads) == 2 + 3 * 4 + 4 * len(X)
+    # Sample 0 once (the metadata, checked once at the boundary), 4 per class for DBA,
+    # then passes for the features' scales, the initial scores, one epoch and the final
+    # scores.
+    assert len(store.reads) == 1 + 3 * 4 + 4 * len(X)
 
 
 @pytest.mark.parametrize("batch_reads", [False, True], ids=["getitem", "read_batch"])
@@ -225,8 +226,7 @@ def test_feature_count_errors_name_the_global_sample(data):
     store = _ListView(X)
     # Reading a subset of the training samples still names sample 5 of the whole set.
     with pytest.raises(ValueError, match="sample 5 of X has 2 features but sample 0 has 3"):
-        read_series_batch(SeriesSubset(store, np.arange(3, 10)), [0, 1, 2], n_features=3,
-                          from_estimator=False)
+        LazySource(store, 3, index=np.arange(3, 10)).read([0, 1, 2])
     with pytest.raises(ValueError, match="sample 5 of X has 2 features but sample 0 has 3"):
         _clf(init=np.zeros((3, 4, 3))).fit(store, y)
     with pytest.raises(ValueError, match="sample 5 of X has 2 features, but the estimator"):

@@ -9,8 +9,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, roc_auc_score
 
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._classifier import auto_centroid_length
-from sktdtw._scoring import class_distances, fit_temperature
+from sktdtw._initialization import auto_centroid_length
+from sktdtw._calibration import fit_temperature
+from sktdtw._scoring import class_distances
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 
@@ -222,12 +223,13 @@ def test_defaults_on_temporal_order():
 
 
 def test_feature_std_of_constant_and_offset_features():
-    from sktdtw._scaling import feature_std
+    from sktdtw._parameters import feature_std
+    from sktdtw._source import as_source
 
     rng = np.random.default_rng(0)
     X = [np.c_[np.full(37, 0.1), 1000.3 + 1e-3 * rng.normal(size=37), rng.normal(size=37)]
          .astype(np.float32) for _ in range(30)]
-    std = feature_std(X, 3, chunk=7)
+    std = feature_std(as_source(X), chunk=7)
     expected = np.concatenate(X).astype(np.float64).std(0)
     assert std[0] == 1.0  # constant: unit scale, not 1 / rounding noise
     np.testing.assert_allclose(std[1:], expected[1:], rtol=1e-6)

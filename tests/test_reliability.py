@@ -404,7 +404,7 @@ def test_checkpoint_without_format_version_is_refused(finished_fit, tmp_path):
     saved["format_version"] = 0
     torch.save(saved, old)
     with pytest.raises(ValueError, match="format version 0; this version of sktdtw resumes "
-                                         "version 1 only"):
+                                         "version 2 only"):
         read_checkpoint(old)
 
 

@@ -146,13 +146,19 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
                 f"sample {b} has {t.shape[1]} features but the centroids have {n_features}"
             )
         tensors.append(t)
-    lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
-    offsets = torch.zeros(len(tensors) + 1, dtype=torch.int64)
-    torch.cumsum(lengths, 0, out=offsets[1:])
+    offsets = offsets_from_lengths(torch.tensor([t.shape[0] for t in tensors]))
     values = torch.cat(tensors, 0)
     offsets = offsets.to(device)
     _check_finite(values, offsets)
     return PackedBatch(values, offsets)
+
+
+def offsets_from_lengths(lengths):
+    """The int64 offsets ``[0, l0, l0 + l1, ...]`` (length ``B + 1``) of a batch whose
+    samples have ``lengths`` (a tensor, on its device)."""
+    offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64, device=lengths.device)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    return offsets
 
 
 def check_packed(values, offsets, n_features):

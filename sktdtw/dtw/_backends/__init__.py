@@ -17,8 +17,12 @@ import os
 from ._torch import TorchBackend
 
 __all__ = [
-    "available_backends", "get_backend", "get_num_threads", "max_num_threads", "set_num_threads"
+    "BACKEND_NAMES", "available_backends", "get_backend", "get_num_threads", "max_num_threads", "set_num_threads"
 ]
+
+
+# The values of every ``backend`` parameter.
+BACKEND_NAMES = ("auto", "torch", "cpu", "cuda")
 
 
 def _compiled(name):
@@ -39,8 +43,8 @@ def available_backends():
 
 def get_backend(name, device):
     """Resolve ``name`` ("auto", "torch", "cpu" or "cuda") for tensors on ``device``."""
-    if name not in ("auto", "torch", "cpu", "cuda"):
-        raise ValueError(f"backend must be 'auto', 'torch', 'cpu' or 'cuda'; got {name!r}")
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {BACKEND_NAMES}; got {name!r}")
     wanted = device.type if name == "auto" else name
     if name == "torch":
         return TorchBackend

@@ -1,0 +1,68 @@
+"""The temperature that calibrates ``predict_proba``, fitted on samples the model did not
+learn from."""
+
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
+
+__all__ = ["calibrated_temperature", "cross_fitted_distances", "fit_temperature"]
+
+
+def fit_temperature(logits, targets):
+    """The temperature ``t > 0`` minimising the log-loss of ``softmax(logits / t)``.
+
+    The log-loss is convex in ``1 / t``, so a bounded scalar search over ``log(1 / t)``
+    finds it. Logits that do not separate the classes at all give a large temperature
+    (near-uniform probabilities), never a degenerate one.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    # Searched in units of the logits' typical spread over the classes, whatever their scale.
+    spread = logits.std(1).mean()
+    if not spread > 0:
+        return 1.0  # all logits tie: every temperature gives the uniform distribution
+    logits = logits / spread
+    rows = np.arange(len(targets))
+
+    def log_loss(log_inverse):
+        return -log_softmax(logits * np.exp(log_inverse), axis=1)[rows, targets].mean()
+
+    result = minimize_scalar(log_loss, bounds=(-12.0, 12.0), method="bounded")
+    return float(spread * np.exp(-result.x))
+
+
+def cross_fitted_distances(estimator, source, y_index, n_splits):
+    """Out-of-fold class distances ``(n_samples, n_classes)`` of ``n_splits`` stratified
+    cross-fits of copies of ``estimator`` without calibration, checkpoint or warm start."""
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=0)
+    fold_model = clone(estimator).set_params(
+        calibration=None, checkpoint=None, verbose=0, warm_start=False
+    )
+    dist = np.empty((len(y_index), estimator.classes_.size))
+    for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
+        with warnings.catch_warnings():
+            # Warnings of the cross-fits would repeat those of the fit itself.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fold_model.fit(source.subset(fit_index), estimator.classes_[y_index[fit_index]])
+        dist[held_index] = fold_model.transform(source.subset(held_index))
+    return dist
+
+
+def calibrated_temperature(estimator, source, y_index, scoring_dist, scoring_index, no_refit):
+    """The ``temperature_`` of a fitted estimator (None without calibration), fitted on
+    class distances of samples the model did not learn from: out-of-fold distances of
+    ``calibration_cv`` cross-fits, else (``no_refit``: a validation split, whose samples
+    ``scoring_index`` are held out, or a warm start, whose training no fresh cross-fit
+    repeats; ``calibration_cv=None``; a class of one sample) the scoring samples'
+    distances ``scoring_dist``."""
+    if estimator.calibration is None:
+        return None
+    n_splits = min(estimator.calibration_cv or 0, np.bincount(y_index).min())
+    if no_refit or n_splits < 2:
+        return fit_temperature(-scoring_dist, y_index[scoring_index])
+    dist = cross_fitted_distances(estimator, source, y_index, n_splits)
+    return fit_temperature(-dist, y_index)

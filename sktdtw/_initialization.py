@@ -1,0 +1,141 @@
+"""The classifier's starting point: the centroid length, the initial centroids from
+``init``, and the initial log-weights."""
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from ._dba import DBAInitializer, _resample
+from ._parameters import LearnedPrototypes, Parametrization, feature_std
+from ._source import split_batch
+
+__all__ = [
+    "auto_centroid_length", "initial_centroids", "initial_log_weights", "initial_prototypes",
+]
+
+# Bounds of centroid_length="auto".
+_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH = 8, 64
+# Series per pass of init="mean": bounds the memory of the resampled chunk.
+_MEAN_CHUNK = 1024
+
+
+def auto_centroid_length(lengths):
+    """``centroid_length="auto"``: half the median training length, within
+    [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
+    half = int(round(float(np.median(lengths)) / 2))
+    return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
+
+
+def initial_centroids(estimator, source, y_index, n_classes, length, rng, feature_weights):
+    """Initial centroids ``(n_centroids, L, F)`` float32 from ``estimator.init`` and the
+    class index of each (grouped by class).
+
+    ``source``: the training SeriesSource; ``feature_weights``: None or the per-feature
+    weights of the DBA alignments.
+    """
+    init, n_prototypes = estimator.init, estimator.n_prototypes
+    if isinstance(init, str) and init == "mean":
+        return _class_means(source, y_index, n_classes, length, n_prototypes)
+    if isinstance(init, (str, DBAInitializer)):
+        initializer = _initializer(estimator, length, feature_weights)
+        initializer.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+        initializer.fit(source, y_index)
+        return initializer.centroids_.astype(np.float32), initializer.centroid_class_
+    centroids = np.asarray(init, dtype=np.float64)
+    shape = (n_classes * n_prototypes, length, source.n_features)
+    if centroids.shape != shape:
+        raise ValueError(
+            f"init has shape {centroids.shape}; expected (n_classes * n_prototypes, "
+            f"centroid_length, n_features) = {shape}"
+        )
+    if not np.isfinite(centroids).all():
+        raise ValueError("init contains non-finite values")
+    return centroids.astype(np.float32), np.repeat(np.arange(n_classes), n_prototypes)
+
+
+def _class_means(source, y_index, n_classes, length, n_prototypes):
+    """``init="mean"``: every class's series resampled to ``length`` and averaged, read in
+    chunks (the resampled series of a whole lazy set may not fit)."""
+    if n_prototypes > 1:
+        raise ValueError(
+            "init='mean' gives one centroid per class; use init='dba' or 'medoid' "
+            f"with n_prototypes={n_prototypes}"
+        )
+    resampled_sum = np.zeros((n_classes, length, source.n_features))
+    for index, batch in source.chunks(_MEAN_CHUNK):
+        resampled = _resample(split_batch(batch), length)
+        del batch  # hold one chunk, not two, while the next is read
+        np.add.at(resampled_sum, y_index[index], resampled)
+    counts = np.bincount(y_index, minlength=n_classes)
+    return (resampled_sum / counts[:, None, None]).astype(np.float32), np.arange(n_classes)
+
+
+def _initializer(estimator, length, feature_weights):
+    """The DBAInitializer of ``init``: a clone of the one given (its centroid_length and
+    n_prototypes must match), or one made from the estimator's DBA parameters."""
+    if isinstance(estimator.init, DBAInitializer):
+        initializer = clone(estimator.init)
+        for name, ours in (("centroid_length", length),
+                           ("n_prototypes", estimator.n_prototypes)):
+            theirs = getattr(initializer, name)
+            if theirs != ours:
+                raise ValueError(
+                    f"init has {name}={theirs} but the classifier has {name}={ours}"
+                )
+        return initializer
+    return DBAInitializer(
+        centroid_length=length,
+        n_samples=estimator.dba_samples,
+        max_iter=estimator.dba_max_iter if estimator.init == "dba" else 0,
+        n_prototypes=estimator.n_prototypes,
+        feature_weights=feature_weights,
+        diagonal=estimator.diagonal,
+        backend=estimator.backend,
+        n_jobs=estimator.n_jobs,
+    )
+
+
+def initial_log_weights(shape, weight_init, generator, std):
+    """Initial log-weights: zeros, or standard normal draws from ``generator``
+    (``weight_init="random"``), minus ``log(std)`` with feature scaling (unit or random
+    weights of the standardised features)."""
+    log_weights = (
+        torch.randn(shape, generator=generator) if weight_init == "random"
+        else torch.zeros(shape)
+    )
+    if std is not None:
+        log_weights = log_weights - torch.from_numpy(np.log(std)).float()
+    return log_weights
+
+
+def initial_prototypes(
+    estimator, warm, train_source, y_train, length, rng, generator, strategy, device
+):
+    """The prototypes a fit starts from, at their initial learned values: the fitted ones
+    of a warm start, else ``init``'s centroids (computed on rank 0 and broadcast) and
+    ``weight_init``'s log-weights, in the parametrisation of ``feature_scaling``."""
+    # Passes over the data read a batch at a time: the fit holds no more.
+    std = None
+    if estimator.feature_scaling is not None:
+        pooled = estimator.feature_scaling == "pooled"
+        std = feature_std(train_source, estimator.batch_size, pooled=pooled)
+    if warm:
+        centroids, centroid_class = estimator.centroids_, estimator.centroid_class_
+        log_weights = torch.from_numpy(np.log(estimator.weights_))
+    else:
+        initial = None
+        if strategy.is_main:
+            initial = initial_centroids(
+                estimator, train_source, y_train, estimator.classes_.size, length, rng,
+                None if std is None else 1.0 / std,
+            )
+        centroids, centroid_class = strategy.broadcast(initial)
+        # Drawn on every rank: the generator then shuffles identically everywhere.
+        log_weights = initial_log_weights(
+            centroids.shape, estimator.weight_init, generator, std
+        )
+    C = torch.tensor(centroids, device=device)
+    V = log_weights.to(device)
+    param = Parametrization() if std is None else Parametrization.standard(C, V.exp(), std)
+    C, V = param.initial(C, V)
+    return LearnedPrototypes(C, V, param, centroid_class)

@@ -1,0 +1,128 @@
+"""The learned parameters and their parametrisation, so that training is unit-free.
+
+The classifier learns ``C'`` and ``V'`` with ``C = origin + scale * C'`` and
+``W = base * exp(V')``, per feature. With feature scaling the origin and base are the
+initial centroids and weights, ``scale`` the features' standard deviations, and ``C'``,
+``V'`` start at 0: the distance ``sum W |C - X|`` then moves, per optimiser step, by the
+same amount whatever the units of each feature, weight decay pulls towards the initial
+values, and the starting values are reproduced exactly. The identity parametrisation
+(origin 0, scale and base 1) learns ``C`` and ``log W`` themselves, as the paper does. The
+data are never copied or rescaled.
+"""
+
+import numpy as np
+import torch
+
+__all__ = ["LearnedPrototypes", "Parametrization", "feature_std"]
+
+
+def feature_std(source, chunk, pooled=False):
+    """Standard deviation per feature over all time steps of a SeriesSource (float64; 1
+    for a constant feature), read ``chunk`` series at a time. ``pooled``: one standard
+    deviation for all features (the root of their mean variance), repeated per feature."""
+    n_features = source.n_features
+    shift = total = squares = None
+    count = 0
+    for _, batch in source.chunks(chunk):
+        values = batch.values.cpu().numpy().astype(np.float64)
+        del batch  # hold one chunk, not two, while the next is read
+        if shift is None:
+            # Moments of the data minus a first estimate of the mean: one pass, without the
+            # cancellation of E[x^2] - E[x]^2 when the mean dwarfs the spread.
+            shift = values.mean(0)
+            total, squares = np.zeros(n_features), np.zeros(n_features)
+        values -= shift
+        total += values.sum(0)
+        squares += np.square(values).sum(0)
+        count += len(values)
+    mean = total / count
+    variance = np.maximum(squares / count - mean**2, 0.0)
+    # A feature whose spread is below float32 rounding of its mean is constant.
+    variance[np.sqrt(variance) <= 1e-7 * np.abs(shift + mean)] = 0.0
+    if pooled:
+        variance = np.full(n_features, variance.mean())
+    std = np.sqrt(variance)
+    std[~(std > 0)] = 1.0
+    return std
+
+
+class Parametrization:
+    """The map from the learned ``(C', V')`` to centroids and weights.
+
+    ``origin`` and ``base`` are ``(n_centroids, L, F)`` tensors (or None for 0 and 1),
+    ``scale`` an ``(F,)`` tensor (or None for 1).
+    """
+
+    def __init__(self, origin=None, scale=None, base=None):
+        self.origin = origin
+        self.scale = scale
+        self.base = base
+
+    @classmethod
+    def standard(cls, centroids, weights, std):
+        """Learn offsets from the initial ``centroids`` and ``weights`` in units of the
+        features' standard deviations ``std`` (NumPy, one per feature)."""
+        scale = torch.from_numpy(np.asarray(std, dtype=np.float32))
+        return cls(centroids, scale.to(centroids.device), weights)
+
+    def initial(self, centroids, log_weights):
+        """The learned values to start from, given the initial centroids and log-weights."""
+        if self.origin is None:
+            return centroids, log_weights
+        return torch.zeros_like(centroids), torch.zeros_like(log_weights)
+
+    def centroids(self, learned):
+        """The centroids ``C`` of the learned ``C'``."""
+        if self.origin is None:
+            return learned
+        return self.origin + self.scale * learned
+
+    def weights(self, learned_log):
+        """The weights ``W`` of the learned ``V'``."""
+        weights = learned_log.exp()
+        return weights if self.base is None else self.base * weights
+
+    def state_dict(self):
+        return {"origin": self.origin, "scale": self.scale, "base": self.base}
+
+    @classmethod
+    def from_state_dict(cls, state, device):
+        return cls(**{k: None if v is None else v.to(device) for k, v in state.items()})
+
+
+class LearnedPrototypes:
+    """What training learns: ``C'`` and ``V'`` (tensors ``(n_centroids, L, F)``) in their
+    :class:`Parametrization`, and the class index of each centroid (grouped by class)."""
+
+    def __init__(self, C, V, parametrization, centroid_class):
+        self.C, self.V = C, V
+        self.parametrization = parametrization
+        self.centroid_class = centroid_class
+
+    def centroids(self):
+        return self.parametrization.centroids(self.C)
+
+    def weights(self):
+        return self.parametrization.weights(self.V)
+
+    def frozen(self):
+        """Centroids and weights of the current values, cut from the graph."""
+        return self.parametrization.centroids(self.C.detach()), self.parametrization.weights(
+            self.V.detach()
+        )
+
+    def state_dict(self):
+        # Tensors only: a checkpoint is read back with torch.load(weights_only=True).
+        return {
+            "C": self.C.detach(), "V": self.V.detach(),
+            "parametrization": self.parametrization.state_dict(),
+            "centroid_class": torch.from_numpy(self.centroid_class),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state, device):
+        return cls(
+            state["C"].to(device), state["V"].to(device),
+            Parametrization.from_state_dict(state["parametrization"], device),
+            state["centroid_class"].numpy(),
+        )

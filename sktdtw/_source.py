@@ -1,0 +1,159 @@
+"""The estimators' data, made once at their boundary: a source of packed batches.
+
+:func:`as_source` turns every accepted ``X`` (see :mod:`sktdtw._series`) into a
+:class:`SeriesSource`: ``read(index) -> PackedBatch``, ``lengths``, ``n_features``,
+``subset(index)`` and ``chunks(size)``. In-memory series are validated and packed once
+(:class:`PackedSource`); a lazy sequence is never loaded whole, each batch is read and
+validated when it is used, its errors naming the sample by its index in ``X``
+(:class:`LazySource`). Past this point no code asks which kind of input it was given.
+"""
+
+import numpy as np
+import torch
+
+from ._series import check_lazy_series, check_series_list, is_lazy, read_series_batch
+from .dtw import PackedBatch
+from .dtw._packing import offsets_from_lengths
+
+__all__ = ["LazySource", "PackedSource", "SeriesSource", "as_source", "split_batch"]
+
+
+class SeriesSource:
+    """Validated series of ``n_features`` features, read by index as packed batches.
+
+    Subclasses implement ``__len__``, ``lengths``, ``read``, ``subset`` and ``to``.
+    """
+
+    n_features: int
+    device = torch.device("cpu")
+
+    def read(self, index):
+        """The samples ``index`` (int array, any order, repeats allowed), packed on
+        ``device``."""
+        raise NotImplementedError
+
+    def chunks(self, size):
+        """``(index, PackedBatch)`` for consecutive runs of ``size`` samples: one pass over
+        data that need not fit in memory, one chunk held at a time."""
+        for first in range(0, len(self), size):
+            index = np.arange(first, min(first + size, len(self)))
+            yield index, self.read(index)
+
+
+def split_batch(batch):
+    """The series of a PackedBatch, as a list of ``(T_i, F)`` NumPy arrays."""
+    return np.split(batch.values.cpu().numpy(), batch.offsets[1:-1].cpu().numpy())
+
+
+class PackedSource(SeriesSource):
+    """In-memory series packed into one ``(sum of lengths, F)`` tensor with offsets."""
+
+    def __init__(self, values, offsets):
+        self.values, self.offsets = values, offsets
+        self.n_features = values.shape[1]
+        self.device = values.device
+
+    @classmethod
+    def from_series(cls, series):
+        """Pack a validated list of float32 ``(T_i, F)`` arrays."""
+        lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
+        return cls(torch.from_numpy(np.concatenate(series)), offsets_from_lengths(lengths))
+
+    def __len__(self):
+        return self.offsets.numel() - 1
+
+    @property
+    def lengths(self):
+        return (self.offsets[1:] - self.offsets[:-1]).cpu().numpy()
+
+    def read(self, index):
+        # One gather of the rows of every chosen sample.
+        index = torch.as_tensor(np.asarray(index), dtype=torch.int64, device=self.device)
+        starts = self.offsets[:-1][index]
+        lengths = self.offsets[1:][index] - starts
+        offsets = offsets_from_lengths(lengths)
+        total = int(offsets[-1])
+        rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
+        rows += torch.arange(total, device=self.device)
+        return PackedBatch(self.values[rows], offsets)
+
+    def subset(self, index):
+        return PackedSource(*self.read(index))
+
+    def to(self, device):
+        return PackedSource(self.values.to(device), self.offsets.to(device))
+
+
+class LazySource(SeriesSource):
+    """The samples ``index`` of a lazy sequence ``base``, read and validated on demand.
+
+    ``base.read_batch(indices)`` and ``base.lengths`` are used when present; errors name
+    the sample by its index in ``base``.
+    """
+
+    def __init__(self, base, n_features, index=None, device="cpu", from_estimator=False):
+        self.base = base
+        self.n_features = n_features
+        self.index = np.arange(len(base)) if index is None else np.asarray(index, np.int64)
+        self.device = torch.device(device)
+        self.from_estimator = from_estimator
+        self._lengths = None
+
+    def __len__(self):
+        return self.index.size
+
+    @property
+    def lengths(self):
+        """From the base's ``lengths`` when it has them, else read once in chunks."""
+        if self._lengths is None:
+            base_lengths = getattr(self.base, "lengths", None)
+            if base_lengths is not None:
+                self._lengths = np.asarray(base_lengths, dtype=np.int64)[self.index]
+            else:
+                self._lengths = np.concatenate(
+                    [batch.lengths.cpu().numpy() for _, batch in self.chunks(1024)]
+                )
+        return self._lengths
+
+    def read(self, index):
+        values, lengths = read_series_batch(
+            self.base, self.index[np.asarray(index)], n_features=self.n_features,
+            from_estimator=self.from_estimator,
+        )
+        offsets = offsets_from_lengths(torch.from_numpy(lengths))
+        return PackedBatch(torch.from_numpy(values).to(self.device), offsets.to(self.device))
+
+    def subset(self, index):
+        return LazySource(self.base, self.n_features, self.index[np.asarray(index)],
+                          self.device, self.from_estimator)
+
+    def to(self, device):
+        return LazySource(self.base, self.n_features, self.index, device, self.from_estimator)
+
+
+def as_source(X, *, n_features=None):
+    """Validate ``X`` once and return it as a :class:`SeriesSource` (a source is returned
+    as it is).
+
+    Parameters
+    ----------
+    X : list of array-like of shape (T_i, F), ndarray, Sequence or SeriesSource
+        Any form the estimators accept (see :mod:`sktdtw._series`).
+    n_features : int, default=None
+        The fitted ``n_features_in_`` the series must have, if any.
+
+    Raises
+    ------
+    ValueError
+        For invalid series, naming the sample (for a lazy sequence: what its metadata
+        shows now, each batch when it is read).
+    """
+    if isinstance(X, SeriesSource):
+        if n_features is not None and X.n_features != n_features:
+            raise ValueError(f"X has {X.n_features} features, but the estimator is expecting "
+                             f"{n_features} features as input")
+        return X
+    if is_lazy(X):
+        found = check_lazy_series(X, n_features=n_features)
+        return LazySource(X, found, from_estimator=n_features is not None)
+    return PackedSource.from_series(check_series_list(X, n_features=n_features))
