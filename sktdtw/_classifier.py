@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.special import log_softmax, softmax
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -16,15 +15,16 @@ from sklearn.base import (
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ._calibration import calibrated_temperature
 from ._checkpoint import Checkpoint, fit_fingerprint
 from ._dba import DBAInitializer
 from ._device import resolve_device
 from ._initialization import auto_centroid_length, initial_prototypes
+from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
 from ._parameters import LearnedPrototypes
-from ._scoring import ClassScorer, distance_spread, training_logits, warn_if_not_learned
+from ._scoring import distance_spread, warn_if_not_learned
 from ._series import check_targets
 from ._source import as_source
 from ._strategy import current_strategy
@@ -37,12 +37,11 @@ __all__ = ["DejaVidClassifier"]
 # Samples whose distances before and after training fit the logits' scale and the
 # temperature and decide the ConvergenceWarning (all held-out or training ones, if fewer).
 _SCORING_SAMPLES = 2048
-# Samples per op call at inference: bounds the memory of the packed batch and the paths.
-_INFERENCE_CHUNK = 1024
 
 
 class DejaVidClassifier(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
+    PrototypeClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+    ClassifierMixin, BaseEstimator
 ):
     """Classify variable-length multivariate time series by learned weighted DTW (DejaVid).
 
@@ -84,11 +83,9 @@ class DejaVidClassifier(
     weight_decay : float, default=0.01
         AdamW weight decay of both the centroids and the log-weights.
     weight_init : {"ones", "random"}, default="ones"
-        Initial learned log-weights: zeros (all weights 1, or ``1 / std`` with feature
-        scaling), or standard normal draws (the authors' choice).
-        With few features and few optimiser steps the random draws give each class a
-        different overall scale that training does not undo, and accuracy can drop to
-        chance (see ``benchmarks/results/bench_accuracy.json``).
+        Initial log-weights: zeros (weights 1, or ``1 / std`` with feature scaling), or
+        standard normal draws (the authors'; with few features and steps, accuracy can
+        drop to chance: ``benchmarks/results/bench_accuracy.json``).
     learn_weights : bool, default=True
         Learn the weights; if False they keep their initial values.
     learn_centroids : bool, default=True
@@ -99,17 +96,13 @@ class DejaVidClassifier(
         ``"epoch"``: paths chosen by the parameters frozen at the start of each epoch
         (FECW); ``"batch"``: by the current parameters at every step.
     feature_scaling : {"pooled", "standard"} or None, default="pooled"
-        Learn the centroids and weights as changes, in units of the training standard
-        deviation ``std``, from their initial values (``C = C0 + std * C'`` and
-        ``W = W0 * exp(V')``, starting at ``C' = V' = 0``; the data are never copied),
-        so that learning rates and weight decay (towards the initial values) act alike
+        Learn ``C = C0 + std * C'`` and ``W = W0 * exp(V')`` from ``C' = V' = 0``, so
+        that learning rates and weight decay (towards the initial values) act alike
         whatever the data's units; initial unit weights are ``1 / std``. ``"pooled"``:
-        one ``std`` for all features (the root of their mean variance), which keeps the
-        relative scales of the features, as an embedding's geometry wants;
-        ``"standard"``: one per feature, which also evens out features measured in
-        different units (the DBA alignments are then weighted by ``1 / std`` too).
-        The fitted ``centroids_`` and ``weights_`` are in the data's units either way.
-        ``None``: learn in the data's units (the paper's).
+        one training ``std`` for all features (keeps an embedding's geometry);
+        ``"standard"``: one per feature (evens out features in different units, and
+        weights the DBA alignments by ``1 / std``); ``None``: the data's units (the
+        paper's). ``centroids_`` and ``weights_`` are in the data's units either way.
     logit_norm : {"scaled", "zscore", "none"}, default="scaled"
         Class scores of the training loss: ``"scaled"``, the negated distances divided
         by a constant fitted before training (``logit_scale_``, the typical spread of a
@@ -119,11 +112,9 @@ class DejaVidClassifier(
         ``"none"``, the negated distances themselves.
     calibration : {"temperature"} or None, default="temperature"
         ``"temperature"``: ``predict_proba`` is the softmax of the negated class
-        distances over a temperature (``temperature_``) fitted after training by
-        minimising the log-loss on samples the model did not learn from (see
-        ``calibration_cv``). Probabilities then rank samples as the distances do and
-        express how confident a prediction is. ``None``: the softmax of the training
-        logits (the paper's; with ``logit_norm="zscore"`` they cannot express confidence).
+        distances over a temperature (``temperature_``) fitted by minimising the
+        log-loss on samples the model did not learn from (see ``calibration_cv``).
+        ``None``: the softmax of the training logits (the paper's).
     calibration_cv : int or None, default=3
         With ``calibration="temperature"`` and no ``validation_fraction``: the number of
         stratified folds of the cross-fits whose out-of-fold distances fit the
@@ -136,10 +127,8 @@ class DejaVidClassifier(
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
         medoids; ``"mean"``: the per-class mean of all training series resampled to
         ``centroid_length``; a :class:`DBAInitializer` (cloned and fitted on the training
-        series; its ``centroid_length`` and ``n_prototypes`` must match); or an array of
-        shape
-        ``(n_classes * n_prototypes, centroid_length, n_features)``, grouped by class in
-        the order of ``classes_``.
+        series; its ``centroid_length`` and ``n_prototypes`` must match); or an array
+        ``(n_classes * n_prototypes, centroid_length, n_features)`` grouped by class.
     dba_samples : int, default=50
         Maximum number of series per class for ``init="dba"`` and ``"medoid"``.
     dba_max_iter : int, default=100
@@ -168,15 +157,12 @@ class DejaVidClassifier(
     verbose : int, default=0
         ``>= 1`` shows a progress bar over the epochs with the loss and accuracies.
     checkpoint : str or os.PathLike, default=None
-        File to save the training state to after every epoch (written atomically: a
-        temporary file, then renamed). If it exists when ``fit`` starts and was written
-        by a fit with the same parameters (all but ``verbose``, ``checkpoint``,
-        ``n_jobs`` and ``device``), the same number of samples and the same classes,
-        training resumes after its last epoch, with the result of an uninterrupted run
-        (bit for bit on the CPU); a checkpoint of a finished fit skips training (the
-        ``calibration_cv`` cross-fits are not checkpointed: they run again). A
-        checkpoint of a different fit raises a ValueError rather than being overwritten.
-        In data-parallel training only rank 0 writes it.
+        File the training state is saved to (atomically) after every epoch. If it was
+        written by a fit with the same parameters (but ``verbose``, ``checkpoint``,
+        ``n_jobs``, ``device``), samples and classes, training resumes after its last
+        epoch with the result of an uninterrupted run (bit for bit on the CPU; the
+        ``calibration_cv`` cross-fits run again); another fit's checkpoint is a
+        ValueError, never overwritten. Only rank 0 writes it.
 
     Attributes
     ----------
@@ -233,20 +219,16 @@ class DejaVidClassifier(
     :class:`~sklearn.exceptions.ConvergenceWarning` says what to try.
 
     **Data that do not fit in memory.** ``X`` may be any :class:`collections.abc.Sequence`
-    other than a list or tuple (e.g. :class:`sktdtw.io.TSEStore`) whose items are
-    ``(T_i, n_features)`` arrays read on demand. It is never loaded whole: training
-    reads each mini-batch when it is used (every training series once per epoch),
-    ``init="dba"`` reads only the ``dba_samples`` series per class it averages, and
-    inference reads 1024 series at a time. Each batch is validated as it is read, and
-    errors name the sample by its index in ``X``. A ``read_batch(indices)`` method and a
-    ``lengths`` attribute are used when the sequence has them.
+    other than a list or tuple (e.g. :class:`sktdtw.io.TSEStore`) of ``(T_i,
+    n_features)`` arrays: it is never loaded whole (training reads each mini-batch when
+    used, ``init="dba"`` only the series it averages, inference 1024 series at a time),
+    each batch is validated as read, and errors name the sample by its index in ``X``.
 
     **Several processes.** If a :mod:`torch.distributed` process group is initialised
     when ``fit`` runs, training is data-parallel over it: ``batch_size`` is the global
     batch, each rank computes the gradient of its share of every batch, gradients are
     summed over the ranks, and every rank takes the same optimiser step, so the number of
-    processes changes the speed, not the result (up to floating-point rounding). The
-    initial centroids are computed on rank 0 from the whole training set and broadcast.
+    processes changes the speed, not the result (up to floating-point rounding).
 
     Examples
     --------
@@ -348,14 +330,6 @@ class DejaVidClassifier(
         self.verbose = verbose
         self.checkpoint = checkpoint
 
-    @property
-    def _n_features_out(self):
-        """One output of ``transform`` per class (for ``get_feature_names_out``)."""
-        return self.classes_.size
-
-    def _scorer(self):
-        return ClassScorer(self.centroid_class_, self.diagonal, self.backend)
-
     @_fit_context(
         # init may be a DBAInitializer, whose parameters are validated by its own fit.
         prefer_skip_nested_validation=False
@@ -394,13 +368,7 @@ class DejaVidClassifier(
         # Every rank draws the same split, seeds and permutations: rank 0's.
         rng = check_random_state(self.random_state)
         rng.set_state(strategy.broadcast(rng.get_state()))
-        train_index, validation_index = self._split(len(source), y_index, rng)
-        # Scores are checked on the held-out samples when there are some, else on
-        # (up to _SCORING_SAMPLES of) the training samples.
-        scoring_index = validation_index if validation_index is not None else train_index
-        scoring_index = scoring_index[
-            np.unique(np.linspace(0, len(scoring_index) - 1, _SCORING_SAMPLES).astype(int))
-        ]
+        train_index, validation_index, scoring_index = self._split(len(source), y_index, rng)
         self.classes_, self.n_features_in_ = classes, source.n_features
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         device = resolve_device(self.device)
@@ -421,16 +389,22 @@ class DejaVidClassifier(
         self.n_epochs_, self.best_epoch_ = 0, None
         if trains:
             validation = validation_index is not None and Validation(
-                source, validation_index, y_index[validation_index], _INFERENCE_CHUNK
+                source, validation_index, y_index[validation_index], INFERENCE_CHUNK
             )
             self._train(prototypes, source.subset(train_index).to(device), y_index[train_index],
                         generator, strategy, validation or None, checkpoint, resumed, scores)
+        self._finish(prototypes, source, y_index, scoring_index, scores, warm, trains,
+                     held_out=validation_index is not None)
+        return self
+
+    def _finish(self, prototypes, source, y_index, scoring_index, scores, warm, trains,
+                held_out):
+        """The fitted arrays, the calibration and the check that training helped."""
         centroids, weights = prototypes.frozen()
         self.centroids_, self.weights_ = centroids.cpu().numpy(), weights.cpu().numpy()
         final_dist = self._scorer().source(
             source, scoring_index, centroids, weights, self.batch_size
         )
-        held_out = validation_index is not None
         self.temperature_ = calibrated_temperature(
             self, source, y_index, final_dist, scoring_index, held_out or warm
         )
@@ -438,7 +412,6 @@ class DejaVidClassifier(
             warn_if_not_learned(
                 scores["initial_dist"].numpy(), final_dist, y_index[scoring_index], held_out
             )
-        return self
 
     def _scores(self, source, scoring_index, prototypes):
         """The scoring samples' class distances under the initial prototypes, and the
@@ -461,15 +434,22 @@ class DejaVidClassifier(
         return length
 
     def _split(self, n_samples, y_index, rng):
-        """Sorted training and validation indices (None without a validation fraction)."""
-        train_index = np.arange(n_samples)
+        """Sorted training and validation indices (None without a validation fraction),
+        and the scoring samples: up to _SCORING_SAMPLES of the held-out samples when there
+        are some, else of the training samples."""
+        train_index = validation_index = np.arange(n_samples)
+        if self.validation_fraction is not None:
+            train_index, validation_index = train_test_split(
+                train_index, test_size=self.validation_fraction, stratify=y_index,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            train_index, validation_index = np.sort(train_index), np.sort(validation_index)
+        scoring_index = validation_index[np.unique(
+            np.linspace(0, len(validation_index) - 1, _SCORING_SAMPLES).astype(int)
+        )]
         if self.validation_fraction is None:
-            return train_index, None
-        train_index, validation_index = train_test_split(
-            train_index, test_size=self.validation_fraction, stratify=y_index,
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        )
-        return np.sort(train_index), np.sort(validation_index)
+            validation_index = None
+        return train_index, validation_index, scoring_index
 
     def _train(
         self, prototypes, train_source, y_train, generator, strategy, validation,
@@ -487,99 +467,6 @@ class DejaVidClassifier(
             state, train_source, y_train, {"scores": scores}
         )
         self.history_, self.n_epochs_ = state.history, self.max_epochs
-
-    def transform(self, X):
-        """Weighted-DTW distances of each series to each class centroid.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), ndarray, or Sequence
-            Series in any of the forms accepted by ``fit``; a lazy sequence is read 1024
-            series at a time.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_samples, n_classes)
-            Distances under the fitted parameters (exact DTW), columns in the order of
-            ``classes_``.
-        """
-        check_is_fitted(self)
-        source = as_source(X, n_features=self.n_features_in_)
-        device = resolve_device(self.device)
-        C = torch.from_numpy(self.centroids_).to(device)
-        W = torch.from_numpy(self.weights_).to(device)
-        return self._scorer().source(source, np.arange(len(source)), C, W, _INFERENCE_CHUNK)
-
-    def _calibrated_logits(self, X):
-        """The scores behind ``predict_proba``: the distances over the fitted temperature,
-        or without calibration the training logits."""
-        dist = self.transform(X)
-        if self.temperature_ is not None:
-            return -dist / self.temperature_
-        return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
-
-    def decision_function(self, X):
-        """Class scores (the logits of ``predict_proba``).
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
-            Series in any of the forms accepted by ``fit``.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for 2 classes
-            The logits (see ``logit_norm``); with two classes, the log-odds of
-            ``classes_[1]``, positive where it is predicted.
-        """
-        logits = self._calibrated_logits(X)
-        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
-
-    def predict_proba(self, X):
-        """Class probabilities: the softmax of the logits.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
-            Series in any of the forms accepted by ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
-        return softmax(self._calibrated_logits(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
-            Series in any of the forms accepted by ``fit``.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
-        return log_softmax(self._calibrated_logits(X), axis=1)
-
-    def predict(self, X):
-        """The class of the nearest centroid under the learned weighted DTW.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or ndarray
-            Series in any of the forms accepted by ``fit``.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted class labels.
-        """
-        distances = self.transform(X)
-        return self.classes_[distances.argmin(1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

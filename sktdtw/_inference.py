@@ -1,0 +1,125 @@
+"""Inference with fitted prototypes: class distances, scores, probabilities, labels."""
+
+import numpy as np
+import torch
+from scipy.special import log_softmax, softmax
+from sklearn.utils.validation import check_is_fitted
+
+from ._device import resolve_device
+from ._scoring import ClassScorer, training_logits
+from ._source import as_source
+
+__all__ = ["PrototypeClassifierMixin"]
+
+# Samples per op call at inference: bounds the memory of the packed batch and the paths.
+INFERENCE_CHUNK = 1024
+
+
+class PrototypeClassifierMixin:
+    """``transform``, ``predict``, ``predict_proba``, ``predict_log_proba`` and
+    ``decision_function`` of a classifier fitted to ``centroids_``, ``weights_``,
+    ``centroid_class_``, ``classes_``, ``temperature_`` (or ``logit_norm`` and
+    ``logit_scale_`` without calibration), with ``diagonal``, ``backend`` and ``device``
+    parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
+
+    @property
+    def _n_features_out(self):
+        """One output of ``transform`` per class (for ``get_feature_names_out``)."""
+        return self.classes_.size
+
+    def _scorer(self):
+        return ClassScorer(self.centroid_class_, self.diagonal, self.backend)
+
+    def transform(self, X):
+        """Weighted-DTW distances of each series to each class centroid.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), ndarray, or Sequence
+            Series in any of the forms accepted by ``fit``; a lazy sequence is read 1024
+            series at a time.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_classes)
+            Distances under the fitted parameters (exact DTW), columns in the order of
+            ``classes_``.
+        """
+        check_is_fitted(self)
+        source = as_source(X, n_features=self.n_features_in_)
+        device = resolve_device(self.device)
+        C = torch.from_numpy(self.centroids_).to(device)
+        W = torch.from_numpy(self.weights_).to(device)
+        return self._scorer().source(source, np.arange(len(source)), C, W, INFERENCE_CHUNK)
+
+    def _calibrated_logits(self, X):
+        """The scores behind ``predict_proba``: the distances over the fitted temperature,
+        or without calibration the training logits."""
+        dist = self.transform(X)
+        if self.temperature_ is not None:
+            return -dist / self.temperature_
+        return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
+
+    def decision_function(self, X):
+        """Class scores (the logits of ``predict_proba``).
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for 2 classes
+            The logits (see ``logit_norm``); with two classes, the log-odds of
+            ``classes_[1]``, positive where it is predicted.
+        """
+        logits = self._calibrated_logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities: the softmax of the logits.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return softmax(self._calibrated_logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return log_softmax(self._calibrated_logits(X), axis=1)
+
+    def predict(self, X):
+        """The class of the nearest centroid under the learned weighted DTW.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or ndarray
+            Series in any of the forms accepted by ``fit``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        distances = self.transform(X)
+        return self.classes_[distances.argmin(1)]
+
