@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from tslearn.preprocessing import TimeSeriesScalerMeanVariance
 from tslearn.utils import to_time_series_dataset
 
-import sktdtw._classifier as classifier_module
+import sktdtw._inference as inference_module
 from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._dba import _resample
 from sktdtw._series import check_series_list
@@ -220,7 +220,7 @@ def test_inference_in_chunks_matches_one_batch(ragged, monkeypatch):
     X, y = ragged
     clf = _small().fit(X, y)
     whole = clf.transform(X)
-    monkeypatch.setattr(classifier_module, "_INFERENCE_CHUNK", 5)
+    monkeypatch.setattr(inference_module, "INFERENCE_CHUNK", 5)
     np.testing.assert_array_equal(clf.transform(X), whole)
 
 

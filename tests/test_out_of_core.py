@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-import sktdtw._classifier as classifier_module
+import sktdtw._inference as inference_module
 from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._source import LazySource
 from sktdtw.datasets import make_temporal_order
@@ -185,7 +185,7 @@ def test_memory_is_bounded_by_the_batch(data, tmp_path, monkeypatch, batch_reads
     training_peak = store.peak_live
     assert training_peak <= 8 * longest
     store.peak_live = 0
-    monkeypatch.setattr(classifier_module, "_INFERENCE_CHUNK", 10)
+    monkeypatch.setattr(inference_module, "INFERENCE_CHUNK", 10)
     _clf(batch_size=8).fit(X, y).predict(store)
     assert store.peak_live <= 10 * longest
     print(f"peak elements held: training {training_peak} (batch x longest = {8 * longest}), "
