@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from sktdtw import DejaVidClassifier
-from sktdtw.__main__ import main
-from sktdtw._cli import _estimator_params, add_commands
+from sktdtw._cli import build_parser, main
+from sktdtw._estimator_options import estimator_params
 from sktdtw.datasets import make_temporal_order
 from sktdtw.io import open_store, write_store
 
@@ -44,9 +44,7 @@ def workdir(tmp_path_factory):
 
 
 def _parse(*argv):
-    parser = argparse.ArgumentParser(prog="sktdtw")
-    add_commands(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def test_build_store_and_fit(workdir):
@@ -135,13 +133,13 @@ def test_options_map_onto_parameters():
                   "--validation-fraction", "0.25", "--centroid-learning-rate", "none",
                   "--n-jobs", "2", "--random-state", "None", "--init", "medoid",
                   "--learning-rate", "3e-3", "--device", "cpu")
-    params = _estimator_params(args)
+    params = estimator_params(args)
     assert params == {"learn_weights": False, "diagonal": True, "validation_fraction": 0.25,
                       "centroid_learning_rate": None, "n_jobs": 2, "random_state": None,
                       "init": "medoid", "learning_rate": 3e-3, "device": "cpu"}
     DejaVidClassifier(**params)._validate_params()
     # Unset options are absent, so the estimator keeps its own defaults.
-    assert _estimator_params(_parse("fit", "--store", "S", "--out", "M")) == {}
+    assert estimator_params(_parse("fit", "--store", "S", "--out", "M")) == {}
 
 
 @pytest.mark.parametrize("argv", [
@@ -232,7 +230,7 @@ def test_fit_under_torchrun_environment(workdir, tmp_path):
 
 def test_demo_parser_knows_the_number_of_action_orders():
     """The parser is built without importing the data set module: its constant must match."""
-    from sktdtw.__main__ import _N_ACTION_ORDERS
+    from sktdtw._cli import _N_ACTION_ORDERS
     from sktdtw.datasets._videos import ACTION_ORDERS
 
     assert _N_ACTION_ORDERS == len(ACTION_ORDERS)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sktdtw.__main__ import FIGURE_NAME, main
+from sktdtw._cli import FIGURE_NAME, main
 
 ROOT = Path(__file__).resolve().parents[1]
 _ROW = re.compile(r"^(DejaVid|mean pooling \+ logistic)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)$")

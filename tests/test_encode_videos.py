@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 pytest.importorskip("av")
 
 from sktdtw import DejaVidClassifier, TSESlidingEncoder  # noqa: E402
-from sktdtw.__main__ import main  # noqa: E402
+from sktdtw._cli import main  # noqa: E402
 from sktdtw.datasets import make_action_videos  # noqa: E402
 from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
 from sktdtw.io import open_store  # noqa: E402

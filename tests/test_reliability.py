@@ -26,7 +26,7 @@ import torch
 
 import dtw_oracle as oracle
 from sktdtw import DBAInitializer, DejaVidClassifier, TSESlidingEncoder
-from sktdtw.__main__ import main
+from sktdtw._cli import main
 from sktdtw._atomic import atomic_file
 from sktdtw._checkpoint import read_checkpoint, save_checkpoint
 from sktdtw.dtw import DistanceOverflowError, PackedBatch, max_num_threads, weighted_dtw
@@ -757,7 +757,7 @@ def test_cli_says_when_a_checkpoint_was_already_finished(cli_files, capsys):
 
 
 def test_help_imports_neither_torch_nor_sklearn():
-    code = ("import sys\nfrom sktdtw.__main__ import main\ntry:\n    main(['--help'])\n"
+    code = ("import sys\nfrom sktdtw._cli import main\ntry:\n    main(['--help'])\n"
             "except SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._errors import InputError
+
 __all__ = ["make_action_videos"]
 
 MOTIONS = ("right-and-back", "down-and-back", "grow-and-shrink")
@@ -19,7 +21,7 @@ def _check_range(value, name, low):
         len(value) == 2 and all(isinstance(v, Integral) for v in value)
         and low <= value[0] <= value[1]
     ):
-        raise ValueError(f"{name} must be a pair of ints (lo, hi) with {low} <= lo <= hi, got {value}")
+        raise InputError(f"{name} must be a pair of ints (lo, hi) with {low} <= lo <= hi, got {value}")
     return int(value[0]), int(value[1])
 
 
