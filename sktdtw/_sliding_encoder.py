@@ -129,7 +129,8 @@ def _window_frame_indices(length, windows, stride, padding, clip_length=None):
             offsets = np.arange(width)
         else:
             # Uniform sampling: the centre frame of each of clip_length equal bins.
-            offsets = np.floor((np.arange(clip_length) + 0.5) * width / clip_length).astype(np.int64)
+            centres = (np.arange(clip_length) + 0.5) * width / clip_length
+            offsets = np.floor(centres).astype(np.int64)
         indices.append(starts[:, None] + offsets[None, :])
     return indices
 
@@ -390,8 +391,8 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         encode = check_memory(self.memory).cache(_encode_all, ignore=["n_jobs", "verbose"])
         try:
             return encode(
-                _Sequences(sequences), self.encoder, windows, stride, self.padding, self.clip_length,
-                self.batch_size, device, self.n_jobs, self.verbose,
+                _Sequences(sequences), self.encoder, windows, stride, self.padding,
+                self.clip_length, self.batch_size, device, self.n_jobs, self.verbose,
             )
         except pickle.PicklingError as exc:
             raise InputError(

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
-from ._store import write_store
+from ._store import read_npy_header, write_store
 
 __all__ = ["build_store"]
 
@@ -81,11 +81,7 @@ def _shape_and_dtype(row, manifest):
     if kind != ".npy":
         raise row.error(manifest, f"file {row.file} is neither a .npy nor a .pt file")
     try:
-        with open(row.file, "rb") as fp:
-            version = np.lib.format.read_magic(fp)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(fp)
+        shape, _, dtype, _ = read_npy_header(row.file)
     except (OSError, ValueError, EOFError) as exc:
         raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
     return shape, dtype

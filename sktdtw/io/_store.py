@@ -112,6 +112,30 @@ def _read_meta(path):
     return meta
 
 
+def read_npy_header(file):
+    """Shape, Fortran order, dtype and header size of the ``.npy`` file ``file``, read from
+    its header alone.
+
+    Raises
+    ------
+    OSError, ValueError or EOFError
+        If the file cannot be read or has no valid header.
+    """
+    with open(file, "rb") as fp:
+        version = np.lib.format.read_magic(fp)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(fp)
+        return shape, fortran_order, dtype, fp.tell()
+
+
+def _offsets_of(lengths):
+    """``offsets[i]``: the first row of series ``i``; ``offsets[-1]``: the number of rows."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
 def _open_values(path, meta):
     """Memory-map values.npy after checking its header and size against meta.json."""
     file = os.path.join(path, "values.npy")
@@ -119,13 +143,8 @@ def _open_values(path, meta):
         raise _corrupt(path, "values.npy", "is missing")
     rows, n_features = meta["n_rows"], meta["n_features"]
     try:
-        with open(file, "rb") as fp:
-            version = np.lib.format.read_magic(fp)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(fp)
-            header_end = fp.tell()
-    except (OSError, ValueError) as exc:
+        shape, fortran_order, dtype, header_end = read_npy_header(file)
+    except (OSError, ValueError, EOFError) as exc:
         raise _corrupt(path, "values.npy", f"has no valid .npy header: {exc}") from exc
     if dtype != _VALUES_DTYPE or fortran_order or shape != (rows, n_features):
         raise _corrupt(
@@ -301,8 +320,7 @@ class TSEStore(Sequence):
         self.ids = pick(files.ids)
         self.labels = pick(files.labels)
         self.splits = pick(files.splits)
-        self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-        np.cumsum(self.lengths, out=self.offsets[1:])
+        self.offsets = _offsets_of(self.lengths)
 
     def __len__(self):
         return len(self.lengths)
@@ -674,8 +692,7 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
             dup = unique[counts > 1][0]
             where = np.flatnonzero(ids == dup).tolist()
             raise InputError(f"id {str(dup)!r} is used by series {where}; ids must be unique")
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = _offsets_of(lengths)
         files = {"offsets": offsets, "checksums": checksums, "ids": ids, "labels": labels,
                  "splits": splits}
         digests = {f"{name}.npy": _save(tmp, f"{name}.npy", array)

@@ -230,15 +230,16 @@ class VideoReader:
         lowest_after = np.minimum.accumulate(firsts[::-1])[::-1]
         capacity = int((rank[ends[order]] - lowest_after).max()) + 1
         plan = (entries, order, ends, needed, rank % capacity, capacity)
-        done = 0
+        n_yielded = 0
         if self._video.seek and self._seekable:
             try:
-                for done, window in self._run(self._seeking_frames(needed), plan, done):
+                for progress in self._run(self._seeking_frames(needed), plan, 0):
+                    n_yielded, window = progress  # kept for a sequential restart
                     yield window
                 return
             except _Unseekable:
                 pass  # decode sequentially from the start, skipping the windows yielded
-        for done, window in self._run(self._sequential_frames(), plan, done):
+        for _, window in self._run(self._sequential_frames(), plan, n_yielded):
             yield window
 
     def _run(self, frames, plan, done):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_file
 from .._errors import InputError
 from ..io import build_store
 from ._decode import VideoFile
@@ -27,18 +28,6 @@ FAILURES_FILE = "failures.csv"
 SETTINGS_FILE = "settings.json"
 _TSE_MANIFEST = "tses.csv"
 _REQUIRED = ("id", "path", "label")
-
-
-def _write_atomically(path, write, mode="wb"):
-    """Write ``path`` through ``write(file)`` to a temporary sibling, then rename it, so
-    that an interruption leaves either the whole file or none."""
-    tmp = path + ".tmp"
-    text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
-    with open(tmp, mode, **text) as fp:
-        write(fp)
-        fp.flush()
-        os.fsync(fp.fileno())
-    os.replace(tmp, path)
 
 
 def _read_video_manifest(manifest):
@@ -114,7 +103,8 @@ def _check_resumable(partial, settings):
         if any(name.endswith(".npy") for name in os.listdir(partial)):
             raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
                              "cannot be checked against this run's settings; remove it")
-        _write_atomically(path, lambda fp: json.dump(settings, fp, indent=1), mode="w")
+        with atomic_file(path, "w") as fp:
+            json.dump(settings, fp, indent=1)
         return
     try:
         with open(path, encoding="utf-8") as fp:
@@ -134,14 +124,11 @@ def _check_resumable(partial, settings):
 def _build(rows, columns, done, files, partial, out_path, verbose):
     """The store of the finished videos, through build_store on a manifest of their TSEs."""
     tse_manifest = os.path.join(partial, _TSE_MANIFEST)
-
-    def write(fp):
+    with atomic_file(tse_manifest, "w") as fp:
         writer = csv.writer(fp)
         writer.writerow(columns)
         writer.writerows([rows[i][c] if c != "path" else files[i] for c in columns]
                          for i in done)
-
-    _write_atomically(tse_manifest, write, mode="w")
     return build_store(tse_manifest, out_path, verbose=verbose)
 
 
@@ -240,8 +227,8 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
             if isinstance(result, Exception):
                 failures[todo[position]] = " ".join(str(result).split())
             else:
-                _write_atomically(files[todo[position]],
-                                  lambda fp: np.save(fp, result, allow_pickle=False))
+                with atomic_file(files[todo[position]]) as fp:
+                    np.save(fp, result, allow_pickle=False)
             progress.update()
     done = [i for i in range(len(rows)) if i not in failures]
     if not done:
@@ -251,7 +238,7 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     if failures:
         table = [("id", "path", "error")] + [(rows[i]["id"], videos[i], failures[i])
                                              for i in sorted(failures)]
-        _write_atomically(os.path.join(out_path, FAILURES_FILE),
-                          lambda fp: csv.writer(fp).writerows(table), mode="w")
+        with atomic_file(os.path.join(out_path, FAILURES_FILE), "w") as fp:
+            csv.writer(fp).writerows(table)
     shutil.rmtree(partial)
     return store, [(rows[i]["id"], failures[i]) for i in sorted(failures)]
