@@ -63,7 +63,7 @@ def test_predict(workdir):
     out = workdir / "predictions.csv"
     assert main(["predict", "--model", str(workdir / "model.joblib"),
                  "--store", str(workdir / "store"), "--split", "test", "--out", str(out)]) == 0
-    rows = list(csv.reader(out.open()))
+    rows = list(csv.reader(out.read_text().splitlines()))
     model = joblib.load(workdir / "model.joblib")
     assert rows[0] == ["id", "predicted"] + [f"proba_class{k}" for k in range(6)]
     test = open_store(workdir / "store").split("test")
@@ -93,7 +93,7 @@ def test_evaluate(workdir, capsys):
     assert metrics["top5_accuracy"] == pytest.approx(top5)
     assert metrics["top5_accuracy"] >= metrics["top1_accuracy"]
 
-    rows = list(csv.reader((out / "confusion_matrix.csv").open()))
+    rows = list(csv.reader((out / "confusion_matrix.csv").read_text().splitlines()))
     assert rows[0] == ["true\\predicted"] + [f"class{k}" for k in range(6)]
     matrix = np.array([[int(v) for v in row[1:]] for row in rows[1:]])
     assert [row[0] for row in rows[1:]] == rows[0][1:]
