@@ -7,8 +7,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import log_softmax, softmax
+import torch.nn.functional as F
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -32,14 +32,8 @@ from ._distributed import current_group
 from ._scaling import Parametrization, feature_std
 from ._scoring import class_distances, distance_spread, fit_temperature, training_logits
 from ._series import (
-    SeriesSubset,
-    check_label_types,
-    check_lazy_series,
-    check_series_list,
-    is_lazy,
-    packed_chunks,
-    read_series_batch,
-    series_lengths,
+    SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
+    packed_chunks, read_series_batch, series_lengths,
 )
 from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
 

@@ -17,11 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._series import (
-    check_label_types,
-    check_lazy_series,
-    check_series_list,
-    is_lazy,
-    read_series_batch,
+    check_label_types, check_lazy_series, check_series_list, is_lazy, read_series_batch
 )
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 
