@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.sktdtw-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml CMakeLists.txt $(wildcard src_cuda/*)
+# sktdtw/__init__.py holds the version, which the install writes into the metadata.
+$(STAMP): pyproject.toml CMakeLists.txt sktdtw/__init__.py $(wildcard src_cuda/*)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
@@ -20,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

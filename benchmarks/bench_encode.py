@@ -46,8 +46,7 @@ def synthetic_video(n_frames, rng):
 
 def checkpoint(path, gpu):
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification
-    from transformers.models.videomae.image_processing_pil_videomae import (
-        VideoMAEImageProcessorPil)
+    from transformers.models.videomae.image_processing_pil_videomae import VideoMAEImageProcessorPil
 
     shape = (dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                   intermediate_size=3072, num_frames=16) if gpu else

@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "DBAInitializer": "._dba",
     "DejaVidClassifier": "._classifier",
-    "TSESlidingEncoder": "._encoder",
+    "TSESlidingEncoder": "._sliding_encoder",
     "dba_barycenter": "._dba",
     "datasets": ".datasets",
     "dtw": ".dtw",

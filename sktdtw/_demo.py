@@ -2,7 +2,6 @@
 with a figure of the result (imported only when the demo runs)."""
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -14,7 +13,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from . import DejaVidClassifier, TSESlidingEncoder
-from .__main__ import FIGURE_NAME
+from ._atomic import atomic_file
+from ._cli import FIGURE_NAME
+from ._errors import InputError
 from .datasets import make_action_videos
 from .datasets._videos import ACTION_ORDERS, MOTIONS
 from .dtw import weighted_dtw_path
@@ -36,11 +37,9 @@ def _timed(method, *args):
 
 
 def run_demo(args):
-
-
+    """``sktdtw demo``; returns the exit status."""
     if args.n_videos < 2 * args.n_classes:
-        print(f"--n-videos must be at least 2 per class ({2 * args.n_classes})", file=sys.stderr)
-        return 2
+        raise InputError(f"--n-videos must be at least 2 per class ({2 * args.n_classes})")
     videos, y = make_action_videos(args.n_videos, args.n_classes, random_state=args.seed)
     lengths = [len(video) for video in videos]
     print(
@@ -113,7 +112,6 @@ def _save_figure(dejavid, rows, video, label, out_dir):
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-
     clf = dejavid["clf"]
     fig, (ax_acc, ax_mass, ax_path) = plt.subplots(
         1, 3, figsize=(16, 4.6), constrained_layout=True,
@@ -122,9 +120,9 @@ def _save_figure(dejavid, rows, video, label, out_dir):
     _plot_accuracies(ax_acc, rows, 1 / len(clf.classes_))
     _plot_weight_mass(ax_mass, clf)
     _plot_alignment(fig, ax_path, dejavid, video, label)
-    os.makedirs(out_dir, exist_ok=True)
     path_out = os.path.join(out_dir, FIGURE_NAME)
-    fig.savefig(path_out, dpi=100)
+    with atomic_file(path_out) as fp:  # creates out_dir
+        fig.savefig(fp, format="png", dpi=100)
     plt.close(fig)
     print(f"figure written to {path_out}")
 

@@ -2,6 +2,8 @@
 
 import torch
 
+from ._errors import InputError
+
 
 def resolve_device(device):
     """The torch device for ``device`` ("auto": CUDA when available, else the CPU).
@@ -17,9 +19,9 @@ def resolve_device(device):
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a valid torch device") from exc
+        raise InputError(f"device={device!r} is not a valid torch device") from exc
     if resolved.type == "meta":
-        raise ValueError(f"device={device!r} holds no data; use 'cpu', 'cuda' or 'auto'")
+        raise InputError(f"device={device!r} holds no data; use 'cpu', 'cuda' or 'auto'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available")
+        raise InputError(f"device={device!r} but CUDA is not available")
     return resolved

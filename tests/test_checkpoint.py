@@ -1,7 +1,6 @@
 """Checkpoints after every epoch, and resuming an interrupted fit with the same result."""
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,6 +11,8 @@ import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier
 from sktdtw._checkpoint import read_checkpoint
 from sktdtw.datasets import make_temporal_order
+
+from conftest import LazySequence, assert_same_fit
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +29,6 @@ def _clf(**params):
         learning_rate=0.05, validation_fraction=0.25, n_prototypes=1,
     )
     return DejaVidClassifier(**{**defaults, **params})
-
-
-def _assert_same_fit(a, b):
-    np.testing.assert_array_equal(a.centroids_, b.centroids_)
-    np.testing.assert_array_equal(a.weights_, b.weights_)
-    assert (a.best_epoch_, a.n_epochs_) == (b.best_epoch_, b.n_epochs_)
-    assert a.history_.keys() == b.history_.keys()
-    for key in a.history_:
-        if key == "seconds":
-            assert len(a.history_[key]) == len(b.history_[key])
-        else:
-            assert a.history_[key] == b.history_[key], key
 
 
 def _interrupt_after_epoch(monkeypatch, epochs):
@@ -74,25 +63,22 @@ def test_resume_after_interruption_is_bit_for_bit(data, tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         _forbid(patch, "initial_prototypes")  # resuming skips the initialisation
         resumed = _clf(checkpoint=str(path), verbose=0).fit(X, y)
-    _assert_same_fit(resumed, reference)
+    assert_same_fit(resumed, reference)
 
 
-class _Interrupting(Sequence):
+class _Interrupting(LazySequence):
     """A lazy sequence that raises KeyboardInterrupt at its ``stop_at``-th read."""
 
     def __init__(self, items, stop_at=None):
-        self._items = items
+        super().__init__(items)
         self.stop_at = stop_at
         self.n_reads = 0
-
-    def __len__(self):
-        return len(self._items)
 
     def __getitem__(self, i):
         self.n_reads += 1
         if self.n_reads == self.stop_at:
             raise KeyboardInterrupt
-        return self._items[i]
+        return super().__getitem__(i)
 
 
 def test_resume_after_interruption_within_an_epoch(data, tmp_path):
@@ -108,7 +94,7 @@ def test_resume_after_interruption_within_an_epoch(data, tmp_path):
     assert read_checkpoint(path)["epoch"] == 2
     store.stop_at = None
     resumed = _clf(checkpoint=path, **params).fit(store, y)
-    _assert_same_fit(resumed, reference)
+    assert_same_fit(resumed, reference)
 
 
 def test_finished_checkpoint_returns_at_once(data, tmp_path, monkeypatch):
@@ -120,7 +106,7 @@ def test_finished_checkpoint_returns_at_once(data, tmp_path, monkeypatch):
         _forbid(patch, "initial_prototypes")
         patch.setattr(torch.optim.AdamW, "step", None)  # no epoch may run
         again = _clf(checkpoint=path).fit(X, y)
-    _assert_same_fit(again, first)
+    assert_same_fit(again, first)
     assert path.read_bytes() == written
 
 

@@ -1,25 +1,25 @@
 """The store command line: build-store -> fit -> predict -> evaluate, options and errors."""
 
-import argparse
 import csv
 import json
 import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 
 from sktdtw import DejaVidClassifier
-from sktdtw.__main__ import main
-from sktdtw._cli import _estimator_params, add_commands
+from sktdtw._cli import build_parser, main
+from sktdtw._errors import InputError
+from sktdtw._estimator_options import estimator_params
 from sktdtw.datasets import make_temporal_order
 from sktdtw.io import open_store, write_store
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import subprocess_env
+
 TINY = ["--max-epochs", "2", "--centroid-length", "3", "--init", "mean", "--n-prototypes", "1",
         "--random-state", "0", "--batch-size", "8"]
 
@@ -44,9 +44,7 @@ def workdir(tmp_path_factory):
 
 
 def _parse(*argv):
-    parser = argparse.ArgumentParser(prog="sktdtw")
-    add_commands(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def test_build_store_and_fit(workdir):
@@ -65,7 +63,7 @@ def test_predict(workdir):
     out = workdir / "predictions.csv"
     assert main(["predict", "--model", str(workdir / "model.joblib"),
                  "--store", str(workdir / "store"), "--split", "test", "--out", str(out)]) == 0
-    rows = list(csv.reader(out.open()))
+    rows = list(csv.reader(out.read_text().splitlines()))
     model = joblib.load(workdir / "model.joblib")
     assert rows[0] == ["id", "predicted"] + [f"proba_class{k}" for k in range(6)]
     test = open_store(workdir / "store").split("test")
@@ -95,7 +93,7 @@ def test_evaluate(workdir, capsys):
     assert metrics["top5_accuracy"] == pytest.approx(top5)
     assert metrics["top5_accuracy"] >= metrics["top1_accuracy"]
 
-    rows = list(csv.reader((out / "confusion_matrix.csv").open()))
+    rows = list(csv.reader((out / "confusion_matrix.csv").read_text().splitlines()))
     assert rows[0] == ["true\\predicted"] + [f"class{k}" for k in range(6)]
     matrix = np.array([[int(v) for v in row[1:]] for row in rows[1:]])
     assert [row[0] for row in rows[1:]] == rows[0][1:]
@@ -123,7 +121,7 @@ def test_help_lists_every_parameter(capsys):
         main(["fit", "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for name, default in DejaVidClassifier().get_params().items():
+    for name in DejaVidClassifier().get_params():
         assert f"--{name.replace('_', '-')}" in text, name
     assert "Number of steps L of each centroid." in " ".join(text.split())
     assert "--centroid-length INT|auto" in text
@@ -135,13 +133,13 @@ def test_options_map_onto_parameters():
                   "--validation-fraction", "0.25", "--centroid-learning-rate", "none",
                   "--n-jobs", "2", "--random-state", "None", "--init", "medoid",
                   "--learning-rate", "3e-3", "--device", "cpu")
-    params = _estimator_params(args)
+    params = estimator_params(args)
     assert params == {"learn_weights": False, "diagonal": True, "validation_fraction": 0.25,
                       "centroid_learning_rate": None, "n_jobs": 2, "random_state": None,
                       "init": "medoid", "learning_rate": 3e-3, "device": "cpu"}
     DejaVidClassifier(**params)._validate_params()
     # Unset options are absent, so the estimator keeps its own defaults.
-    assert _estimator_params(_parse("fit", "--store", "S", "--out", "M")) == {}
+    assert estimator_params(_parse("fit", "--store", "S", "--out", "M")) == {}
 
 
 @pytest.mark.parametrize("argv", [
@@ -181,21 +179,18 @@ def test_errors_are_one_line_with_status_2(workdir, tmp_path, capsys):
     assert not os.path.exists("m") and not os.path.exists("p")
 
 
-def _env():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-
-
 def test_subprocess_smoke(workdir, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "sktdtw", "evaluate", "--model", str(workdir / "model.joblib"),
          "--store", str(workdir / "store"), "--split", "test", "--out-dir", str(tmp_path)],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["n_samples"] == 12
     done = subprocess.run([sys.executable, "-m", "sktdtw", "predict", "--model", "nowhere",
                            "--store", "nowhere", "--out", "p.csv"],
-                          capture_output=True, text=True, env=_env(), timeout=120, cwd=tmp_path)
+                          capture_output=True, text=True, env=subprocess_env(), timeout=120,
+                          cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "sktdtw predict: error: no model file at nowhere"
 
@@ -214,7 +209,7 @@ def test_fit_under_torchrun_environment(workdir, tmp_path):
         subprocess.Popen(
             [sys.executable, "-m", "sktdtw", "fit", "--store", str(workdir / "store"),
              "--split", "train", "--out", str(tmp_path / f"rank{rank}.joblib"), *TINY],
-            env=dict(_env(), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
+            env=subprocess_env(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
                      LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                      OMP_NUM_THREADS="1"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -232,7 +227,58 @@ def test_fit_under_torchrun_environment(workdir, tmp_path):
 
 def test_demo_parser_knows_the_number_of_action_orders():
     """The parser is built without importing the data set module: its constant must match."""
-    from sktdtw.__main__ import _N_ACTION_ORDERS
+    from sktdtw._cli import _N_ACTION_ORDERS
     from sktdtw.datasets._videos import ACTION_ORDERS
 
     assert _N_ACTION_ORDERS == len(ACTION_ORDERS)
+
+
+def test_a_bug_is_not_reported_as_a_user_error(workdir, tmp_path, monkeypatch, capsys):
+    # A plain ValueError deep inside a command is a bug: it propagates with its traceback
+    # instead of becoming a one-line "error:" with status 2.
+    import sktdtw.io._store as store_module
+
+    def buggy_offsets_check(*args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(store_module, "_check_offsets", buggy_offsets_check)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["predict", "--model", str(workdir / "model.joblib"), "--store",
+              str(workdir / "store"), "--out", str(tmp_path / "p.csv")])
+    assert "error:" not in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_user_errors_from_deep_inside_are_one_line(workdir, tmp_path, monkeypatch, capsys):
+    # What our validation raises (InputError) is the user's, from however deep, and so is a
+    # file that cannot be written (an --out-dir that is a file).
+    import sktdtw.io._store as store_module
+
+    def invalid_offsets(*args):
+        raise InputError("offsets.npy is not\nwhat meta.json says")
+
+    model, store = str(workdir / "model.joblib"), str(workdir / "store")
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_check_offsets", invalid_offsets)
+        assert main(["predict", "--model", model, "--store", store, "--out", "p"]) == 2
+    assert capsys.readouterr().err == (
+        "sktdtw predict: error: offsets.npy is not what meta.json says\n")
+    (tmp_path / "file").write_text("")
+    assert main(["evaluate", "--model", model, "--store", store,
+                 "--out-dir", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sktdtw evaluate: error: ") and err.count("\n") == 1, err
+
+
+def test_encode_rejects_a_bad_window_before_running(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["encode", "--videos", "v.csv", "--encoder", "e", "--out", "s",
+              "--window", "8,wide"])
+    assert exit_.value.code == 2
+    assert "expected frames (an int) or a fraction" in capsys.readouterr().err
+    args = build_parser().parse_args(["encode", "--videos", "v.csv", "--encoder", "e",
+                                      "--out", "s", "--window", "8,0.5", "--stride", "2"])
+    assert (args.window, args.stride) == ([8, 0.5], 2)
+    args = build_parser().parse_args(["encode", "--videos", "v.csv", "--encoder", "e",
+                                      "--out", "s"])
+    assert (args.window, args.stride) == (0.2, 0.025)

@@ -1,28 +1,28 @@
 """The main job: ``python -m sktdtw demo``."""
 
-import os
 import re
 import subprocess
 import sys
 import time
-import tomllib
 from importlib import import_module
-from pathlib import Path
 
 import pytest
+import tomllib
 
-from sktdtw.__main__ import FIGURE_NAME, main
+from sktdtw._cli import FIGURE_NAME, main
 
-ROOT = Path(__file__).resolve().parents[1]
-_ROW = re.compile(r"^(DejaVid|mean pooling \+ logistic)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)$")
+from conftest import ROOT, subprocess_env
+
+_ROW = re.compile(
+    r"^(DejaVid|mean pooling \+ logistic)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)$"
+)
 
 
 def _run_demo(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "sktdtw", "demo", *args],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+        capture_output=True, text=True, env=subprocess_env(), cwd=ROOT, timeout=600,
     )
     return done, time.perf_counter() - start
 

@@ -2,7 +2,6 @@
 
 import os
 import sys
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,12 +11,14 @@ from sklearn.pipeline import Pipeline
 pytest.importorskip("av")
 
 from sktdtw import DejaVidClassifier, TSESlidingEncoder  # noqa: E402
-from sktdtw.__main__ import main  # noqa: E402
+from sktdtw._cli import main  # noqa: E402
 from sktdtw.datasets import make_action_videos  # noqa: E402
 from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
 from sktdtw.io import open_store  # noqa: E402
 from sktdtw.video import VideoFile, encode_videos, read_video, write_video  # noqa: E402
 from sktdtw.video._pipeline import EncodeStats  # noqa: E402
+
+from conftest import LazySequence
 
 
 def _interrupted(stop_at):
@@ -151,30 +152,16 @@ def test_transform_files_tensors_and_lazy_sequences_agree(manifest):
     assert encoder.n_features_in_ == 32 * 32 * 3 and encoder.n_features_out_ == 64
     from_files = encoder.transform(paths)
     for got in (encoder.transform(arrays), encoder.transform([torch.from_numpy(a) for a in arrays]),
-                encoder.transform(_Lazy(arrays))):
+                encoder.transform(LazySequence(arrays))):
         for a, b in zip(from_files, got):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="sample 1: video .*corrupt.mp4 cannot be opened"):
         encoder.transform([paths[0], os.path.join(folder, "corrupt.mp4")])
 
 
-class _Lazy(Sequence):
-    """A sequence that is not a list: items handed out one at a time."""
-
-    def __init__(self, items):
-        self.items = items
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-
 def test_sktdtw_encode_command(manifest, tmp_path, capsys):
     transformers = pytest.importorskip("transformers")
-    from transformers.models.videomae.image_processing_pil_videomae import (
-        VideoMAEImageProcessorPil)
+    from transformers.models.videomae.image_processing_pil_videomae import VideoMAEImageProcessorPil
 
     checkpoint = tmp_path / "ckpt"
     config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4,

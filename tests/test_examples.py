@@ -1,22 +1,17 @@
 """Every script in examples/ runs, in its reduced size (SKTDTW_EXAMPLE_QUICK=1)."""
 
 import ast
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+from conftest import ROOT, subprocess_env
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
 def _run(name, cwd=ROOT):
-    env = dict(
-        os.environ, SKTDTW_EXAMPLE_QUICK="1", MPLBACKEND="Agg",
-        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    )
+    env = subprocess_env(SKTDTW_EXAMPLE_QUICK="1", MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=300)
     assert done.returncode == 0, done.stderr

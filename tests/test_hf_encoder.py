@@ -13,8 +13,7 @@ TINY = dict(image_size=32, patch_size=16, num_frames=4, hidden_size=24, num_hidd
 
 
 def _checkpoint(kind, path):
-    from transformers.models.videomae.image_processing_pil_videomae import (
-        VideoMAEImageProcessorPil)
+    from transformers.models.videomae.image_processing_pil_videomae import VideoMAEImageProcessorPil
     from transformers.models.vivit.image_processing_vivit import VivitImageProcessor
 
     torch.manual_seed(0)

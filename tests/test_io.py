@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,9 +210,9 @@ def _replace(path, name, array):
     file = os.path.join(path, name)
     np.save(file, array)
     meta_file = os.path.join(path, "meta.json")
-    meta = json.load(open(meta_file))
-    meta["digests"][name] = hashlib.sha256(open(file, "rb").read()).hexdigest()
-    json.dump(meta, open(meta_file, "w"))
+    meta = json.loads(Path(meta_file).read_text())
+    meta["digests"][name] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    Path(meta_file).write_text(json.dumps(meta))
 
 
 def test_corrupt_truncated_values(tmp_path, series):
@@ -261,14 +262,14 @@ def test_corrupt_missing_and_mismatched_files(tmp_path, series):
 
 def test_corrupt_format_version(tmp_path, series):
     path = _fresh(tmp_path, series)
-    file = os.path.join(path, "meta.json")
-    meta = json.load(open(file))
+    file = Path(path, "meta.json")
+    meta = json.loads(file.read_text())
     meta["format_version"] = 99
-    json.dump(meta, open(file, "w"))
+    file.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="meta.json has format version 99; this version of "
                                          "sktdtw reads versions 1, 2"):
         open_store(path)
-    open(file, "w").write("{not json")
+    file.write_text("{not json")
     with pytest.raises(ValueError, match="meta.json is unreadable"):
         open_store(path)
 

@@ -11,6 +11,8 @@ from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._source import LazySource
 from sktdtw.datasets import make_temporal_order
 
+from conftest import LazySequence, assert_same_fit
+
 
 class CountingStore(Sequence):
     """A lazy sequence of series in a memory-mapped file, instrumented.
@@ -80,15 +82,6 @@ def _clf(**params):
     return DejaVidClassifier(**{**defaults, **params})
 
 
-def _assert_same_fit(a, b):
-    np.testing.assert_array_equal(a.centroids_, b.centroids_)
-    np.testing.assert_array_equal(a.weights_, b.weights_)
-    assert a.best_epoch_ == b.best_epoch_
-    for key in a.history_:
-        if key != "seconds":
-            assert a.history_[key] == b.history_[key], key
-
-
 @pytest.mark.parametrize("batch_reads", [False, True], ids=["getitem", "read_batch"])
 @pytest.mark.parametrize(
     "params",
@@ -100,7 +93,7 @@ def test_lazy_fit_equals_list_fit_bit_for_bit(data, tmp_path, batch_reads, param
     store = CountingStore(X, tmp_path / "v.f32", batch_reads=batch_reads, lengths=batch_reads)
     lazy = _clf(**params).fit(store, y)
     eager = _clf(**params).fit(X, y)
-    _assert_same_fit(lazy, eager)
+    assert_same_fit(lazy, eager)
     np.testing.assert_array_equal(lazy.transform(store), eager.transform(X))
     np.testing.assert_array_equal(lazy.predict_proba(store), eager.predict_proba(X))
     assert lazy.score(store, y) == eager.score(X, y)
@@ -206,24 +199,11 @@ def test_errors_name_the_global_sample(data, tmp_path, batch_reads):
 
 
 
-class _ListView(Sequence):
-    """A lazy sequence over a list (whose items may disagree in their feature count)."""
-
-    def __init__(self, items):
-        self._items = items
-
-    def __len__(self):
-        return len(self._items)
-
-    def __getitem__(self, i):
-        return self._items[i]
-
-
 def test_feature_count_errors_name_the_global_sample(data):
     X, y = data
     X = list(X)
     X[5] = X[5][:, :2]
-    store = _ListView(X)
+    store = LazySequence(X)
     # Reading a subset of the training samples still names sample 5 of the whole set.
     with pytest.raises(ValueError, match="sample 5 of X has 2 features but sample 0 has 3"):
         LazySource(store, 3, index=np.arange(3, 10)).read([0, 1, 2])

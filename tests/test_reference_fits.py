@@ -8,7 +8,6 @@ release (float sums in another order differ in the last bits), so the test skips
 why, on another machine.
 """
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,8 @@ import torch
 
 from sktdtw import DejaVidClassifier
 from sktdtw.datasets import make_temporal_order
+
+from conftest import LazySequence
 
 REFERENCE = Path(__file__).parent / "data" / "reference_fits.npz"
 
@@ -39,19 +40,6 @@ CASES = {
 }
 
 
-class _LazyList(Sequence):
-    """A lazy sequence over a list (the estimators read it in batches)."""
-
-    def __init__(self, items):
-        self.items = items
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-
 def _data(case):
     n_features = 70 if case == "wide" else 3
     X, y = make_temporal_order(
@@ -64,7 +52,7 @@ def _data(case):
 def _fit(case, lazy=False):
     X, y = _data(case)
     clf = DejaVidClassifier(random_state=0, **CASES[case]).fit(
-        _LazyList(X) if lazy else X, y
+        LazySequence(X) if lazy else X, y
     )
     return {
         "centroids": clf.centroids_,

@@ -24,15 +24,16 @@ import numpy as np
 import pytest
 import torch
 
-import dtw_oracle as oracle
 from sktdtw import DBAInitializer, DejaVidClassifier, TSESlidingEncoder
-from sktdtw.__main__ import main
 from sktdtw._atomic import atomic_file
 from sktdtw._checkpoint import read_checkpoint, save_checkpoint
+from sktdtw._cli import main
 from sktdtw.dtw import DistanceOverflowError, PackedBatch, max_num_threads, weighted_dtw
 from sktdtw.io import build_store, open_store, write_store
 
-ROOT = Path(__file__).resolve().parents[1]
+import dtw_oracle as oracle
+from conftest import subprocess_env
+
 TIMEOUT = 120
 
 # ------------------------------------------------------------ compiled code, isolated
@@ -138,8 +139,7 @@ def isolated():
     """Every isolated case, each in its own process forked from one interpreter that has
     imported torch and sktdtw but run no kernel (so no OpenMP pool crosses the fork), with
     a time limit: name -> {"status", "results"}."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="2")
+    env = subprocess_env(OMP_NUM_THREADS="2")
     cases = json.dumps({name: body for name, (body, _, _) in _ISOLATED.items()})
     done = subprocess.run([sys.executable, "-c", _FORK_SERVER % TIMEOUT, cases],
                           capture_output=True, text=True, env=env, timeout=4 * TIMEOUT)
@@ -757,10 +757,10 @@ def test_cli_says_when_a_checkpoint_was_already_finished(cli_files, capsys):
 
 
 def test_help_imports_neither_torch_nor_sklearn():
-    code = ("import sys\nfrom sktdtw.__main__ import main\ntry:\n    main(['--help'])\n"
+    code = ("import sys\nfrom sktdtw._cli import main\ntry:\n    main(['--help'])\n"
             "except SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules))")
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=subprocess_env(),
                           timeout=TIMEOUT)
     assert "build-store" in done.stdout and "HEAVY []" in done.stdout, done.stdout + done.stderr

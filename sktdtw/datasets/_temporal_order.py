@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._errors import InputError
+
 __all__ = ["make_temporal_order"]
 
 
@@ -70,14 +72,14 @@ def make_temporal_order(
     (6, 3, [0, 1])
     """
     if min_length < n_events:
-        raise ValueError(
+        raise InputError(
             f"min_length={min_length} must be at least n_events={n_events}: every event "
             "needs one time step"
         )
     if max_length < min_length:
-        raise ValueError(f"max_length={max_length} must be >= min_length={min_length}")
+        raise InputError(f"max_length={max_length} must be >= min_length={min_length}")
     if n_classes > math.factorial(n_events):
-        raise ValueError(
+        raise InputError(
             f"n_classes={n_classes} exceeds the {math.factorial(n_events)} orders of "
             f"n_events={n_events} events"
         )

@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._errors import InputError
+
 __all__ = ["make_action_videos"]
 
 MOTIONS = ("right-and-back", "down-and-back", "grow-and-shrink")
@@ -19,15 +21,24 @@ def _check_range(value, name, low):
         len(value) == 2 and all(isinstance(v, Integral) for v in value)
         and low <= value[0] <= value[1]
     ):
-        raise ValueError(f"{name} must be a pair of ints (lo, hi) with {low} <= lo <= hi, got {value}")
+        raise InputError(
+            f"{name} must be a pair of ints (lo, hi) with {low} <= lo <= hi, got {value}"
+        )
     return int(value[0]), int(value[1])
+
+
+def _rest(tracks, pose, n_frames):
+    """Append ``n_frames`` of the disc resting in ``pose`` (x, y, radius) to ``tracks``."""
+    for track, value in zip(tracks, pose):
+        track.append(np.full(n_frames, value))
 
 
 def _render(frame_size, x, y, radius, brightness):
     """Frames of a soft-edged disc of centre (x[t], y[t]) and radius radius[t]."""
     grid = np.arange(frame_size, dtype=np.float64)
     dist = np.sqrt(
-        (grid[None, None, :] - x[:, None, None]) ** 2 + (grid[None, :, None] - y[:, None, None]) ** 2
+        (grid[None, None, :] - x[:, None, None]) ** 2
+        + (grid[None, :, None] - y[:, None, None]) ** 2
     )
     # A one-pixel linear edge: sub-pixel motion changes the frames smoothly.
     return brightness * np.clip(radius[:, None, None] + 0.5 - dist, 0.0, 1.0)
@@ -63,10 +74,10 @@ def make_action_videos(
     class-specific order: class 0 right, down, grow; 1 right, grow, down; 2 down, right,
     grow; 3 down, grow, right; 4 grow, right, down; 5 grow, down, right. All classes
     contain the same motions, resting poses and transitions and differ only in their
-    temporal order — the paper's "opening versus closing a door". The disc rests for a pause between motions, so a short window never
-    sees the end of one motion and the start of the next: per-window content has the
-    same distribution in every class, and averaging embeddings over time cannot tell the
-    classes apart, while their order can.
+    temporal order — the paper's "opening versus closing a door". The disc rests for a
+    pause between motions, so a short window never sees the end of one motion and the
+    start of the next: per-window content has the same distribution in every class, and
+    averaging embeddings over time cannot tell the classes apart, while their order can.
 
     Per video, at random: the resting position and radius, the brightness, the duration
     (speed) of each motion, the pauses, a few still frames at the start and the end, and
@@ -120,21 +131,15 @@ def make_action_videos(
         y0 = rng.uniform(margin, frame_size - 1 - margin - excursion)
         r0 = rng.uniform(*base_radius_range)
         xs, ys, rs = [], [], []
-
-        def rest(n_frames):
-            xs.append(np.full(n_frames, x0))
-            ys.append(np.full(n_frames, y0))
-            rs.append(np.full(n_frames, r0))
-
         for motion in ACTION_ORDERS[label]:
-            rest(rng.randint(pause_lo, pause_hi + 1))
+            _rest((xs, ys, rs), (x0, y0, r0), rng.randint(pause_lo, pause_hi + 1))
             n_frames = rng.randint(motion_lo, motion_hi + 1)
             # A smooth round trip: 0 -> 1 -> 0 with zero speed at both ends.
             phase = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_frames) / (n_frames - 1))
             xs.append(x0 + excursion * phase * (motion == 0))
             ys.append(y0 + excursion * phase * (motion == 1))
             rs.append(r0 + growth * phase * (motion == 2))
-        rest(rng.randint(pause_lo, pause_hi + 1))
+        _rest((xs, ys, rs), (x0, y0, r0), rng.randint(pause_lo, pause_hi + 1))
         frames = _render(
             frame_size, np.concatenate(xs), np.concatenate(ys), np.concatenate(rs),
             rng.uniform(0.6, 1.0),

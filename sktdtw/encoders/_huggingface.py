@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._errors import InputError
+
 __all__ = ["HuggingFaceVideoEncoder"]
 
 # Model types whose position embeddings are fixed to config.num_frames and
@@ -98,15 +100,15 @@ class HuggingFaceVideoEncoder(nn.Module):
     def __init__(self, path, output="both"):
         super().__init__()
         if output not in _OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(_OUTPUTS)}, got {output!r}")
+            raise InputError(f"output must be one of {', '.join(_OUTPUTS)}, got {output!r}")
         transformers = _import_transformers()
         path = os.fspath(path)
         try:
             config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"no transformers checkpoint can be read from {path}: {exc}") from exc
+            raise InputError(f"no transformers checkpoint can be read from {path}: {exc}") from exc
         if config.model_type not in _SUPPORTED:
-            raise ValueError(f"checkpoint {path} is a {config.model_type!r} model; supported: "
+            raise InputError(f"checkpoint {path} is a {config.model_type!r} model; supported: "
                              f"{', '.join(_SUPPORTED.values())}")
         self.path = path
         self.output = output
@@ -134,10 +136,10 @@ class HuggingFaceVideoEncoder(nn.Module):
     def _check_clips(self, clips):
         name = _SUPPORTED[self.model.config.model_type]
         if clips.ndim != 5 or clips.shape[-1] != 3:
-            raise ValueError(f"{name} encoder: expected RGB clips of shape (n, T, H, W, 3), "
+            raise InputError(f"{name} encoder: expected RGB clips of shape (n, T, H, W, 3), "
                              f"got {tuple(clips.shape)}")
         if self.model.config.model_type in _FIXED_INPUT and clips.shape[1] != self.num_frames:
-            raise ValueError(
+            raise InputError(
                 f"{name} checkpoint {self.path} needs clips of exactly config.num_frames="
                 f"{self.num_frames} frames, got {clips.shape[1]}; set clip_length="
                 f"{self.num_frames}"
@@ -162,7 +164,7 @@ class HuggingFaceVideoEncoder(nn.Module):
         if clips.dtype != np.uint8:
             if not (np.isfinite(clips).all() and (clips == np.rint(clips)).all()
                     and clips.min(initial=0) >= 0 and clips.max(initial=0) <= 255):
-                raise ValueError("the encoder expects RGB frames with integer values in "
+                raise InputError("the encoder expects RGB frames with integer values in "
                                  "[0, 255] (as decoded); got other values")
             clips = clips.astype(np.uint8)
         pixels = self.processor([list(clip) for clip in clips],
@@ -170,7 +172,7 @@ class HuggingFaceVideoEncoder(nn.Module):
         size = self.model.config.image_size
         if (self.model.config.model_type in _FIXED_INPUT
                 and tuple(pixels.shape[-2:]) != (size, size)):
-            raise ValueError(
+            raise InputError(
                 f"{_SUPPORTED[self.model.config.model_type]} checkpoint {self.path} needs "
                 f"frames of config.image_size={size}, but its preprocessor_config.json gives "
                 f"{tuple(pixels.shape[-2:])}"

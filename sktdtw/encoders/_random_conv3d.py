@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from .._errors import InputError
+
 __all__ = ["RandomConv3dEncoder"]
 
 
@@ -87,7 +89,7 @@ class RandomConv3dEncoder(nn.Module):
         if clips.ndim == 4 and self.in_channels == 1:
             clips = clips.unsqueeze(-1)
         if clips.ndim != 5 or clips.shape[-1] != self.in_channels:
-            raise ValueError(
+            raise InputError(
                 f"expected clips of shape (n, T, H, W{', C' if self.in_channels > 1 else ''}) "
                 f"with {self.in_channels} channel(s), got {tuple(clips.shape)}"
             )

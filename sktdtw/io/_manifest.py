@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._store import write_store
+from .._errors import InputError
+from ._store import read_npy_header, write_store
 
 __all__ = ["build_store"]
 
@@ -29,7 +30,7 @@ class _Row:
         self.split = split
 
     def error(self, manifest, problem):
-        return ValueError(f"manifest {manifest}, row {self.number} (id {self.id!r}): {problem}")
+        return InputError(f"manifest {manifest}, row {self.number} (id {self.id!r}): {problem}")
 
 
 def _read_manifest(manifest, root):
@@ -41,15 +42,15 @@ def _read_manifest(manifest, root):
             reader.fieldnames = columns
             records = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"manifest {manifest} cannot be read: {exc}") from exc
+        raise InputError(f"manifest {manifest} cannot be read: {exc}") from exc
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"manifest {manifest} lacks the required column(s) {', '.join(missing)}; its header "
             f"is {','.join(columns) or '(empty)'} and must name id,path[,label][,split]"
         )
     if not records:
-        raise ValueError(f"manifest {manifest} has no data rows")
+        raise InputError(f"manifest {manifest} has no data rows")
     optional = tuple(c for c in ("label", "split") if c in columns)
     rows, first_row = [], {}
     for number, record in enumerate(records, start=1):
@@ -80,11 +81,7 @@ def _shape_and_dtype(row, manifest):
     if kind != ".npy":
         raise row.error(manifest, f"file {row.file} is neither a .npy nor a .pt file")
     try:
-        with open(row.file, "rb") as fp:
-            version = np.lib.format.read_magic(fp)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(fp)
+        shape, _, dtype, _ = read_npy_header(row.file)
     except (OSError, ValueError, EOFError) as exc:
         raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
     return shape, dtype
@@ -219,7 +216,7 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     """
     manifest = os.path.abspath(os.fspath(manifest_csv))
     if os.path.isdir(manifest):
-        raise ValueError(f"manifest {manifest} is a directory, not a CSV file")
+        raise InputError(f"manifest {manifest} is a directory, not a CSV file")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
     rows = _read_manifest(manifest, root)
 

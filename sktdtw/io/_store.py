@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_directory, remove_stale
+from .._errors import InputError
 
 __all__ = ["TSEStore", "open_store", "write_store"]
 
@@ -74,7 +75,7 @@ class _Files:
 
 
 def _corrupt(path, name, problem):
-    return ValueError(f"TSE store {path}: {name} {problem}")
+    return InputError(f"TSE store {path}: {name} {problem}")
 
 
 def _read_meta(path):
@@ -111,6 +112,30 @@ def _read_meta(path):
     return meta
 
 
+def read_npy_header(file):
+    """Shape, Fortran order, dtype and header size of the ``.npy`` file ``file``, read from
+    its header alone.
+
+    Raises
+    ------
+    OSError, ValueError or EOFError
+        If the file cannot be read or has no valid header.
+    """
+    with open(file, "rb") as fp:
+        version = np.lib.format.read_magic(fp)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(fp)
+        return shape, fortran_order, dtype, fp.tell()
+
+
+def _offsets_of(lengths):
+    """``offsets[i]``: the first row of series ``i``; ``offsets[-1]``: the number of rows."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
 def _open_values(path, meta):
     """Memory-map values.npy after checking its header and size against meta.json."""
     file = os.path.join(path, "values.npy")
@@ -118,13 +143,8 @@ def _open_values(path, meta):
         raise _corrupt(path, "values.npy", "is missing")
     rows, n_features = meta["n_rows"], meta["n_features"]
     try:
-        with open(file, "rb") as fp:
-            version = np.lib.format.read_magic(fp)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(fp)
-            header_end = fp.tell()
-    except (OSError, ValueError) as exc:
+        shape, fortran_order, dtype, header_end = read_npy_header(file)
+    except (OSError, ValueError, EOFError) as exc:
         raise _corrupt(path, "values.npy", f"has no valid .npy header: {exc}") from exc
     if dtype != _VALUES_DTYPE or fortran_order or shape != (rows, n_features):
         raise _corrupt(
@@ -300,8 +320,7 @@ class TSEStore(Sequence):
         self.ids = pick(files.ids)
         self.labels = pick(files.labels)
         self.splits = pick(files.splits)
-        self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-        np.cumsum(self.lengths, out=self.offsets[1:])
+        self.offsets = _offsets_of(self.lengths)
 
     def __len__(self):
         return len(self.lengths)
@@ -401,11 +420,11 @@ class TSEStore(Sequence):
         ['0', '2']
         """
         if self.splits is None:
-            raise ValueError(f"TSE store {self.path} has no splits; cannot select split {name!r}")
+            raise InputError(f"TSE store {self.path} has no splits; cannot select split {name!r}")
         mask = self.splits == name
         if not mask.any():
             names = ", ".join(repr(str(s)) for s in np.unique(self.splits))
-            raise ValueError(f"TSE store {self.path} has no sample in split {name!r}; its "
+            raise InputError(f"TSE store {self.path} has no sample in split {name!r}; its "
                              f"splits are {names}")
         return self.subset(mask)
 
@@ -503,17 +522,17 @@ def _as_series(x, i):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
-        raise ValueError(f"series {i} has dtype {arr.dtype}; expected real numbers")
+        raise InputError(f"series {i} has dtype {arr.dtype}; expected real numbers")
     if arr.ndim != 2:
-        raise ValueError(f"series {i} has shape {arr.shape}; expected (T, n_features)")
+        raise InputError(f"series {i} has shape {arr.shape}; expected (T, n_features)")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"series {i} has shape {arr.shape}; every series needs at least one "
+        raise InputError(f"series {i} has shape {arr.shape}; every series needs at least one "
                          "time step and one feature")
     with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
         arr = np.ascontiguousarray(arr, dtype=_VALUES_DTYPE)
     if not np.isfinite(arr).all():
         t, f = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"series {i} has a non-finite value at time step {t}, feature {f} "
+        raise InputError(f"series {i} has a non-finite value at time step {t}, feature {f} "
                          "(after conversion to float32)")
     return arr
 
@@ -548,16 +567,16 @@ def _write_values(directory, series, verbose):
                 n_features = arr.shape[1]
                 header_size = fp.write(_values_header(0, n_features))
             elif arr.shape[1] != n_features:
-                raise ValueError(f"series {i} has {arr.shape[1]} features; series 0 has "
+                raise InputError(f"series {i} has {arr.shape[1]} features; series 0 has "
                                  f"{n_features}")
             fp.write(arr.data)
             lengths.append(arr.shape[0])
             checksums.append(zlib.crc32(arr.data))
         if n_features is None:
-            raise ValueError("no series to write: a store needs at least one")
+            raise InputError("no series to write: a store needs at least one")
         header = _values_header(sum(lengths), n_features)
         if len(header) != header_size:  # only beyond 10**21 rows
-            raise ValueError(f"{sum(lengths)} rows do not fit in a .npy header")
+            raise InputError(f"{sum(lengths)} rows do not fit in a .npy header")
         fp.seek(0)
         fp.write(header)
         fp.flush()
@@ -570,12 +589,12 @@ def _per_sample(values, name, n_expected, kinds):
     """A per-sample input as a 1-D array; checks its length when it is already known."""
     array = np.asarray(values)
     if array.ndim != 1:
-        raise ValueError(f"{name} has shape {array.shape}; expected one entry per series")
+        raise InputError(f"{name} has shape {array.shape}; expected one entry per series")
     if array.dtype.kind not in kinds:
         expected = "str" if kinds == "U" else "str or int"
-        raise ValueError(f"{name} has dtype {array.dtype}; expected {expected} values")
+        raise InputError(f"{name} has dtype {array.dtype}; expected {expected} values")
     if n_expected is not None and len(array) != n_expected:
-        raise ValueError(f"{name} has {len(array)} entries but there are {n_expected} series")
+        raise InputError(f"{name} has {len(array)} entries but there are {n_expected} series")
     return array
 
 
@@ -667,14 +686,13 @@ def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=F
         ids = np.arange(n).astype(str) if ids is None else ids.astype(str)
         for name, array in (("labels", labels), ("ids", ids), ("splits", splits)):
             if array is not None and len(array) != n:
-                raise ValueError(f"{name} has {len(array)} entries but there are {n} series")
+                raise InputError(f"{name} has {len(array)} entries but there are {n} series")
         unique, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
             dup = unique[counts > 1][0]
             where = np.flatnonzero(ids == dup).tolist()
-            raise ValueError(f"id {str(dup)!r} is used by series {where}; ids must be unique")
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+            raise InputError(f"id {str(dup)!r} is used by series {where}; ids must be unique")
+        offsets = _offsets_of(lengths)
         files = {"offsets": offsets, "checksums": checksums, "ids": ids, "labels": labels,
                  "splits": splits}
         digests = {f"{name}.npy": _save(tmp, f"{name}.npy", array)

@@ -12,6 +12,8 @@ from numbers import Integral
 
 import numpy as np
 
+from .._errors import InputError
+
 __all__ = ["VideoDecodeError", "VideoFile", "VideoReader", "read_video", "write_video"]
 
 # Seek only over gaps of more frames than this: a seek lands on the keyframe before its
@@ -21,7 +23,7 @@ _SEEK_MIN_GAP = 48
 _TIME_SLACK = 5e-7
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(InputError):
     """A video file cannot be opened or decoded; the message names the file."""
 
 
@@ -92,7 +94,7 @@ def _output_size(width, height, size, path):
     if (isinstance(size, (tuple, list)) and len(size) == 2
             and all(isinstance(s, Integral) and s >= 1 for s in size)):
         return int(size[0]), int(size[1])
-    raise ValueError(f"video {path}: size must be None, an int >= 1 (shorter edge) or "
+    raise InputError(f"video {path}: size must be None, an int >= 1 (shorter edge) or "
                      f"(height, width), got {size!r}")
 
 
@@ -192,7 +194,7 @@ class VideoReader:
         self._video = video
         self._size = video.size if video.size is not None else frame_size
         if video.fps is not None and not (isinstance(video.fps, (int, float)) and video.fps > 0):
-            raise ValueError(f"video {self.path}: fps must be a number > 0, got {video.fps!r}")
+            raise InputError(f"video {self.path}: fps must be a number > 0, got {video.fps!r}")
         self._times, self._pts, self._seekable, rate = _probe(self.path)
         self._sources = _source_frames(self._times, rate, video.fps)
         self.n_frames = len(self._sources)
@@ -228,15 +230,16 @@ class VideoReader:
         lowest_after = np.minimum.accumulate(firsts[::-1])[::-1]
         capacity = int((rank[ends[order]] - lowest_after).max()) + 1
         plan = (entries, order, ends, needed, rank % capacity, capacity)
-        done = 0
+        n_yielded = 0
         if self._video.seek and self._seekable:
             try:
-                for done, window in self._run(self._seeking_frames(needed), plan, done):
+                for progress in self._run(self._seeking_frames(needed), plan, 0):
+                    n_yielded, window = progress  # kept for a sequential restart
                     yield window
                 return
             except _Unseekable:
                 pass  # decode sequentially from the start, skipping the windows yielded
-        for done, window in self._run(self._sequential_frames(), plan, done):
+        for _, window in self._run(self._sequential_frames(), plan, n_yielded):
             yield window
 
     def _run(self, frames, plan, done):
@@ -374,7 +377,7 @@ def write_video(path, frames, *, fps=25, codec="libx264", crf=0):
     av = _import_av()
     frames = np.asarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must have shape (n_frames, height, width, 3), got {frames.shape}")
+        raise InputError(f"frames must have shape (n_frames, height, width, 3), got {frames.shape}")
     with av.open(os.fspath(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]

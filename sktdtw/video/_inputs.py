@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._encoder import _window_frame_indices
+from .._errors import InputError
 from .._series import is_lazy
+from .._sliding_encoder import _window_frame_indices
 from ._decode import VideoFile, VideoReader
 from ._pipeline import iter_encoded
 
@@ -38,7 +39,7 @@ class _StreamedVideos(Sequence):
             video = video.detach().cpu().numpy()
         video = np.asarray(video, dtype=np.float32)
         if video.ndim < 2 or len(video) == 0 or not np.isfinite(video).all():
-            raise ValueError(f"sample {i}: expected a non-empty (T, ...) array of finite "
+            raise InputError(f"sample {i}: expected a non-empty (T, ...) array of finite "
                              f"values, got shape {video.shape}")
         return video
 
@@ -47,7 +48,7 @@ def streamed(X):
     """X as a sequence of videos read one at a time when it holds video files or is lazy,
     else None (in-memory sequences)."""
     if isinstance(X, (str, os.PathLike)):
-        raise ValueError("X is a single path; pass a list of video files")
+        raise InputError("X is a single path; pass a list of video files")
     if isinstance(X, (list, tuple)) and X and all(_is_video_file(x) for x in X):
         return _StreamedVideos(X)
     if is_lazy(X):
@@ -77,6 +78,6 @@ def encode_streamed(videos, encoder, settings, *, batch_size, device, n_workers,
     for i, result in tqdm(encoded, total=len(videos), desc="encoding", unit="video",
                           disable=verbose < 1):
         if isinstance(result, Exception):
-            raise ValueError(f"sample {i}: {result}") from result
+            raise InputError(f"sample {i}: {result}") from result
         tses[i] = result
     return tses

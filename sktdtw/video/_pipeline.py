@@ -7,7 +7,8 @@ import time
 import numpy as np
 import torch
 
-from .._encoder import _frozen, _run_encoder, _window_frame_indices
+from .._errors import InputError
+from .._sliding_encoder import _frozen, _run_encoder, _window_frame_indices
 from ._decode import VideoDecodeError, VideoReader
 
 __all__ = ["EncodeStats", "iter_encoded"]
@@ -50,7 +51,7 @@ class _Video:
     def tse(self):
         tse = np.ascontiguousarray(np.concatenate(self.parts, axis=1))
         if not np.isfinite(tse).all():
-            raise ValueError("the encoder produced non-finite values (NaN or inf)")
+            raise InputError("the encoder produced non-finite values (NaN or inf)")
         return tse
 
 
@@ -118,7 +119,7 @@ def _embed(encoder, clips, device, bf16):
     for rows in by_shape.values():
         out = _run_batch(encoder, [clips[k] for k in rows], device, bf16)
         if out.ndim != 2 or len(out) != len(rows):
-            raise ValueError(f"the encoder returned shape {out.shape} for a batch of "
+            raise InputError(f"the encoder returned shape {out.shape} for a batch of "
                              f"{len(rows)} windows; expected (n_windows, n_features)")
         for k, embedding in zip(rows, out):
             embeddings[k] = embedding

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_file
+from .._errors import InputError
 from ..io import build_store
 from ._decode import VideoFile
 from ._pipeline import EncodeStats, iter_encoded
@@ -28,18 +30,6 @@ _TSE_MANIFEST = "tses.csv"
 _REQUIRED = ("id", "path", "label")
 
 
-def _write_atomically(path, write, mode="wb"):
-    """Write ``path`` through ``write(file)`` to a temporary sibling, then rename it, so
-    that an interruption leaves either the whole file or none."""
-    tmp = path + ".tmp"
-    text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
-    with open(tmp, mode, **text) as fp:
-        write(fp)
-        fp.flush()
-        os.fsync(fp.fileno())
-    os.replace(tmp, path)
-
-
 def _read_video_manifest(manifest):
     """The rows (dicts of the columns id, path, label[, split]) and those columns."""
     try:
@@ -47,14 +37,14 @@ def _read_video_manifest(manifest):
         with open(manifest, newline="", encoding="utf-8-sig") as fp:
             records = [r for r in csv.reader(fp) if any(cell.strip() for cell in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"manifest {manifest} cannot be read: {exc}") from exc
+        raise InputError(f"manifest {manifest} cannot be read: {exc}") from exc
     header = [cell.strip() for cell in records[0]] if records else []
     missing = [c for c in _REQUIRED if c not in header]
     if missing:
-        raise ValueError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}; its "
+        raise InputError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}; its "
                          f"header must name id,path,label[,split]")
     if len(records) == 1:
-        raise ValueError(f"manifest {manifest} has no data rows")
+        raise InputError(f"manifest {manifest} has no data rows")
     columns = _REQUIRED + (("split",) if "split" in header else ())
     rows, first_row = [], {}
     for number, record in enumerate(records[1:], start=1):
@@ -63,9 +53,9 @@ def _read_video_manifest(manifest):
         where = f"manifest {manifest}, row {number} (id {row['id']!r})"
         empty = [c for c in columns if not row[c]]
         if empty:
-            raise ValueError(f"{where}: the {empty[0]} cell is empty")
+            raise InputError(f"{where}: the {empty[0]} cell is empty")
         if row["id"] in first_row:
-            raise ValueError(f"{where}: duplicate id, already used in row {first_row[row['id']]}")
+            raise InputError(f"{where}: duplicate id, already used in row {first_row[row['id']]}")
         first_row[row["id"]] = number
         rows.append(row)
     return rows, columns
@@ -111,20 +101,21 @@ def _check_resumable(partial, settings):
     path = os.path.join(partial, SETTINGS_FILE)
     if not os.path.isfile(path):
         if any(name.endswith(".npy") for name in os.listdir(partial)):
-            raise ValueError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
+            raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
                              "cannot be checked against this run's settings; remove it")
-        _write_atomically(path, lambda fp: json.dump(settings, fp, indent=1), mode="w")
+        with atomic_file(path, "w") as fp:
+            json.dump(settings, fp, indent=1)
         return
     try:
         with open(path, encoding="utf-8") as fp:
             recorded = json.load(fp)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} cannot be read: {exc}; remove {partial}") from exc
+        raise InputError(f"{path} cannot be read: {exc}; remove {partial}") from exc
     differing = [f"{key} ({recorded.get(key)!r} then, {settings.get(key)!r} now)"
                  for key in sorted(set(settings) | set(recorded))
                  if recorded.get(key) != settings.get(key)]
     if differing:
-        raise ValueError(
+        raise InputError(
             f"cannot resume from {partial}: it was encoded with other settings: "
             f"{'; '.join(differing)}. Run again with the same ones, or remove {partial}"
         )
@@ -133,14 +124,11 @@ def _check_resumable(partial, settings):
 def _build(rows, columns, done, files, partial, out_path, verbose):
     """The store of the finished videos, through build_store on a manifest of their TSEs."""
     tse_manifest = os.path.join(partial, _TSE_MANIFEST)
-
-    def write(fp):
+    with atomic_file(tse_manifest, "w") as fp:
         writer = csv.writer(fp)
         writer.writerow(columns)
         writer.writerows([rows[i][c] if c != "path" else files[i] for c in columns]
                          for i in done)
-
-    _write_atomically(tse_manifest, write, mode="w")
     return build_store(tse_manifest, out_path, verbose=verbose)
 
 
@@ -239,18 +227,18 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
             if isinstance(result, Exception):
                 failures[todo[position]] = " ".join(str(result).split())
             else:
-                _write_atomically(files[todo[position]],
-                                  lambda fp: np.save(fp, result, allow_pickle=False))
+                with atomic_file(files[todo[position]]) as fp:
+                    np.save(fp, result, allow_pickle=False)
             progress.update()
     done = [i for i in range(len(rows)) if i not in failures]
     if not done:
-        raise ValueError(f"every video of {manifest} failed; the first, id "
+        raise InputError(f"every video of {manifest} failed; the first, id "
                          f"{rows[0]['id']!r}: {failures[0]}")
     store = _build(rows, columns, done, files, partial, out_path, verbose)
     if failures:
         table = [("id", "path", "error")] + [(rows[i]["id"], videos[i], failures[i])
                                              for i in sorted(failures)]
-        _write_atomically(os.path.join(out_path, FAILURES_FILE),
-                          lambda fp: csv.writer(fp).writerows(table), mode="w")
+        with atomic_file(os.path.join(out_path, FAILURES_FILE), "w") as fp:
+            csv.writer(fp).writerows(table)
     shutil.rmtree(partial)
     return store, [(rows[i]["id"], failures[i]) for i in sorted(failures)]

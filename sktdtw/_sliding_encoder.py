@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
 from ._device import resolve_device
+from ._errors import InputError
 from ._series import check_series_list
 
 __all__ = ["TSESlidingEncoder"]
@@ -49,14 +50,14 @@ def _round_half_up(x):
 def _check_window_spec(value, name):
     """An int (frames, >= 1) or a float fraction in (0, 1]; bools are neither."""
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an int >= 1 or a float in (0, 1], got {value!r}")
+        raise InputError(f"{name} must be an int >= 1 or a float in (0, 1], got {value!r}")
     if isinstance(value, Integral):
         if value < 1:
-            raise ValueError(f"{name} must be >= 1 frame when an int, got {value}")
+            raise InputError(f"{name} must be >= 1 frame when an int, got {value}")
         return int(value)
     if isinstance(value, (float, np.floating)) and 0.0 < value <= 1.0:
         return float(value)
-    raise ValueError(
+    raise InputError(
         f"{name} must be an int >= 1 (frames) or a float in (0, 1] (fraction of the "
         f"sequence length), got {value!r}"
     )
@@ -128,7 +129,8 @@ def _window_frame_indices(length, windows, stride, padding, clip_length=None):
             offsets = np.arange(width)
         else:
             # Uniform sampling: the centre frame of each of clip_length equal bins.
-            offsets = np.floor((np.arange(clip_length) + 0.5) * width / clip_length).astype(np.int64)
+            centres = (np.arange(clip_length) + 0.5) * width / clip_length
+            offsets = np.floor(centres).astype(np.int64)
         indices.append(starts[:, None] + offsets[None, :])
     return indices
 
@@ -171,7 +173,7 @@ def _encode_windows(sequence, frame_indices, index, encoder, batch_size, device)
                 batch = sequence[indices[lo:lo + batch_size]]
                 out = _run_encoder(encoder, batch, device)
                 if out.ndim != 2 or out.shape[0] != len(batch):
-                    raise ValueError(
+                    raise InputError(
                         f"sample {index}: the encoder returned shape {out.shape} for a batch of "
                         f"{len(batch)} windows; expected (n_windows, n_features)"
                     )
@@ -179,7 +181,7 @@ def _encode_windows(sequence, frame_indices, index, encoder, batch_size, device)
             embeddings.append(np.concatenate(parts, axis=0))
     tse = np.ascontiguousarray(np.concatenate(embeddings, axis=1), dtype=np.float32)
     if not np.isfinite(tse).all():
-        raise ValueError(f"sample {index}: the encoder produced non-finite values (NaN or inf)")
+        raise InputError(f"sample {index}: the encoder produced non-finite values (NaN or inf)")
     return tse
 
 
@@ -345,12 +347,12 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         """Validated ``(windows, stride, device)``."""
         if isinstance(self.window, list):
             if not self.window:
-                raise ValueError("window is an empty list; give at least one width")
+                raise InputError("window is an empty list; give at least one width")
             windows = [_check_window_spec(w, f"window[{i}]") for i, w in enumerate(self.window)]
         else:
             windows = [_check_window_spec(self.window, "window")]
         if len(windows) > 1 and self.padding != "same":
-            raise ValueError(
+            raise InputError(
                 f"{len(windows)} window widths need padding='same' so that every width "
                 f"yields the same positions; got padding={self.padding!r}"
             )
@@ -367,7 +369,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
             frame_shapes = [np.shape(x)[1:] for x in X]
             for i, shape in enumerate(frame_shapes):
                 if shape != frame_shapes[0]:
-                    raise ValueError(
+                    raise InputError(
                         f"sample {i} of X has frames of shape {shape} but sample 0 has "
                         f"{frame_shapes[0]}; all sequences need the same frame shape"
                     )
@@ -389,11 +391,11 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
         encode = check_memory(self.memory).cache(_encode_all, ignore=["n_jobs", "verbose"])
         try:
             return encode(
-                _Sequences(sequences), self.encoder, windows, stride, self.padding, self.clip_length,
-                self.batch_size, device, self.n_jobs, self.verbose,
+                _Sequences(sequences), self.encoder, windows, stride, self.padding,
+                self.clip_length, self.batch_size, device, self.n_jobs, self.verbose,
             )
         except pickle.PicklingError as exc:
-            raise ValueError(
+            raise InputError(
                 "memory caching hashes the encoder, which must be picklable (a module-level "
                 f"function or a torch.nn.Module, not a lambda): {exc}"
             ) from exc
@@ -464,7 +466,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
                 verbose=self.verbose)
         for i, tse in enumerate(tses):
             if tse.shape[1] != self.n_features_out_:
-                raise ValueError(
+                raise InputError(
                     f"sample {i}: the encoder returned {tse.shape[1]} features per window but "
                     f"{self.n_features_out_} in fit; windows of varying width (a float window, "
                     "or a sequence shorter than the window) need clip_length for this encoder"

@@ -1,0 +1,45 @@
+"""Helpers shared by the test modules, imported as ``from conftest import ...``."""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# The repository's root.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(**variables):
+    """``os.environ`` plus ``variables``, with the repository first on ``PYTHONPATH`` so that
+    a child interpreter imports this checkout's sktdtw."""
+    path = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=path, **variables)
+
+
+class LazySequence(Sequence):
+    """A sequence that is not a list: items handed out one at a time, as a lazy data source
+    does (the estimators read it in batches)."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def assert_same_fit(a, b):
+    """Two fitted classifiers learned the same: equal arrays, epochs and history (the
+    epochs' timings aside)."""
+    np.testing.assert_array_equal(a.centroids_, b.centroids_)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    assert (a.best_epoch_, a.n_epochs_) == (b.best_epoch_, b.n_epochs_)
+    assert a.history_.keys() == b.history_.keys()
+    for key in a.history_:
+        if key == "seconds":
+            assert len(a.history_[key]) == len(b.history_[key])
+        else:
+            assert a.history_[key] == b.history_[key], key

@@ -1,0 +1,61 @@
+"""The package as installed: its version, its declared dependencies, and what importing
+the op loads."""
+
+import ast
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+
+import tomllib
+
+import sktdtw
+
+from conftest import ROOT, subprocess_env
+
+
+def test_installed_version_is_the_package_version():
+    # pyproject.toml reads the version from sktdtw/__init__.py: one place to change it.
+    assert importlib.metadata.version("sktdtw") == sktdtw.__version__
+
+
+def _module_level_imports():
+    """The distributions of the third-party modules that sktdtw's modules import when
+    they are imported (optional extras are imported inside the functions that need them)."""
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for file in (ROOT / "sktdtw").rglob("*.py"):
+        for node in ast.parse(file.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "sktdtw":
+                    imported.update(d.lower() for d in distributions[top])
+    return imported
+
+
+def test_runtime_dependencies_are_those_imported():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~;\[ ]", dep)[0].lower() for dep in project["dependencies"]}
+    assert declared == _module_level_imports()
+
+
+def test_importing_the_op_loads_no_estimator():
+    # The op is usable on its own: importing it must not pay for scikit-learn, SciPy, the
+    # estimators or the data stores.
+    code = (
+        "import json, sys\nimport sktdtw.dtw\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sklearn', 'scipy') or m.startswith(('sktdtw._classifier', 'sktdtw._sliding_encoder', "
+        "'sktdtw.io', 'sktdtw.video')))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
