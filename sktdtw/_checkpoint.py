@@ -20,6 +20,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ._atomic import atomic_file
+from ._errors import InputError
 
 __all__ = ["Checkpoint", "fit_fingerprint", "read_checkpoint", "save_checkpoint"]
 
@@ -119,21 +120,21 @@ def read_checkpoint(path):
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types (zip, pickle, runtime errors)
-        raise ValueError(
+        raise InputError(
             f"checkpoint {path!r} exists but cannot be read ({exc}); it is corrupted or not "
             f"a DejaVidClassifier checkpoint: {advice}"
         ) from exc
     if not isinstance(saved, dict) or saved.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path!r} is not a DejaVidClassifier checkpoint of this version of "
+        raise InputError(f"{path!r} is not a DejaVidClassifier checkpoint of this version of "
                          f"sktdtw (no format {FORMAT_NAME!r}): {advice}")
     if saved.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise InputError(
             f"checkpoint {path!r} has format version {saved.get('format_version')!r}; this "
             f"version of sktdtw resumes version {FORMAT_VERSION} only: {advice}"
         )
     state, expected = saved.get("state"), saved.get("digests")
     if not isinstance(state, dict) or not isinstance(expected, dict):
-        raise ValueError(f"checkpoint {path!r} lacks its state or digests: {advice}")
+        raise InputError(f"checkpoint {path!r} lacks its state or digests: {advice}")
     actual, digest = _digests(state)
     if digest != saved.get("digest"):
         differ = sorted(k for k in actual.keys() | expected.keys()
@@ -141,7 +142,7 @@ def read_checkpoint(path):
         where = (f"the entries {', '.join(map(repr, differ))} do not match the digests saved "
                  "with them" if differ else "its entries do not match the digest saved with "
                  "them")
-        raise ValueError(f"checkpoint {path!r} is corrupted: {where}: {advice}")
+        raise InputError(f"checkpoint {path!r} is corrupted: {where}: {advice}")
     return state
 
 
@@ -204,7 +205,7 @@ def load_checkpoint(path, fingerprint):
         return None
     saved = state.get("fingerprint")
     if not isinstance(saved, dict):
-        raise ValueError(f"checkpoint {os.fspath(path)!r} has no fingerprint; delete it or "
+        raise InputError(f"checkpoint {os.fspath(path)!r} has no fingerprint; delete it or "
                          "choose another checkpoint path to start over")
     keys = saved.keys() | fingerprint.keys()
     differ = sorted(k for k in keys if saved.get(k) != fingerprint.get(k))
@@ -212,7 +213,7 @@ def load_checkpoint(path, fingerprint):
         details = "; ".join(
             f"{k}: checkpoint {saved.get(k)!r}, this fit {fingerprint.get(k)!r}" for k in differ
         )
-        raise ValueError(
+        raise InputError(
             f"checkpoint {os.fspath(path)!r} was written by a different fit ({details}); "
             "delete it or choose another checkpoint path to start over"
         )

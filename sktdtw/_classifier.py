@@ -21,8 +21,9 @@ from ._calibration import calibrated_temperature
 from ._checkpoint import Checkpoint, fit_fingerprint
 from ._dba import DBAInitializer
 from ._device import resolve_device
-from ._initialization import auto_centroid_length, initial_prototypes
+from ._errors import InputError
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
+from ._initialization import auto_centroid_length, initial_prototypes
 from ._parameters import LearnedPrototypes
 from ._scoring import distance_spread, warn_if_not_learned
 from ._series import check_targets
@@ -427,7 +428,7 @@ class DejaVidClassifier(
         if length == "auto":
             length = auto_centroid_length(source.lengths)
         if warm and self.centroids_.shape[1] != length:
-            raise ValueError(
+            raise InputError(
                 f"warm_start=True but centroid_length={length} differs from the "
                 f"fitted centroids' length {self.centroids_.shape[1]}"
             )

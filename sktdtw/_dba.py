@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import validate_data
 
+from ._errors import InputError
 from ._series import check_series_list, check_targets
 from ._source import as_source, split_batch
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
@@ -121,7 +122,8 @@ def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, back
     centers = [torch.from_numpy(resampled[i].copy()) for i in chosen]
     assignment = None
     rounds = 0
-    for rounds in range(1, _KMEANS_MAX_ROUNDS + 1):
+    while rounds < _KMEANS_MAX_ROUNDS:
+        rounds += 1
         dist = _pairwise(resampled, torch.stack(centers), feature_weights, diagonal, backend)
         updated = dist.argmin(1).numpy()
         if assignment is not None and np.array_equal(updated, assignment):
@@ -355,7 +357,7 @@ class DBAInitializer(BaseEstimator):
             return None
         weights = np.asarray(self.feature_weights, dtype=np.float64)
         if weights.shape != (n_features,) or not (np.isfinite(weights) & (weights > 0)).all():
-            raise ValueError(
+            raise InputError(
                 f"feature_weights must be {n_features} finite positive numbers (one per "
                 f"feature); got an array of shape {weights.shape}"
             )

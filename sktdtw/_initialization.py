@@ -6,6 +6,7 @@ import torch
 from sklearn.base import clone
 
 from ._dba import DBAInitializer, _resample
+from ._errors import InputError
 from ._parameters import LearnedPrototypes, Parametrization, feature_std
 from ._source import split_batch
 
@@ -44,12 +45,12 @@ def initial_centroids(estimator, source, y_index, n_classes, length, rng, featur
     centroids = np.asarray(init, dtype=np.float64)
     shape = (n_classes * n_prototypes, length, source.n_features)
     if centroids.shape != shape:
-        raise ValueError(
+        raise InputError(
             f"init has shape {centroids.shape}; expected (n_classes * n_prototypes, "
             f"centroid_length, n_features) = {shape}"
         )
     if not np.isfinite(centroids).all():
-        raise ValueError("init contains non-finite values")
+        raise InputError("init contains non-finite values")
     return centroids.astype(np.float32), np.repeat(np.arange(n_classes), n_prototypes)
 
 
@@ -57,7 +58,7 @@ def _class_means(source, y_index, n_classes, length, n_prototypes):
     """``init="mean"``: every class's series resampled to ``length`` and averaged, read in
     chunks (the resampled series of a whole lazy set may not fit)."""
     if n_prototypes > 1:
-        raise ValueError(
+        raise InputError(
             "init='mean' gives one centroid per class; use init='dba' or 'medoid' "
             f"with n_prototypes={n_prototypes}"
         )
@@ -79,7 +80,7 @@ def _initializer(estimator, length, feature_weights):
                            ("n_prototypes", estimator.n_prototypes)):
             theirs = getattr(initializer, name)
             if theirs != ours:
-                raise ValueError(
+                raise InputError(
                     f"init has {name}={theirs} but the classifier has {name}={ours}"
                 )
         return initializer

@@ -113,4 +113,5 @@ def warn_if_not_learned(initial, final, targets, held_out):
         "feature_scaling and logit_norm, a smaller learning_rate or "
         "centroid_learning_rate, another centroid_length, or more max_epochs.",
         ConvergenceWarning,
+        stacklevel=5,  # the user's call: here <- _finish <- fit <- sklearn's _fit_context
     )

@@ -28,6 +28,7 @@ import torch
 from scipy import sparse
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._errors import InputError
 from .dtw._packing import offsets_from_lengths
 
 __all__ = [
@@ -45,12 +46,12 @@ def _as_real_array(x, what):
         x = x.detach().cpu()
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {what} has dtype {arr.dtype}")
+        raise InputError(f"Complex data not supported: {what} has dtype {arr.dtype}")
     if arr.dtype.kind == "O":
         # Raises TypeError/ValueError for entries that are not numbers, as check_array does.
         arr = arr.astype(np.float64)
     if arr.dtype.kind not in "fiub":
-        raise ValueError(f"{what} has dtype {arr.dtype}; expected real numbers")
+        raise InputError(f"{what} has dtype {arr.dtype}; expected real numbers")
     return arr
 
 
@@ -92,11 +93,11 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
     TypeError
         For sparse input, or an iterator (pass a list).
     """
-    if getattr(X, "dtype", None) == object and getattr(X, "ndim", None) == 1:
+    if getattr(getattr(X, "dtype", None), "kind", None) == "O" and getattr(X, "ndim", None) == 1:
         X = list(X)  # a ragged object array or a pandas Series of arrays: one per sample
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
-            raise ValueError(f"{input_name} is empty: need at least one series")
+            raise InputError(f"{input_name} is empty: need at least one series")
         raw = [_item_array(x, i, input_name) for i, x in enumerate(X)]
     else:
         if not hasattr(X, "__len__") and not hasattr(X, "__array__"):
@@ -106,7 +107,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
             )
         arr = _as_real_array(X, input_name)
         if arr.ndim == 2 and n_features not in (None, 1):
-            raise ValueError(
+            raise InputError(
                 f"{input_name} is a 2-D array of shape {arr.shape}, read as {arr.shape[0]} "
                 f"univariate series, but the estimator expects {n_features} features; a "
                 "single (T, F) series x is passed as [x]"
@@ -114,13 +115,13 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
         if arr.ndim == 2:
             arr = arr[:, :, None]
         elif arr.ndim != 3:
-            raise ValueError(
+            raise InputError(
                 f"{input_name} has shape {arr.shape}; expected a list of (T, F) series, a 3-D "
                 "array (n_samples, T, F), or a 2-D array (n_samples, T) of univariate series. "
                 "Reshape your data: a single series x is passed as [x]"
             )
         if arr.shape[0] == 0:
-            raise ValueError(f"{input_name} is empty: need at least one series")
+            raise InputError(f"{input_name} is empty: need at least one series")
         raw = list(arr)
 
     series = []
@@ -134,7 +135,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
 def _check_width(arr, i, input_name, dtype):
     """``arr`` as ``dtype``, after checking it has at least one feature."""
     if arr.shape[1] == 0:
-        raise ValueError(f"sample {i} of {input_name} has 0 features; at least 1 is required")
+        raise InputError(f"sample {i} of {input_name} has 0 features; at least 1 is required")
     return np.asarray(arr, dtype=dtype)
 
 
@@ -144,25 +145,25 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
     ``from_estimator``: ``expected`` is the fitted ``n_features_in_`` (else sample 0's).
     """
     if arr.shape[0] == 0:
-        raise ValueError(
+        raise InputError(
             f"sample {i} of {input_name} is empty (length 0"
             + (" after dropping trailing NaN padding" if padding_allowed else "")
             + "); every series needs at least one time step"
         )
     if arr.shape[1] != expected:
         if from_estimator:
-            raise ValueError(
+            raise InputError(
                 f"sample {i} of {input_name} has {arr.shape[1]} features, but the estimator "
                 f"is expecting {expected} features as input"
             )
-        raise ValueError(
+        raise InputError(
             f"sample {i} of {input_name} has {arr.shape[1]} features but sample 0 has "
             f"{expected}; all series must have the same number of features"
         )
     finite = np.isfinite(arr)
     if not finite.all():
         step = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise ValueError(
+        raise InputError(
             f"sample {i} of {input_name} contains non-finite values (NaN or inf) at time "
             f"step {step}; "
             + (
@@ -186,22 +187,22 @@ def check_targets(y, n_samples, *, min_classes=1, expected_classes=None):
         ``expected_classes``, a warm start's) other classes.
     """
     if n_samples != len(y):
-        raise ValueError(f"X has {n_samples} series but y has {len(y)} labels")
+        raise InputError(f"X has {n_samples} series but y has {len(y)} labels")
     y = np.asarray(y)
     if y.dtype == object:
         kinds = {"str" if isinstance(v, str) else "number" for v in y.ravel().tolist()}
         if len(kinds) > 1:
-            raise ValueError("y mixes str and number labels; make them all one type (e.g. "
+            raise InputError("y mixes str and number labels; make them all one type (e.g. "
                              "y.astype(str))")
     check_classification_targets(y)
     classes, y_index = np.unique(y, return_inverse=True)
     if classes.size < min_classes:
-        raise ValueError(
+        raise InputError(
             f"y contains only one class ({classes[0]!r}); samples of at least {min_classes} "
             "classes are needed"
         )
     if expected_classes is not None and not np.array_equal(classes, expected_classes):
-        raise ValueError(
+        raise InputError(
             f"warm_start=True but y has classes {classes.tolist()}, not the classes "
             f"{expected_classes.tolist()} of the previous fit"
         )
@@ -221,7 +222,7 @@ def _item_array(x, i, input_name):
     if arr.ndim == 1:
         arr = arr[:, None]
     elif arr.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"sample {i} of {input_name} has shape {arr.shape}; expected (T, F) or (T,)"
         )
     return arr
@@ -247,7 +248,7 @@ def check_lazy_series(X, *, n_features=None, input_name="X"):
     n_features : int
     """
     if len(X) == 0:
-        raise ValueError(f"{input_name} is empty: need at least one series")
+        raise InputError(f"{input_name} is empty: need at least one series")
     first = _check_width(_item_array(X[0], 0, input_name), 0, input_name, np.float32)
     expected = n_features if n_features is not None else first.shape[1]
     _check_sample(first, 0, expected, n_features is not None, input_name, padding_allowed=False)
@@ -255,13 +256,13 @@ def check_lazy_series(X, *, n_features=None, input_name="X"):
     if lengths is not None:
         lengths = np.asarray(lengths)
         if lengths.shape != (len(X),):
-            raise ValueError(
+            raise InputError(
                 f"{input_name}.lengths has shape {lengths.shape}; expected ({len(X)},), one "
                 "length per sample"
             )
         empty = np.flatnonzero(lengths < 1)
         if empty.size:
-            raise ValueError(
+            raise InputError(
                 f"sample {int(empty[0])} of {input_name} is empty (length 0); every series "
                 "needs at least one time step"
             )
@@ -295,7 +296,8 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     Raises
     ------
     ValueError
-        Naming the sample by its index in ``X``: not 1-D/2-D, empty, another feature count, or non-finite values.
+        Naming the sample by its index in ``X``: not 1-D/2-D, empty, another feature
+        count, or non-finite values.
     """
     indices = np.asarray(indices, dtype=np.int64)
     read_batch = getattr(X, "read_batch", None)
@@ -311,7 +313,7 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     values = np.ascontiguousarray(values, dtype=np.float32)
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.shape != indices.shape or values.ndim != 2 or lengths.sum() != len(values):
-        raise ValueError(
+        raise InputError(
             f"{type(X).__name__}.read_batch returned values of shape {values.shape} and "
             f"lengths of shape {lengths.shape} for {indices.size} samples; expected "
             "(sum of the lengths, n_features) and one length per sample"

@@ -11,6 +11,7 @@ validated when it is used, its errors naming the sample by its index in ``X``
 import numpy as np
 import torch
 
+from ._errors import InputError
 from ._series import check_lazy_series, check_series_list, is_lazy, read_series_batch
 from .dtw import PackedBatch
 from .dtw._packing import offsets_from_lengths
@@ -150,7 +151,7 @@ def as_source(X, *, n_features=None):
     """
     if isinstance(X, SeriesSource):
         if n_features is not None and X.n_features != n_features:
-            raise ValueError(f"X has {X.n_features} features, but the estimator is expecting "
+            raise InputError(f"X has {X.n_features} features, but the estimator is expecting "
                              f"{n_features} features as input")
         return X
     if is_lazy(X):

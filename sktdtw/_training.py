@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as nnf
 from tqdm.auto import tqdm
 
+from ._errors import InputError
 from ._scoring import training_logits
 
 __all__ = [
@@ -250,7 +251,7 @@ class Trainer:
         self.strategy.all_reduce_sum(loss_sum)
         self.strategy.all_reduce_sum(n_correct)
         if not (torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in params)):
-            raise ValueError(
+            raise InputError(
                 f"training diverged in epoch {epoch}: the loss or the parameters are no "
                 "longer finite; lower learning_rate or centroid_learning_rate"
             )

@@ -125,7 +125,8 @@ def test_checkpoint_of_another_fit_is_an_error_not_overwritten(data, tmp_path):
     _clf(checkpoint=path, max_epochs=2, device="cpu", verbose=1, n_jobs=2).fit(X, y)
 
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="(?s)cannot be read .* corrupted or not a DejaVidClassifier checkpoint"):
+    message = "(?s)cannot be read .* corrupted or not a DejaVidClassifier checkpoint"
+    with pytest.raises(ValueError, match=message):
         _clf(checkpoint=path).fit(X, y)
 
 

@@ -66,6 +66,8 @@ def ragged():
     return X, y
 
 
+# Random data and two epochs: training cannot help, and the estimator says so.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
     [
         DejaVidClassifier(centroid_length=2, max_epochs=2, dba_max_iter=2, random_state=0),

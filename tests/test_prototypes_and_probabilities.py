@@ -9,8 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, roc_auc_score
 
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._initialization import auto_centroid_length
 from sktdtw._calibration import fit_temperature
+from sktdtw._initialization import auto_centroid_length
 from sktdtw._scoring import class_distances
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
