@@ -60,24 +60,19 @@ class DejaVidClassifier(
     ----------
     centroid_length : int or "auto", default="auto"
         Number of steps ``L`` of each centroid. ``"auto"``: half the median training
-        length, clipped to [8, 64] (16 for the paper's 33-window videos, 64 for series of
-        128 steps or more). Short centroids average away detail of long raw series; the
-        paper used 8 on video TSEs.
+        length, clipped to [8, 64] (16 for the paper's 33-window videos; the paper used 8).
     n_prototypes : int, default=3
-        Number of centroid-and-weight pairs (prototypes) per class, initialised by
-        k-means under the same DTW with DBA centers; a class's distance is the least
-        distance to its prototypes. Several prototypes let a class hold several shapes
-        (several ways to do a gesture); a class gets at most one prototype per 5 of its
-        training series (at least one). ``1`` is DejaVid exactly. Prediction
-        costs grow with the total number of prototypes, not with the training set.
+        Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
+        the same DTW with DBA centers; a class's distance is the least distance to its
+        prototypes, so a class can hold several shapes. A class gets at most one per 5
+        of its training series. ``1`` is DejaVid exactly.
     learning_rate : float, default=1e-2
         Learning rate of the log-weights (see ``feature_scaling``).
     centroid_learning_rate : float, default=None
         Learning rate of the centroids; ``None`` means ``learning_rate / 3``.
     max_epochs : int, default=72
-        Number of training epochs (passes over the training set); the learning rates
-        anneal to 0 along a cosine over them. ``0`` keeps the initial parameters. The
-        paper trains 36 epochs of batches of 48; small data sets need more steps.
+        Training epochs; the learning rates anneal to 0 along a cosine over them. ``0``
+        keeps the initial parameters. The paper: 36 (small data sets need more steps).
     batch_size : int, default=16
         Number of series per optimisation step (the paper: 48). Small data sets need
         the extra steps of small batches.
@@ -117,12 +112,9 @@ class DejaVidClassifier(
         log-loss on samples the model did not learn from (see ``calibration_cv``).
         ``None``: the softmax of the training logits (the paper's).
     calibration_cv : int or None, default=3
-        With ``calibration="temperature"`` and no ``validation_fraction``: the number of
-        stratified folds of the cross-fits whose out-of-fold distances fit the
-        temperature (each fold refits a copy with ``calibration=None``, so ``fit`` costs
-        ``1 + calibration_cv`` fits). With a ``validation_fraction`` the validation
-        samples are used instead. ``None`` fits it on the training samples: cheap, but
-        over-confident.
+        Stratified folds of the cross-fits whose out-of-fold distances fit the
+        temperature (``fit`` costs ``1 + calibration_cv`` fits); a ``validation_fraction``
+        is used instead when set. ``None``: the training samples (cheap, over-confident).
     init : {"dba", "medoid", "mean"}, DBAInitializer or array-like, default="dba"
         Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
@@ -142,19 +134,16 @@ class DejaVidClassifier(
         centroids and weights (``init`` and ``weight_init`` are ignored) and trains for
         ``max_epochs`` more epochs with a fresh optimiser and schedule.
     device : str, default="auto"
-        Torch device used for training and inference; ``"auto"`` is ``"cuda"`` when
-        available, else ``"cpu"``. The fitted state is stored as NumPy arrays either way,
-        so a model fitted on a GPU predicts on a machine without one (with ``"auto"``, or
-        after ``set_params(device="cpu")``).
+        Torch device of training and inference; ``"auto"``: ``"cuda"`` when available,
+        else ``"cpu"``. The fitted state is NumPy, so a GPU-fitted model predicts anywhere.
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         Backend of the weighted-DTW op (see :func:`sktdtw.dtw.weighted_dtw`).
     n_jobs : int, default=None
         Number of classes whose initial centroids are computed in parallel. ``None``
         means 1 unless in a :obj:`joblib.parallel_backend` context.
     random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the choice of DBA series, the initial log-weights and
-        the shuffling. With an int, fits on the same data and machine (CPU) give the
-        same arrays bit for bit.
+        Seeds the split, the DBA series, the initial log-weights and the shuffling. With
+        an int, fits on the same data and machine (CPU) give the same arrays bit for bit.
     verbose : int, default=0
         ``>= 1`` shows a progress bar over the epochs with the loss and accuracies.
     checkpoint : str or os.PathLike, default=None
@@ -207,17 +196,15 @@ class DejaVidClassifier(
     epoch on its test split, this estimator only selects on the held-out
     ``validation_fraction`` of the training data.
 
-    **Defaults and the paper's configuration.** The defaults were chosen from test
-    accuracy and log-loss on the classification data sets that ship inside aeon
-    (``benchmarks/bench_accuracy.py``: raw series of 15-1460 steps, 1-12 features,
-    20-270 training series), where the paper's settings often learn nothing. The
-    paper's configuration, for video TSEs, is ``DejaVidClassifier(centroid_length=8,
-    n_prototypes=1, learning_rate=1e-3, max_epochs=36, batch_size=48,
-    weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None)``
-    (its HMDB51 runs use ``learning_rate=8e-3``); FECW (``path_update="epoch"``) is the
-    default in both. When a fit ends with an accuracy below that of its initial centroids, or no
-    better than predicting the commonest class, a
-    :class:`~sklearn.exceptions.ConvergenceWarning` says what to try.
+    **Defaults and the paper's configuration.** The defaults were chosen on the
+    classification data sets inside aeon (``benchmarks/bench_accuracy.py``), where the
+    paper's settings often learn nothing. The paper's configuration, for video TSEs, is
+    ``DejaVidClassifier(centroid_length=8, n_prototypes=1, learning_rate=1e-3,
+    max_epochs=36, batch_size=48, weight_init="random", feature_scaling=None,
+    logit_norm="zscore", calibration=None)`` (HMDB51: ``learning_rate=8e-3``). A fit
+    that ends below its initial centroids' accuracy, or no better than predicting the
+    commonest class, raises a :class:`~sklearn.exceptions.ConvergenceWarning` saying
+    what to try.
 
     **Data that do not fit in memory.** ``X`` may be any :class:`collections.abc.Sequence`
     other than a list or tuple (e.g. :class:`sktdtw.io.TSEStore`) of ``(T_i,
@@ -225,11 +212,10 @@ class DejaVidClassifier(
     used, ``init="dba"`` only the series it averages, inference 1024 series at a time),
     each batch is validated as read, and errors name the sample by its index in ``X``.
 
-    **Several processes.** If a :mod:`torch.distributed` process group is initialised
-    when ``fit`` runs, training is data-parallel over it: ``batch_size`` is the global
-    batch, each rank computes the gradient of its share of every batch, gradients are
-    summed over the ranks, and every rank takes the same optimiser step, so the number of
-    processes changes the speed, not the result (up to floating-point rounding).
+    **Several processes.** If a :mod:`torch.distributed` process group is initialised,
+    training is data-parallel over it: ``batch_size`` is the global batch, gradients are
+    summed over the ranks and every rank takes the same step, so the number of processes
+    changes the speed, not the result (up to floating-point rounding).
 
     Examples
     --------
