@@ -35,7 +35,7 @@ from ._series import (
     SeriesSubset, check_label_types, check_lazy_series, check_series_list, is_lazy,
     packed_chunks, read_series_batch, series_lengths,
 )
-from .dtw import DistanceOverflowError, PackedBatch, aligned_width, weighted_dtw
+from .dtw import DistanceOverflowError, PackedBatch, weighted_dtw
 
 __all__ = ["DejaVidClassifier"]
 
@@ -583,7 +583,7 @@ class DejaVidClassifier(
         train_index, validation_index = self._split(len(series), y_index, rng)
         train_series = _subset(series, train_index)
         y_train = y_index[train_index]
-        width = aligned_width(n_features)
+        width = n_features
         read = _reader(series, n_features, width, device, from_estimator=False)
         # Scores are checked on the held-out samples when there are some, else on
         # (up to _SCORING_SAMPLES of) the training samples.
@@ -724,7 +724,7 @@ class DejaVidClassifier(
         """The initial centroids and log-weights (padded, on ``device``, in the data's
         units) and, as ``centroid_class_``, the class of each centroid. ``std``: the
         features' standard deviations with feature scaling, else None."""
-        width = aligned_width(n_features)
+        width = n_features
         if warm:
             centroids = self.centroids_
             log_weights = torch.from_numpy(np.log(self.weights_))
@@ -1009,7 +1009,7 @@ class DejaVidClassifier(
         else:
             series = check_series_list(X, n_features=self.n_features_in_)
         device = self._torch_device()
-        width = aligned_width(self.n_features_in_)
+        width = self.n_features_in_
         C = torch.from_numpy(_pad_features(self.centroids_, width)).to(device)
         W = torch.from_numpy(_pad_features(self.weights_, width, 1.0)).to(device)
         read = _reader(series, self.n_features_in_, width, device, from_estimator=True)
