@@ -47,6 +47,7 @@ template <class S> struct Params {
 template <class Visit>
 void for_each_class_group(int64_t n_classes, int64_t length, int64_t n_rows,
                           int64_t workspace_size, Visit&& visit) {
+  if (n_rows < 1) return;
   if (length * n_rows > workspace_size)
     throw std::invalid_argument("sktdtw: workspace smaller than one centroid's cost block");
   const int64_t group = std::min(n_classes, workspace_size / (length * n_rows));

@@ -149,7 +149,7 @@ class CompiledBackend:
             for b0, b1, row0, row1 in chunks:
                 cls._run(
                     "path", call.batch(b0, b1, row0, row1), bool(diagonal), workspace.data_ptr(),
-                    size, dist[b0:b1].data_ptr(), address(path[b0:b1]) if with_path else 0,
+                    size, dist[b0:b1].data_ptr(), 0 if path is None else path[b0:b1].data_ptr(),
                 )
         return dist, path
 
