@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 import sktdtw
-from sktdtw.dtw import PackedBatch, aligned_width, get_num_threads, weighted_dtw
+from sktdtw.dtw import PackedBatch, get_num_threads, weighted_dtw
 from sktdtw.dtw._backends import get_backend
 
 HERE = Path(__file__).resolve().parent
@@ -124,27 +124,19 @@ class Workload:
     """Synthetic data of a workload's shape. `pool` samples are generated; batch i takes
     samples (i * BATCH_SIZE) mod pool onward, so huge epochs need not fit in memory.
 
-    Data and parameters are stored as DejaVidClassifier stores them: features zero-padded
-    to ``aligned_width(F)`` (exact). Throughputs count only the F real features."""
+    Plain tensors of F features: the op lays them out for its backend (and times that)."""
 
     def __init__(self, shape, device, pool=None, seed=0):
         self.shape, self.device = shape, device
         g = torch.Generator().manual_seed(seed)
         B, K, L, T, F = (shape[k] for k in "BKLTF")
         self.pool = min(B, pool or B)
-        self.values = self._padded_normal((self.pool * T, F), g).to(device)
+        self.values = torch.randn(self.pool * T, F, generator=g).to(device)
         self.offsets = torch.arange(0, self.pool * T + 1, T, device=device)
         self.labels = torch.randint(0, K, (self.pool,), generator=g).to(device)
-        self.C = self._padded_normal((K, L, F), g).to(device)
-        self.V = self._padded_normal((K, L, F), g).to(device)
+        self.C = torch.randn(K, L, F, generator=g).to(device)
+        self.V = torch.randn(K, L, F, generator=g).to(device)
         self.n_batches = math.ceil(B / BATCH_SIZE)
-
-    @staticmethod
-    def _padded_normal(shape, generator):
-        """Normal draws in a zero-padded buffer, filled in place (no second copy in memory)."""
-        out = torch.zeros(*shape[:-1], aligned_width(shape[-1]))
-        out[..., :shape[-1]].normal_(generator=generator)
-        return out
 
     def batch(self, i):
         s = (i * BATCH_SIZE) % self.pool

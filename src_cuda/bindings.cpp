@@ -1,11 +1,19 @@
 // pybind11 bindings of the compiled core (sktdtw._core).
 //
 // Tensors cross as raw data pointers plus sizes: the Python backends allocate every output
-// and workspace with PyTorch, check dtype, device and contiguity, and keep the tensors alive
-// for the duration of the call. The GIL is released while kernels run.
+// and workspace with PyTorch, check dtype, device, contiguity and paths, and keep the
+// tensors alive for the duration of the call. The GIL is released while kernels run.
+//
+// Every primitive is called from Python as name(batch, *rest): `batch` is the tuple
+// (is_double, values, offsets, n_samples, n_rows, n_features, row_base, centroids, weights,
+// n_classes, length) that dtw_batch.h's Batch and Params are built from, and `rest` are the
+// primitive's own arguments, pointers passed as integers (0 for a null pointer).
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
+#include <tuple>
+#include <type_traits>
 
 #include "cpu_kernels.h"
 #ifdef SKTDTW_WITH_CUDA
@@ -18,64 +26,51 @@ using std::uintptr_t;
 
 namespace {
 
-template <class S> const S* in(uintptr_t p) { return reinterpret_cast<const S*>(p); }
-template <class S> S* out(uintptr_t p) { return reinterpret_cast<S*>(p); }
+using BatchArgs = std::tuple<bool, uintptr_t, uintptr_t, int64_t, int64_t, int64_t, int64_t,
+                             uintptr_t, uintptr_t, int64_t, int64_t>;
 
-// Calls f with a null pointer of the scalar type named by `is_double`.
-template <class Fn> void with_scalar(bool is_double, Fn&& f) {
-  if (is_double)
-    f(static_cast<double*>(nullptr));
-  else
-    f(static_cast<float*>(nullptr));
+template <class S> sktdtw::Batch<S> batch_of(const BatchArgs& a) {
+  return {reinterpret_cast<const S*>(std::get<1>(a)), reinterpret_cast<const int64_t*>(std::get<2>(a)),
+          std::get<3>(a), std::get<4>(a), std::get<5>(a), std::get<6>(a)};
+}
+template <class S> sktdtw::Params<S> params_of(const BatchArgs& a) {
+  return {reinterpret_cast<const S*>(std::get<7>(a)), reinterpret_cast<const S*>(std::get<8>(a)),
+          std::get<9>(a), std::get<10>(a)};
 }
 
-template <class S> using Batch = sktdtw::cpu::Batch<S>;
-template <class S> using Params = sktdtw::cpu::Params<S>;
+// A primitive's own argument as Python passes it: pointers as integers, the rest as is.
+template <class T> struct from_python { using type = T; };
+template <class T> struct from_python<T*> { using type = uintptr_t; };
+template <class T> T converted(typename from_python<T>::type v) {
+  if constexpr (std::is_pointer_v<T>)
+    return reinterpret_cast<T>(v);
+  else
+    return v;
+}
+
+// Binds `name` to the float and double instantiations of one primitive; is_double picks.
+template <class... Rest32, class... Rest64>
+void def_primitive(py::module_& m, const char* name,
+                   void (*f32)(const sktdtw::Batch<float>&, const sktdtw::Params<float>&, Rest32...),
+                   void (*f64)(const sktdtw::Batch<double>&, const sktdtw::Params<double>&, Rest64...)) {
+  static_assert(sizeof...(Rest32) == sizeof...(Rest64), "one primitive, two scalar types");
+  m.def(name, [f32, f64](const BatchArgs& a, typename from_python<Rest32>::type... rest) {
+    py::gil_scoped_release nogil;
+    if (std::get<0>(a))
+      f64(batch_of<double>(a), params_of<double>(a), converted<Rest64>(rest)...);
+    else
+      f32(batch_of<float>(a), params_of<float>(a), converted<Rest32>(rest)...);
+  });
+}
 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Compiled kernels of sktdtw's weighted-DTW op (private; use sktdtw.dtw).";
   namespace cpu = sktdtw::cpu;
-
-  m.def("cpu_path", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
-                       int64_t n_features, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                       bool diagonal, uintptr_t workspace, int64_t workspace_size, uintptr_t dist,
-                       uintptr_t path) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      cpu::path<S>(Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_features},
-                   Params<S>{in<S>(C), in<S>(W), K, L}, diagonal, out<S>(workspace),
-                   workspace_size, out<S>(dist), out<int32_t>(path));
-    });
-  });
-  m.def("cpu_path_cost", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
-                            int64_t n_features, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                            uintptr_t path, uintptr_t dist) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      const Batch<S> x{in<S>(values), in<int64_t>(offsets), n_samples, n_features};
-      const Params<S> p{in<S>(C), in<S>(W), K, L};
-      cpu::check_paths<S>(x, p, in<int32_t>(path));
-      cpu::path_cost<S>(x, p, in<int32_t>(path), out<S>(dist));
-    });
-  });
-  m.def("cpu_path_grad", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
-                            int64_t n_features, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                            uintptr_t path, uintptr_t grad_dist, uintptr_t dC, uintptr_t dW,
-                            uintptr_t dX) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      const Batch<S> x{in<S>(values), in<int64_t>(offsets), n_samples, n_features};
-      const Params<S> p{in<S>(C), in<S>(W), K, L};
-      cpu::check_paths<S>(x, p, in<int32_t>(path));
-      cpu::path_grad<S>(x, p, in<int32_t>(path), in<S>(grad_dist), out<S>(dC), out<S>(dW),
-                        dX ? out<S>(dX) : nullptr);
-    });
-  });
+  def_primitive(m, "cpu_path", cpu::path<float>, cpu::path<double>);
+  def_primitive(m, "cpu_path_cost", cpu::path_cost<float>, cpu::path_cost<double>);
+  def_primitive(m, "cpu_path_grad", cpu::path_grad<float>, cpu::path_grad<double>);
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"),
         "Threads used by the CPU kernels; 0 restores OpenMP's default.");
   m.def("get_num_threads", &cpu::get_num_threads);
@@ -84,54 +79,13 @@ PYBIND11_MODULE(_core, m) {
         "Scalars per SIMD vector of the dispatched instruction set.");
 
 #ifdef SKTDTW_WITH_CUDA
-  // Same calling convention, all pointers on the device, plus the current CUDA stream
+  // The same primitives on device pointers, plus the current CUDA stream
   // (torch.cuda.current_stream(device).cuda_stream) that every kernel is queued on. The
   // calls return once the kernels are queued; PyTorch's stream order does the rest.
   namespace cuda = sktdtw::cuda;
-  m.def("cuda_path", [](bool is_double, uintptr_t values, uintptr_t offsets, int64_t n_samples,
-                        int64_t n_rows, int64_t n_features, int64_t row_base, uintptr_t C,
-                        uintptr_t W, int64_t K, int64_t L, bool diagonal, uintptr_t workspace,
-                        uintptr_t dist, uintptr_t path, uintptr_t stream) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      cuda::path<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
-                                   n_features, row_base},
-                    cuda::Params<S>{in<S>(C), in<S>(W), K, L}, diagonal, out<S>(workspace),
-                    out<S>(dist), out<int32_t>(path), stream);
-    });
-  });
-  m.def("cuda_path_cost", [](bool is_double, uintptr_t values, uintptr_t offsets,
-                             int64_t n_samples, int64_t n_rows, int64_t n_features,
-                             int64_t row_base, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                             uintptr_t path, uintptr_t dist, uintptr_t stream) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      cuda::path_cost<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
-                                        n_features, row_base},
-                         cuda::Params<S>{in<S>(C), in<S>(W), K, L}, in<int32_t>(path),
-                         out<S>(dist), stream);
-    });
-  });
-  // dC/dW are skipped when their pointers are 0, dX when its pointer is 0 (dX needs
-  // index_workspace: 2 * K * n_rows int32).
-  m.def("cuda_path_grad", [](bool is_double, uintptr_t values, uintptr_t offsets,
-                             int64_t n_samples, int64_t n_rows, int64_t n_features,
-                             int64_t row_base, uintptr_t C, uintptr_t W, int64_t K, int64_t L,
-                             uintptr_t path, uintptr_t grad_dist, uintptr_t dC, uintptr_t dW,
-                             uintptr_t dX, uintptr_t index_workspace, uintptr_t stream) {
-    py::gil_scoped_release nogil;
-    with_scalar(is_double, [&](auto* tag) {
-      using S = std::remove_pointer_t<decltype(tag)>;
-      cuda::path_grad<S>(cuda::Batch<S>{in<S>(values), in<int64_t>(offsets), n_samples, n_rows,
-                                        n_features, row_base},
-                         cuda::Params<S>{in<S>(C), in<S>(W), K, L}, in<int32_t>(path),
-                         in<S>(grad_dist), dC ? out<S>(dC) : nullptr,
-                         dW ? out<S>(dW) : nullptr, dX ? out<S>(dX) : nullptr,
-                         index_workspace ? out<int32_t>(index_workspace) : nullptr, stream);
-    });
-  });
+  def_primitive(m, "cuda_path", cuda::path<float>, cuda::path<double>);
+  def_primitive(m, "cuda_path_cost", cuda::path_cost<float>, cuda::path_cost<double>);
+  def_primitive(m, "cuda_path_grad", cuda::path_grad<float>, cuda::path_grad<double>);
   m.def("cuda_device_count", &cuda::device_count,
         "CUDA devices this module's runtime sees (0 without a GPU or with a too-old driver).");
   m.attr("has_cuda") = true;

@@ -15,8 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <stdexcept>
-#include <string>
 
 #include "dtw_pair.h"
 #include "simd.h"
@@ -206,7 +204,7 @@ SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32
     for (int u = 0; u < 4; ++u) c[u] = load_chunk<V, lanes, Partial>(p.centroids + row, nf, u);
     for (int64_t b = 0; b < x.n_samples; ++b) {
       const int32_t* range = path + ((b * K + k) * L + i) * 2;
-      const S* xb = x.values + (x.offsets[b]) * F + f0;
+      const S* xb = x.sample(b) + f0;
       V s_abs[4] = {}, s_sign[4] = {};
       for (int64_t j = range[0]; j <= range[1]; ++j)
         for (int u = 0; u < 4; ++u) {
@@ -239,8 +237,8 @@ SKTDTW_INLINE void grad_values_sample(const Batch<S>& x, const Params<S>& p, con
   using V = typename simd::vec_of<S, VB>::type;
   constexpr int lanes = simd::vec_of<S, VB>::lanes;
   const int64_t F = x.n_features, K = p.n_classes, L = p.length;
-  const S* xb = x.values + x.offsets[b] * F;
-  S* db = dX + x.offsets[b] * F;
+  const S* xb = x.sample(b);
+  S* db = dX + x.start(b) * F;
   for (int64_t k = 0; k < K; ++k) {
     const S g = G[b * K + k];
     for (int64_t i = 0; i < L; ++i) {
@@ -356,43 +354,28 @@ template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* out_path) {
   const Kernels<S>& kern = kernels<S>();
-  const int64_t K = p.n_classes, L = p.length, F = x.n_features;
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features, N = x.n_rows;
   const int nt = threads();
-  for (int64_t b = 0; b < x.n_samples; ++b)
-    if ((x.offsets[b + 1] - x.offsets[b]) * L > workspace_size)
-      throw std::invalid_argument("workspace smaller than one centroid's cost block of sample " +
-                                  std::to_string(b));
-  for (int64_t b0 = 0; b0 < x.n_samples;) {
-    // The chunk [b0, b1) of samples whose K*L x steps cost matrix fits the workspace; a
-    // sample too long for that goes alone, its classes in groups: memory stays bounded.
-    int64_t b1 = b0 + 1;
-    while (b1 < x.n_samples && (x.offsets[b1 + 1] - x.offsets[b0]) * K * L <= workspace_size) ++b1;
-    const int64_t base = x.offsets[b0], N = x.offsets[b1] - base;
-    const S* X = x.values + base * F;
-    const int64_t group = std::min(K, workspace_size / (L * N));
-    for (int64_t k0 = 0; k0 < K; k0 += group) {
-      const int64_t n_group = std::min(group, K - k0), R = n_group * L;
-      const S* C = p.centroids + k0 * L * F;
-      const S* W = p.weights + k0 * L * F;
-      const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
-      const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
+  for_each_class_group(K, L, N, workspace_size, [&](int64_t k0, int64_t n_group) {
+    const int64_t R = n_group * L;
+    const S* C = p.centroids + k0 * L * F;
+    const S* W = p.weights + k0 * L * F;
+    const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
+    const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
 #pragma omp parallel for schedule(static) num_threads(nt)
-      for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
-        kern.cost_block(X, C, W, F, r0, std::min(R, r0 + kRowBlock), n0,
-                        std::min(N, n0 + kColBlock), workspace, N);
-      }
-      const int64_t pairs = (b1 - b0) * n_group;
-#pragma omp parallel for schedule(static) num_threads(nt)
-      for (int64_t q = 0; q < pairs; ++q) {
-        const int64_t b = b0 + q / n_group, k = q % n_group, pair = b * K + k0 + k;
-        dtw_pair(workspace + k * L * N + (x.offsets[b] - base), N, L,
-                 x.offsets[b + 1] - x.offsets[b], diagonal, dist + pair,
-                 out_path ? out_path + pair * L * 2 : nullptr);
-      }
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
+      kern.cost_block(x.values, C, W, F, r0, std::min(R, r0 + kRowBlock), n0,
+                      std::min(N, n0 + kColBlock), workspace, N);
     }
-    b0 = b1;
-  }
+    const int64_t pairs = x.n_samples * n_group;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t q = 0; q < pairs; ++q) {
+      const int64_t b = q / n_group, k = q % n_group, pair = b * K + k0 + k;
+      dtw_pair(workspace + k * L * N + x.start(b), N, L, x.length(b), diagonal, dist + pair,
+               out_path ? out_path + pair * L * 2 : nullptr);
+    }
+  });
 }
 
 template <class S>
@@ -403,7 +386,7 @@ void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* di
 #pragma omp parallel for schedule(static) num_threads(threads())
   for (int64_t q = 0; q < pairs; ++q) {
     const int64_t b = q / K, k = q % K;
-    dist[q] = kern.pair_path_cost(x.values + x.offsets[b] * F, p.centroids + k * L * F,
+    dist[q] = kern.pair_path_cost(x.sample(b), p.centroids + k * L * F,
                                   p.weights + k * L * F, L, F, path + q * L * 2);
   }
 }
@@ -432,25 +415,10 @@ void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const
   }
 }
 
-template <class S>
-void check_paths(const Batch<S>& x, const Params<S>& p, const int32_t* path) {
-  const int64_t K = p.n_classes, L = p.length;
-  for (int64_t b = 0; b < x.n_samples; ++b) {
-    const int64_t T = x.offsets[b + 1] - x.offsets[b];
-    for (int64_t e = 0; e < K * L; ++e) {
-      const int32_t* range = path + (b * K * L + e) * 2;
-      if (range[0] < 0 || range[0] > range[1] || range[1] >= T)
-        throw std::invalid_argument("path of sample " + std::to_string(b) +
-                                    " has a range outside its " + std::to_string(T) + " steps");
-    }
-  }
-}
-
 #define SKTDTW_INSTANTIATE(S)                                                                     \
   template void path<S>(const Batch<S>&, const Params<S>&, bool, S*, int64_t, S*, int32_t*);     \
   template void path_cost<S>(const Batch<S>&, const Params<S>&, const int32_t*, S*);             \
-  template void path_grad<S>(const Batch<S>&, const Params<S>&, const int32_t*, const S*, S*, S*, S*); \
-  template void check_paths<S>(const Batch<S>&, const Params<S>&, const int32_t*);
+  template void path_grad<S>(const Batch<S>&, const Params<S>&, const int32_t*, const S*, S*, S*, S*);
 SKTDTW_INSTANTIATE(float)
 SKTDTW_INSTANTIATE(double)
 

@@ -148,14 +148,17 @@ cost_kernel(const S* __restrict__ X, const S* __restrict__ C, const S* __restric
 }
 
 // ---------------------------------------------------------------------------------------
-// DP + backtrack: one thread per pair, in place on the cost matrix (the CPU layout).
+// DP + backtrack: one thread per pair, in place on the cost matrix (the CPU layout). The
+// cost matrix holds a group of n_group classes; dist and path point at the group's first
+// class, pairs (b, k) at b * K + k.
 
 template <class S>
 __global__ void dtw_pairs_kernel(S* __restrict__ cost, const int64_t* __restrict__ offsets,
-                                 int64_t row_base, int64_t N, int64_t B, int64_t K, int64_t L,
-                                 bool diagonal, S* __restrict__ dist, int32_t* __restrict__ path) {
+                                 int64_t row_base, int64_t N, int64_t B, int64_t K,
+                                 int64_t n_group, int64_t L, bool diagonal, S* __restrict__ dist,
+                                 int32_t* __restrict__ path) {
   const int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (q >= B * K) return;
+  if (q >= B * n_group) return;
   // Samples vary fastest so that neighbouring threads sweep neighbouring columns of the
   // same cost rows (shared cache lines).
   const int64_t k = q / B, b = q % B, pair = b * K + k;
@@ -320,21 +323,25 @@ grad_values_kernel(const S* __restrict__ X, const int64_t* __restrict__ offsets,
 // Launchers.
 
 template <class S>
-void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace, S* dist,
-          int32_t* out_path, std::uintptr_t stream) {
-  const int64_t K = p.n_classes, L = p.length, R = K * L, N = x.n_rows, F = x.n_features;
+void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
+          int64_t workspace_size, S* dist, int32_t* out_path, std::uintptr_t stream) {
+  const int64_t K = p.n_classes, L = p.length, N = x.n_rows, F = x.n_features;
   const int64_t B = x.n_samples;
   if (B < 1 || N < 1) return;
   const cudaStream_t s = as_stream(stream);
-  const dim3 cost_grid(static_cast<unsigned>(ceil_div(N, kTile)),
-                       grid_y(ceil_div(R, kTile), "n_classes * centroid_length"));
-  cost_kernel<S><<<cost_grid, kCostThreads, 0, s>>>(x.values, p.centroids, p.weights, R, N, F,
-                                                    workspace);
-  check_launch("the cost-matrix kernel");
-  constexpr int threads = 128;
-  dtw_pairs_kernel<S><<<static_cast<unsigned>(ceil_div(B * K, threads)), threads, 0, s>>>(
-      workspace, x.offsets, x.row_base, N, B, K, L, diagonal, dist, out_path);
-  check_launch("the DTW kernel");
+  for_each_class_group(K, L, N, workspace_size, [&](int64_t k0, int64_t n_group) {
+    const int64_t R = n_group * L;
+    const dim3 cost_grid(static_cast<unsigned>(ceil_div(N, kTile)),
+                         grid_y(ceil_div(R, kTile), "n_classes * centroid_length"));
+    cost_kernel<S><<<cost_grid, kCostThreads, 0, s>>>(
+        x.values, p.centroids + k0 * L * F, p.weights + k0 * L * F, R, N, F, workspace);
+    check_launch("the cost-matrix kernel");
+    constexpr int threads = 128;
+    dtw_pairs_kernel<S><<<static_cast<unsigned>(ceil_div(B * n_group, threads)), threads, 0, s>>>(
+        workspace, x.offsets, x.row_base, N, B, K, n_group, L, diagonal, dist + k0,
+        out_path ? out_path + k0 * L * 2 : nullptr);
+    check_launch("the DTW kernel");
+  });
 }
 
 template <class S>
@@ -389,7 +396,7 @@ int device_count() {
 }
 
 #define SKTDTW_CUDA_INSTANTIATE(S)                                                             \
-  template void path<S>(const Batch<S>&, const Params<S>&, bool, S*, S*, int32_t*,            \
+  template void path<S>(const Batch<S>&, const Params<S>&, bool, S*, int64_t, S*, int32_t*,   \
                         std::uintptr_t);                                                      \
   template void path_cost<S>(const Batch<S>&, const Params<S>&, const int32_t*, S*,           \
                              std::uintptr_t);                                                 \

@@ -1,39 +1,29 @@
 // CUDA backend of the weighted-DTW op: the three primitives of docs/DESIGN.md section 2.
 //
 // Plain C++ launchers (no CUDA types, no pybind11) so that bindings.cpp compiles with the
-// host compiler. Every pointer is a device pointer owned by the caller (PyTorch), every
-// launch goes to `stream` (a cudaStream_t passed as an integer), nothing is allocated and
-// nothing synchronises. Launch errors are thrown as std::runtime_error, bad sizes as
+// host compiler. The batch and parameters are described by dtw_batch.h, as for the CPU
+// backend, with device pointers owned by the caller (PyTorch). Every launch goes to
+// `stream` (a cudaStream_t passed as an integer), nothing is allocated and nothing
+// synchronises. Launch errors are thrown as std::runtime_error, bad sizes as
 // std::invalid_argument.
 #pragma once
 
 #include <cstdint>
 
+#include "dtw_batch.h"
+
 namespace sktdtw::cuda {
 
-// A packed ragged batch, possibly a chunk of a bigger one: sample b (0 <= b < n_samples) is
-// rows [offsets[b] - row_base, offsets[b+1] - row_base) of `values` (n_rows x n_features).
-// `offsets` lives on the device; `row_base` is offsets[0] as the caller knows it on the host.
-template <class S> struct Batch {
-  const S* values;
-  const int64_t* offsets;
-  int64_t n_samples, n_rows, n_features, row_base;
-};
-
-// The (K, L, F) centroids and weights.
-template <class S> struct Params {
-  const S* centroids;
-  const S* weights;
-  int64_t n_classes, length;
-};
-
-// dist (B, K) and path (B, K, L, 2) under (C, W). `workspace` holds K*L x n_rows cost
-// entries (the caller chunks the batch so that this fits).
+// dist (B, K) and path (B, K, L, 2) of one chunk of samples under (C, W); path may be null
+// (distances only). `workspace` holds workspace_size cost entries, at least L x n_rows;
+// the chunk's K*L x n_rows cost matrix is computed in class groups that fit it
+// (for_each_class_group).
 template <class S>
-void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace, S* dist,
-          int32_t* path, std::uintptr_t stream);
+void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
+          int64_t workspace_size, S* dist, int32_t* path, std::uintptr_t stream);
 
-// dist (B, K): the cost of the given paths under (C, W).
+// dist (B, K): the cost of the given paths under (C, W). Paths are checked by the caller
+// (and ranges are clamped to their sample all the same, so a bad one cannot fault).
 template <class S>
 void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* dist,
                std::uintptr_t stream);

@@ -7,11 +7,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SKTDTW_HD __host__ __device__ inline
-#else
-#define SKTDTW_HD inline
-#endif
+#include "dtw_batch.h"  // SKTDTW_HD
 
 namespace sktdtw {
 

@@ -134,11 +134,13 @@ def test_cuda_float64(diagonal):
 @needs_cuda
 @pytest.mark.parametrize("diagonal", [False, True])
 def test_cuda_chunked_equals_whole(monkeypatch, diagonal):
-    """Batches bigger than the workspace bound are chunked; results do not change."""
+    """Batches bigger than the workspace bound are chunked, and a sample longer than the
+    bound has its classes aligned in groups; results do not change."""
     values, offsets, C, W, G = _to_cuda(*_batch(list(range(1, 60)), 6, 8, 40, seed=3))
     whole = CUDABackend.path(values, offsets, C, W, diagonal)
     grads = CUDABackend.path_grad(values, offsets, C, W, whole[1], G, True)
-    # A bound below one sample's needs: every sample becomes its own chunk.
+    # A bound below one sample's needs: every sample becomes its own chunk, its classes
+    # taken one at a time (L x T_b fits, K x L x T_b does not).
     monkeypatch.setattr(_cuda, "_WORKSPACE_ELEMENTS", 100)
     chunked = CUDABackend.path(values, offsets, C, W, diagonal)
     chunked_grads = CUDABackend.path_grad(values, offsets, C, W, whole[1], G, True)

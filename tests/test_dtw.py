@@ -193,18 +193,85 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
-def test_cpu_rejects_out_of_range_paths():
+@pytest.mark.parametrize(
+    "entry, value, match",
+    [
+        ((1, 0, 1, 1), 1000, "sample 1 has a range outside"),  # past the sample's end
+        ((1, 0, 0, 0), -1, "sample 1 has a range outside"),  # before its start
+        ((2, 1, 1, 0), 99, "sample 2 has a range outside"),  # lo > hi
+        (None, None, "int32 tensor of shape"),  # int64 paths
+    ],
+)
+def test_cpu_rejects_bad_paths(entry, value, match):
     from sktdtw.dtw._backends._cpu import CPUBackend
 
     _, X, C, W = make_batch((3, 2, 2, 3, 2, 4), seed=2)
     packed = pack_series(X, n_features=3)
     _, path = CPUBackend.path(packed.values, packed.offsets, C, W, False)
-    bad = path.clone()
-    bad[1, 0, 1, 1] = 1000
-    with pytest.raises(ValueError, match="sample 1"):
+    bad = path.long() if entry is None else path.clone()
+    if entry is not None:
+        bad[entry] = value
+    with pytest.raises(ValueError, match=match):
         CPUBackend.path_cost(packed.values, packed.offsets, C, W, bad)
-    with pytest.raises(ValueError, match="sample 1"):
+    with pytest.raises(ValueError, match=match):
         CPUBackend.path_grad(packed.values, packed.offsets, C, W, bad, torch.ones(3, 2), True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_features", [1, 5, 17, 63, 64, 70])
+def test_feature_layout_is_invisible(backend, n_features):
+    # The compiled backends pad features to whole vectors or 64-byte rows: distances, paths
+    # and gradients must be those of the caller's features, through the op and through the
+    # primitives called directly with plain tensors.
+    X_np, X, C, W = make_batch((5, 3, 4, n_features, 1, 9), seed=n_features)
+    X = [x.requires_grad_() for x in X]
+    C.requires_grad_()
+    W.requires_grad_()
+    dist, path = weighted_dtw_path(X, C, W, backend=backend)
+    C64, W64 = C.detach().double().numpy(), W.detach().double().numpy()
+    ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C64, W64)
+    np.testing.assert_array_equal(path.numpy(), ref_path)
+    np.testing.assert_allclose(dist.detach().numpy(), ref_dist, rtol=1e-5)
+    G = torch.randn(dist.shape, generator=torch.Generator().manual_seed(0))
+    dist.backward(G)
+    dC, dW, dX = oracle.path_grads(X_np, C64, W64, path.numpy(), G.double().numpy())
+    tol = dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(C.grad.numpy(), dC, **tol)
+    np.testing.assert_allclose(W.grad.numpy(), dW, **tol)
+    for x, ref in zip(X, dX):
+        np.testing.assert_allclose(x.grad.numpy(), ref, **tol)
+
+    be = get_backend(backend, C.device)
+    packed = pack_series([x.detach() for x in X], n_features=n_features)
+    C, W = C.detach(), W.detach()
+    _, direct_path = be.path(*packed, C, W, False)
+    assert torch.equal(direct_path, path)
+    np.testing.assert_allclose(be.path_cost(*packed, C, W, path).numpy(), ref_dist, rtol=1e-5)
+    direct = be.path_grad(*packed, C, W, path, G, True)
+    for grad, ref in zip(direct, (dC, dW, np.concatenate(dX))):
+        assert grad.shape == ref.shape
+        np.testing.assert_allclose(grad.numpy(), ref, **tol)
+
+
+@pytest.mark.parametrize("max_elements", [1, 7, 30, 61, 1000])
+def test_sample_chunks_are_greedy_and_fit(max_elements):
+    from sktdtw.dtw._backends._compiled import sample_chunks
+    from sktdtw.dtw._packing import offsets_from_lengths
+
+    lengths = [3, 1, 7, 2, 2, 9, 1, 4]
+    offsets = offsets_from_lengths(lengths)
+    np.testing.assert_array_equal(offsets.numpy(), np.concatenate([[0], np.cumsum(lengths)]))
+    per_row = 3
+    chunks = sample_chunks(offsets, int(offsets[-1]), per_row, max_elements)
+    # Consecutive, covering every sample once, with the rows of their samples.
+    assert [c[0] for c in chunks] == [0] + [c[1] for c in chunks[:-1]]
+    assert chunks[-1][1] == len(lengths)
+    for b0, b1, row0, row1 in chunks:
+        assert (row0, row1) == (int(offsets[b0]), int(offsets[b1]))
+        # Fits, unless it is one sample too long on its own; and no next sample would fit.
+        assert per_row * (row1 - row0) <= max_elements or b1 == b0 + 1
+        if b1 < len(lengths):
+            assert per_row * (int(offsets[b1 + 1]) - row0) > max_elements
 
 
 def test_inputs_may_be_numpy_lists_3d_arrays_or_packed():
@@ -263,6 +330,18 @@ def test_bad_offsets_path_parameters_and_backend_raise():
         weighted_dtw([values], C0, W0, backend="gpu")
     with pytest.raises(ValueError, match="cannot run on tensors on device cpu"):
         weighted_dtw([values], C0, W0, backend="cuda")
+
+
+def test_backend_names_are_what_backend_accepts():
+    from sktdtw.dtw._backends import BACKEND_NAMES
+
+    assert BACKEND_NAMES[0] == "auto" and available_backends()[-1] == "torch"
+    assert set(available_backends()) <= set(BACKEND_NAMES[1:])
+    cpu = torch.device("cpu")
+    for name in set(BACKEND_NAMES) - {"cuda"}:
+        assert get_backend(name, cpu).name in available_backends()
+    with pytest.raises(ValueError, match="one of 'auto', 'cuda', 'cpu', 'torch'; got 'gpu'"):
+        get_backend("gpu", cpu)
 
 
 def test_check_input_false_skips_validation_but_gives_same_result():

@@ -7,12 +7,11 @@ default) and the warping paths, differentiably. See ``docs/DESIGN.md`` section 1
 
 from ._backends import available_backends, get_num_threads, max_num_threads, set_num_threads
 from ._op import DistanceOverflowError, weighted_dtw, weighted_dtw_path
-from ._packing import PackedBatch, aligned_width, pack_series
+from ._packing import PackedBatch, pack_series
 
 __all__ = [
     "DistanceOverflowError",
     "PackedBatch",
-    "aligned_width",
     "available_backends",
     "get_num_threads",
     "max_num_threads",

@@ -3,7 +3,7 @@
 import torch
 
 from ._backends import get_backend
-from ._packing import PackedBatch, check_packed, check_parameters, pack_series
+from ._packing import PackedBatch, check_packed, check_parameters, pack_series, pad_features
 
 __all__ = ["DistanceOverflowError", "weighted_dtw", "weighted_dtw_path"]
 
@@ -119,9 +119,15 @@ def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check
         packed = pack_series(
             X, n_features=centroids.shape[2], dtype=centroids.dtype, device=centroids.device
         )
-    return packed, centroids, weights, path_centroids, path_weights, get_backend(
-        backend, centroids.device
+    backend = get_backend(backend, centroids.device)
+    # The backend's feature layout, laid out once per call so that every primitive finds
+    # it in place; autograd cuts the gradients back to the caller's features.
+    width = backend.feature_width(centroids.shape[2], centroids.dtype)
+    values, C, W, Cp, Wp = (
+        None if t is None else pad_features(t, width)
+        for t in (packed.values, centroids, weights, path_centroids, path_weights)
     )
+    return PackedBatch(values, packed.offsets), C, W, Cp, Wp, backend
 
 
 def weighted_dtw_path(

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["PackedBatch", "aligned_width", "pack_series"]
+__all__ = ["PackedBatch", "offsets_from_lengths", "pack_series"]
 
 
 class PackedBatch(NamedTuple):
@@ -28,21 +28,28 @@ class PackedBatch(NamedTuple):
         return self.offsets[1:] - self.offsets[:-1]
 
 
-def aligned_width(n_features):
-    """Feature count to zero-pad data and parameters to, for 64-byte-aligned rows.
-
-    The compiled kernels load features in 64-byte vectors; rows that start on a 64-byte
-    boundary make those loads cheaper (about 15% on the cost matrix at F=1459). Padding is
-    exact: a zero feature adds ``w * |0 - 0| = 0`` to every cost and gets no gradient. Small
-    feature counts are returned unchanged, where padding would add more work than it saves.
+def offsets_from_lengths(lengths):
+    """The int64 ``offsets`` (length ``B + 1``, on the lengths' device) of samples of
+    ``lengths`` steps packed one after the other.
 
     Examples
     --------
-    >>> from sktdtw.dtw import aligned_width
-    >>> aligned_width(1459), aligned_width(12)
-    (1472, 12)
+    >>> from sktdtw.dtw._packing import offsets_from_lengths
+    >>> offsets_from_lengths([3, 1, 2])
+    tensor([0, 3, 4, 6])
     """
-    return n_features if n_features < 64 else -(-n_features // 16) * 16
+    lengths = torch.as_tensor(lengths, dtype=torch.int64)
+    offsets = lengths.new_zeros(lengths.numel() + 1)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    return offsets
+
+
+def pad_features(t, width):
+    """``t`` with its last axis zero-padded to ``width`` (differentiable), or ``t`` itself."""
+    if t.shape[-1] == width:
+        return t
+    # A concatenation: two to three times faster than torch.nn.functional.pad here.
+    return torch.cat([t, t.new_zeros(*t.shape[:-1], width - t.shape[-1])], -1)
 
 
 def _is_packed_pair(X):
@@ -146,19 +153,10 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
                 f"sample {b} has {t.shape[1]} features but the centroids have {n_features}"
             )
         tensors.append(t)
-    offsets = offsets_from_lengths(torch.tensor([t.shape[0] for t in tensors]))
+    offsets = offsets_from_lengths([t.shape[0] for t in tensors]).to(device)
     values = torch.cat(tensors, 0)
-    offsets = offsets.to(device)
     _check_finite(values, offsets)
     return PackedBatch(values, offsets)
-
-
-def offsets_from_lengths(lengths):
-    """The int64 offsets ``[0, l0, l0 + l1, ...]`` (length ``B + 1``) of a batch whose
-    samples have ``lengths`` (a tensor, on its device)."""
-    offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64, device=lengths.device)
-    torch.cumsum(lengths, 0, out=offsets[1:])
-    return offsets
 
 
 def check_packed(values, offsets, n_features):

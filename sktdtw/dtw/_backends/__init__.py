@@ -1,14 +1,20 @@
 """Backends of the weighted-DTW op.
 
-Each backend offers the same three primitives (docs/DESIGN.md section 2) and nothing else:
+Each backend offers the same three primitives (docs/DESIGN.md section 2) and its layout:
 
 ``path(values, offsets, C, W, diagonal, with_path=True) -> (dist, path)``
     Full cost, DP and backtrack: distances ``(B, K)`` and int32 paths ``(B, K, L, 2)``
     (``path`` is None with ``with_path=False``: distances only, no backtracking).
 ``path_cost(values, offsets, C, W, path) -> dist``
-    The cost of given paths under ``(C, W)``.
+    The cost of given paths under ``(C, W)``; a path with a range outside its sample is
+    refused (ValueError naming the sample).
 ``path_grad(values, offsets, C, W, path, grad_dist, need_values_grad) -> (dC, dW, dX)``
     Gradients of ``sum(grad_dist * path_cost(...))``; ``dX`` is None unless asked for.
+``feature_width(n_features, dtype) -> int``
+    The feature count the backend's kernels want rows padded to (with zeros, which change
+    no cost). The primitives take plain tensors and pad them themselves, returning
+    gradients of the caller's width; the op pads once per call instead, so that its
+    primitives find the layout in place.
 """
 
 import numbers
@@ -17,15 +23,18 @@ import os
 from ._torch import TorchBackend
 
 __all__ = [
-    "BACKEND_NAMES", "available_backends", "get_backend", "get_num_threads", "max_num_threads", "set_num_threads"
+    "BACKEND_NAMES", "available_backends", "get_backend", "get_num_threads",
+    "max_num_threads", "set_num_threads",
 ]
 
+# The values of ``backend=``: "auto", then the backends, fastest first.
+BACKEND_NAMES = ("auto", "cuda", "cpu", "torch")
 
-# The values of every ``backend`` parameter.
-BACKEND_NAMES = ("auto", "torch", "cpu", "cuda")
 
-
-def _compiled(name):
+def _load(name):
+    """The backend called ``name`` if it is usable in this installation, else None."""
+    if name == "torch":
+        return TorchBackend
     try:
         if name == "cpu":
             from ._cpu import CPUBackend as backend
@@ -38,27 +47,25 @@ def _compiled(name):
 
 def available_backends():
     """Names of the backends usable in this installation, fastest first."""
-    return [n for n in ("cuda", "cpu") if _compiled(n) is not None] + ["torch"]
+    return [name for name in BACKEND_NAMES[1:] if _load(name) is not None]
 
 
 def get_backend(name, device):
-    """Resolve ``name`` ("auto", "torch", "cpu" or "cuda") for tensors on ``device``."""
+    """Resolve ``name`` (one of ``BACKEND_NAMES``) for tensors on ``device``."""
     if name not in BACKEND_NAMES:
-        raise ValueError(f"backend must be one of {BACKEND_NAMES}; got {name!r}")
-    wanted = device.type if name == "auto" else name
-    if name == "torch":
-        return TorchBackend
-    if wanted in ("cpu", "cuda") and wanted != device.type:
+        names = ", ".join(repr(n) for n in BACKEND_NAMES)
+        raise ValueError(f"backend must be one of {names}; got {name!r}")
+    if name == "auto":  # the device's compiled backend where it is usable
+        return (_load(device.type) if device.type in BACKEND_NAMES else None) or TorchBackend
+    if name != "torch" and name != device.type:
         raise ValueError(f"backend {name!r} cannot run on tensors on device {device}")
-    backend = _compiled(wanted)
-    if backend is not None:
-        return backend
-    if name == "auto":
-        return TorchBackend
-    raise ValueError(
-        f"backend {name!r} is not available in this build of sktdtw "
-        f"(available: {available_backends()})"
-    )
+    backend = _load(name)
+    if backend is None:
+        raise ValueError(
+            f"backend {name!r} is not available in this build of sktdtw "
+            f"(available: {available_backends()})"
+        )
+    return backend
 
 
 def max_num_threads():
@@ -97,7 +104,7 @@ def set_num_threads(n):
             f"set_num_threads: n must be between 1 and {max_num_threads()} (4 per CPU of this "
             f"machine), or 0 / None for the default; got {n}"
         )
-    from ._cpu import _core
+    from ._compiled import _core
 
     if _core is not None:
         _core.set_num_threads(int(n))
@@ -105,6 +112,6 @@ def set_num_threads(n):
 
 def get_num_threads():
     """Threads the compiled CPU kernels use (1 when they are not built)."""
-    from ._cpu import _core
+    from ._compiled import _core
 
     return _core.get_num_threads() if _core is not None else 1

@@ -115,6 +115,10 @@ class TorchBackend:
     name = "torch"
 
     @staticmethod
+    def feature_width(n_features, dtype):
+        return n_features  # broadcasting has no use for padding
+
+    @staticmethod
     def path(values, offsets, C, W, diagonal, with_path=True):
         K, L, F = C.shape
         cost = _cost_matrix(values, C.reshape(K * L, F), W.reshape(K * L, F))
