@@ -28,6 +28,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -175,21 +176,22 @@ def primitive_breakdown(work, backend, n_batches):
     be = get_backend(backend, work.device)
     W = work.V.exp()
     seconds = dict(path=0.0, path_cost=0.0, path_grad=0.0)
+
+    def timed(name, call):
+        sync(work.device)
+        t0 = time.perf_counter()
+        out = call()
+        sync(work.device)
+        seconds[name] += time.perf_counter() - t0
+        return out
+
     for i in range(n_batches):
         batch, _ = work.batch(i)
         G = torch.randn(batch.n_samples, work.shape["K"], device=work.device)
-        for name, call in (
-            ("path", lambda: be.path(*batch, work.C, W, False)),
-            ("path_cost", lambda: be.path_cost(*batch, work.C, W, path)),
-            ("path_grad", lambda: be.path_grad(*batch, work.C, W, path, G, False)),
-        ):
-            sync(work.device)
-            t0 = time.perf_counter()
-            out = call()
-            sync(work.device)
-            seconds[name] += time.perf_counter() - t0
-            if name == "path":
-                path = out[1]
+        # partial binds this batch's arguments (and the path just found) when it is built.
+        path = timed("path", partial(be.path, *batch, work.C, W, False))[1]
+        timed("path_cost", partial(be.path_cost, *batch, work.C, W, path))
+        timed("path_grad", partial(be.path_grad, *batch, work.C, W, path, G, False))
     return seconds
 
 
@@ -257,13 +259,15 @@ def library_distance_matrix(F, n_samples, K, L, T, budget_s):
 
     try:
         from tslearn.metrics import cdist_dtw
-        timed("tslearn cdist_dtw (sq. Euclidean)", lambda Xs, Cs: cdist_dtw(Cs, Xs, n_jobs=2), n_samples)
+        timed("tslearn cdist_dtw (sq. Euclidean)",
+              lambda Xs, Cs: cdist_dtw(Cs, Xs, n_jobs=2), n_samples)
     except ImportError:
         pass
     try:
         from aeon.distances import dtw_pairwise_distance
         timed("aeon dtw_pairwise_distance (sq. Euclidean)",
-              lambda Xs, Cs: dtw_pairwise_distance(Cs.transpose(0, 2, 1), Xs.transpose(0, 2, 1), n_jobs=2),
+              lambda Xs, Cs: dtw_pairwise_distance(Cs.transpose(0, 2, 1), Xs.transpose(0, 2, 1),
+                                                   n_jobs=2),
               n_samples)
     except ImportError:
         pass
@@ -272,8 +276,8 @@ def library_distance_matrix(F, n_samples, K, L, T, budget_s):
 
         def dtai(Xs, Cs):
             series = [np.ascontiguousarray(s) for s in Cs] + [np.ascontiguousarray(s) for s in Xs]
-            return dtw_ndim.distance_matrix_fast(series, block=((0, len(Cs)), (len(Cs), len(series))),
-                                                 parallel=True)
+            block = ((0, len(Cs)), (len(Cs), len(series)))
+            return dtw_ndim.distance_matrix_fast(series, block=block, parallel=True)
         timed("dtaidistance distance_matrix_fast (sq. Euclidean)", dtai, n_samples)
     except ImportError:
         pass
@@ -303,7 +307,8 @@ def main(argv=None):
                         help="Kinetics-400 batches timed and scaled to the epoch "
                              "(default: 300 on cuda, 0 = skipped on cpu)")
     parser.add_argument("--no-libraries", action="store_true", help="skip the library comparison")
-    parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/bench_dtw_<device>.json)")
+    parser.add_argument("--out", type=Path,
+                        help="JSON path (default benchmarks/results/bench_dtw_<device>.json)")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -322,22 +327,27 @@ def main(argv=None):
     result["hmdb51_shape"] = shape
     rep = epoch_report(work, backend, work.n_batches, 1 if args.quick else args.repeats)
     if device.type == "cpu" and result.get("roofline_terms_per_s"):
-        rep["cost_matrix_fraction_of_roofline"] = rep["cost_matrix_terms_per_s"] / result["roofline_terms_per_s"]
+        rep["cost_matrix_fraction_of_roofline"] = (
+            rep["cost_matrix_terms_per_s"] / result["roofline_terms_per_s"])
     if device.type == "cuda":
         peak = gpu_fp32_peak(device)
         if peak:
             rep.update(peak)
-            rep["cost_matrix_fraction_of_fp32_peak"] = rep["cost_matrix_terms_per_s"] / peak["terms_per_s_at_peak"]
+            rep["cost_matrix_fraction_of_fp32_peak"] = (
+                rep["cost_matrix_terms_per_s"] / peak["terms_per_s_at_peak"])
     result[f"hmdb51_fecw_epoch_{backend}"] = rep
+    roofline = rep.get("cost_matrix_fraction_of_roofline")
+    primitives = ", ".join(f"{k} {v:.3f} s" for k, v in rep["primitive_seconds"].items())
     print(f"HMDB51 FECW epoch, {backend}: {rep['epoch_seconds']:.3f} s "
           f"(cost matrix {rep['cost_matrix_terms_per_s'] / 1e9:.1f} G terms/s"
-          + (f", {rep['cost_matrix_fraction_of_roofline']:.0%} of roofline" if "cost_matrix_fraction_of_roofline" in rep else "")
-          + f"; primitives {', '.join(f'{k} {v:.3f} s' for k, v in rep['primitive_seconds'].items())})", flush=True)
+          + (f", {roofline:.0%} of roofline" if roofline is not None else "")
+          + f"; primitives {primitives})", flush=True)
 
     torch_rep = epoch_report(work, "torch", args.torch_batches, 1)
     result[f"hmdb51_fecw_epoch_torch_{args.device}"] = torch_rep
     print(f"HMDB51 FECW epoch, torch reference (from {args.torch_batches} batches): "
-          f"{torch_rep['epoch_seconds']:.1f} s -> speed-up {torch_rep['epoch_seconds'] / rep['epoch_seconds']:.0f}x",
+          f"{torch_rep['epoch_seconds']:.1f} s -> speed-up "
+          f"{torch_rep['epoch_seconds'] / rep['epoch_seconds']:.0f}x",
           flush=True)
     del work
 
@@ -362,10 +372,12 @@ def main(argv=None):
             result["distance_matrix"].append(lib)
             print(f"distance matrix F={F}: " + ", ".join(
                 f"{k} {v:.2f} s/1e6 pairs" for k, v in lib["seconds_per_million_pairs"].items())
-                + f" -> sktdtw {lib['speedup_vs_fastest_other']:.1f}x faster than {lib['fastest_other']}",
+                + f" -> sktdtw {lib['speedup_vs_fastest_other']:.1f}x faster than "
+                  f"{lib['fastest_other']}",
                 flush=True)
 
-    out = args.out or HERE / "results" / f"bench_dtw_{args.device}{'_quick' if args.quick else ''}.json"
+    suffix = "_quick" if args.quick else ""
+    out = args.out or HERE / "results" / f"bench_dtw_{args.device}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -5,9 +5,10 @@ import pytest
 import torch
 from tslearn.metrics import dtw_path_from_metric
 
-import dtw_oracle as oracle
 from sktdtw.dtw import PackedBatch, available_backends, pack_series, weighted_dtw, weighted_dtw_path
 from sktdtw.dtw._backends import get_backend
+
+import dtw_oracle as oracle
 
 BACKENDS = [b for b in ("torch", "cpu") if b in available_backends()]
 
@@ -36,7 +37,10 @@ def make_batch(shape, seed, integer=False, dtype=torch.float32):
         X = [rng.normal(size=(t, F)) for t in lengths]
         C = rng.normal(size=(K, L, F))
         W = rng.uniform(0.2, 2.0, size=(K, L, F))
-    tensor = lambda a: torch.tensor(a, dtype=dtype)
+
+    def tensor(a):
+        return torch.tensor(a, dtype=dtype)
+
     return X, [tensor(x) for x in X], tensor(C), tensor(W)
 
 
@@ -52,7 +56,9 @@ def test_compiled_cpu_backend_is_built():
 def test_distance_and_path_equal_oracle(backend, diagonal, shape):
     X_np, X, C, W = make_batch(SHAPES[shape], seed=len(shape))
     dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
-    ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C.double().numpy(), W.double().numpy(), diagonal)
+    ref_dist, ref_path = oracle.weighted_dtw_path(
+        X_np, C.double().numpy(), W.double().numpy(), diagonal
+    )
     np.testing.assert_array_equal(path.numpy(), ref_path)
     np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=1e-5)
     assert path.dtype == torch.int32 and path.shape == (len(X), C.shape[0], C.shape[1], 2)
@@ -64,7 +70,9 @@ def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal):
     # Integer data makes every float sum exact, so the oracle's ties are the backend's ties.
     X_np, X, C, W = make_batch((30, 4, 5, 3, 1, 12), seed=7, integer=True)
     dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
-    ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C.double().numpy(), W.double().numpy(), diagonal)
+    ref_dist, ref_path = oracle.weighted_dtw_path(
+        X_np, C.double().numpy(), W.double().numpy(), diagonal
+    )
     np.testing.assert_array_equal(path.numpy(), ref_path)
     np.testing.assert_array_equal(dist.numpy(), ref_dist)
 
@@ -80,7 +88,8 @@ def test_separate_path_parameters(backend, diagonal):
         X, C, W, diagonal=diagonal, path_centroids=Cp, path_weights=Wp, backend=backend
     )
     ref_dist, ref_path = oracle.weighted_dtw_path(
-        X_np, C.double().numpy(), W.double().numpy(), diagonal, Cp.double().numpy(), Wp.double().numpy()
+        X_np, C.double().numpy(), W.double().numpy(), diagonal,
+        Cp.double().numpy(), Wp.double().numpy(),
     )
     np.testing.assert_array_equal(path.numpy(), ref_path)
     np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=1e-5)
@@ -93,7 +102,13 @@ def test_separate_path_parameters(backend, diagonal):
 @pytest.mark.parametrize(
     "shape, integer",
     # Integer data: many cells have c == x exactly, where sign(0) = 0 must add nothing.
-    [("F tail", False), ("many pairs", False), ("L>T", False), ("F=100", False), ("many pairs", True)],
+    [
+        ("F tail", False),
+        ("many pairs", False),
+        ("L>T", False),
+        ("F=100", False),
+        ("many pairs", True),
+    ],
 )
 def test_gradients_equal_oracle(backend, shape, integer):
     X_np, X, C, W = make_batch(SHAPES[shape], seed=11, integer=integer)
@@ -103,7 +118,13 @@ def test_gradients_equal_oracle(backend, shape, integer):
     dist, path = weighted_dtw_path(X, C, W, backend=backend)
     G = torch.randn(dist.shape, generator=torch.Generator().manual_seed(0))
     dist.backward(G)
-    dC, dW, dX = oracle.path_grads(X_np, C.detach().double().numpy(), W.detach().double().numpy(), path.numpy(), G.double().numpy())
+    dC, dW, dX = oracle.path_grads(
+        X_np,
+        C.detach().double().numpy(),
+        W.detach().double().numpy(),
+        path.numpy(),
+        G.double().numpy(),
+    )
     np.testing.assert_allclose(C.grad.numpy(), dC, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(W.grad.numpy(), dW, rtol=1e-4, atol=1e-4)
     for x, ref in zip(X, dX):
@@ -294,7 +315,7 @@ W0 = torch.ones(2, 3, 4)
         ([], C0, W0, "X is empty"),
         ([np.ones((3, 4)), np.ones((0, 4))], C0, W0, "sample 1 has length 0"),
         ([np.ones((3, 4)), np.ones((3, 5))], C0, W0, "sample 1 has 5 features"),
-        ([np.ones((3, 4)), np.array([[1, 2, np.nan, 4.0]])], C0, W0, "sample 1 contains non-finite"),
+        ([np.ones((3, 4)), np.array([[1, 2, np.nan, 4]])], C0, W0, "sample 1 contains non-finite"),
         ([np.ones((3, 4)), np.full((2, 4), np.inf)], C0, W0, "sample 1 contains non-finite"),
         ([np.ones(4)], C0, W0, r"sample 0 has shape \(4,\)"),
         ([torch.ones(3, 4, dtype=torch.int64)], C0, W0, "sample 0 has dtype torch.int64"),

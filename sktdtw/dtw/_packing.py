@@ -67,7 +67,9 @@ def _as_float_tensor(x, index, dtype, device):
     """One sample as a tensor of ``dtype`` on ``device``, or a ValueError naming it."""
     if isinstance(x, torch.Tensor):
         if not x.dtype.is_floating_point:
-            raise ValueError(f"sample {index} has dtype {x.dtype}; expected a floating-point tensor")
+            raise ValueError(
+                f"sample {index} has dtype {x.dtype}; expected a floating-point tensor"
+            )
         if x.dtype != dtype:
             raise ValueError(
                 f"sample {index} has dtype {x.dtype} but the centroids have dtype {dtype}; "
@@ -211,8 +213,11 @@ def _check_finite(values, offsets):
     finite_rows = torch.isfinite(values).all(dim=1)
     if not bool(finite_rows.all()):
         row = int(torch.nonzero(~finite_rows)[0])
-        b = int(torch.searchsorted(offsets, torch.tensor(row, device=offsets.device), right=True)) - 1
-        raise ValueError(f"sample {b} contains non-finite values (NaN or inf) at step {row - int(offsets[b])}")
+        row_t = torch.tensor(row, device=offsets.device)
+        b = int(torch.searchsorted(offsets, row_t, right=True)) - 1
+        raise ValueError(
+            f"sample {b} contains non-finite values (NaN or inf) at step {row - int(offsets[b])}"
+        )
 
 
 def check_parameters(centroids, weights, name="centroids", weights_name="weights",

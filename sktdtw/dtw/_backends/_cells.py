@@ -23,7 +23,8 @@ def path_cells(path, offsets, max_cells):
     start_seg = 0
     while start_seg < seg.numel():
         base = int(ends[start_seg - 1]) if start_seg else 0
-        stop_seg = int(torch.searchsorted(ends, torch.tensor(base + max_cells, device=dev), right=True))
+        limit = torch.tensor(base + max_cells, device=dev)
+        stop_seg = int(torch.searchsorted(ends, limit, right=True))
         stop_seg = max(stop_seg, start_seg + 1)
         sl = slice(start_seg, stop_seg)
         c = counts[sl]
