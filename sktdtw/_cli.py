@@ -186,6 +186,13 @@ def _add_demo(commands):
 
 def _add_store_commands(commands, estimator_options):
     """``build-store``, ``fit``, ``predict`` and ``evaluate``."""
+    _add_build_store(commands)
+    _add_fit(commands, estimator_options)
+    _add_predict(commands)
+    _add_evaluate(commands)
+
+
+def _add_build_store(commands):
     build = commands.add_parser(
         "build-store", help="build a TSE store from per-sample .npy/.pt files and a CSV manifest",
         description=(
@@ -202,12 +209,12 @@ def _add_store_commands(commands, estimator_options):
     build.add_argument("--overwrite", action="store_true",
                        help="replace an existing store at --out (never another directory); "
                             "the previous store stays readable until the new one is complete")
-    build.add_argument("--root", metavar="DIR", default=None,
-                       help="directory that relative paths start from (default: the "
-                            "manifest's directory)")
+    _add_root(build)
     build.add_argument("-v", "--verbose", action="count", default=0, help="show progress bars")
     build.set_defaults(run=run_build_store)
 
+
+def _add_fit(commands, estimator_options):
     fit = commands.add_parser(
         "fit", help="fit a DejaVidClassifier on a TSE store and save it with joblib",
         description=(
@@ -227,6 +234,17 @@ def _add_store_commands(commands, estimator_options):
         add_estimator_options(fit)
     fit.set_defaults(run=run_fit)
 
+
+def _add_model_store_split(parser, verb):
+    """``--model``, ``--store`` and ``--split`` of a command that ``verb``s a fitted model on
+    a store."""
+    parser.add_argument("--model", required=True, metavar="FILE", help="model written by fit")
+    parser.add_argument("--store", required=True, metavar="DIR", help="the TSE store")
+    parser.add_argument("--split", default=None,
+                        help=f"{verb} this split of the store only (default: every sample)")
+
+
+def _add_predict(commands):
     predict = commands.add_parser(
         "predict", help="write the predictions of a fitted model on a TSE store as CSV",
         description=(
@@ -234,13 +252,12 @@ def _add_store_commands(commands, estimator_options):
             "by fit; the CSV has the columns id, predicted, then proba_<class> for every class."
         ),
     )
-    predict.add_argument("--model", required=True, metavar="FILE", help="model written by fit")
-    predict.add_argument("--store", required=True, metavar="DIR", help="the TSE store")
-    predict.add_argument("--split", default=None,
-                         help="predict this split of the store only (default: every sample)")
+    _add_model_store_split(predict, "predict")
     predict.add_argument("--out", required=True, metavar="CSV", help="predictions file to write")
     predict.set_defaults(run=run_predict)
 
+
+def _add_evaluate(commands):
     evaluate = commands.add_parser(
         "evaluate", help="top-1/top-5 accuracy and confusion matrix of a model on a TSE store",
         description=(
@@ -250,15 +267,18 @@ def _add_store_commands(commands, estimator_options):
             f"matrix (rows: true labels, columns: predicted) to confusion_matrix.csv."
         ),
     )
-    evaluate.add_argument("--model", required=True, metavar="FILE", help="model written by fit")
-    evaluate.add_argument("--store", required=True, metavar="DIR", help="the TSE store")
-    evaluate.add_argument("--split", default=None,
-                          help="evaluate on this split of the store only (default: every "
-                               "sample)")
+    _add_model_store_split(evaluate, "evaluate on")
     evaluate.add_argument("--out-dir", default=".", metavar="DIR",
                           help="directory for metrics.json and confusion_matrix.csv (default: "
                                "the current directory)")
     evaluate.set_defaults(run=run_evaluate)
+
+
+def _add_root(parser):
+    """``--root``, for the relative paths of a manifest."""
+    parser.add_argument("--root", metavar="DIR", default=None,
+                        help="directory that relative paths start from (default: the "
+                             "manifest's directory)")
 
 
 def _add_encode(commands):
@@ -288,9 +308,7 @@ def _add_encode(commands):
     encode.add_argument("--clip-length", type=int, default=None,
                         help="frames per clip (default: the checkpoint's num_frames, which "
                              "VideoMAE and ViViT require)")
-    encode.add_argument("--root", metavar="DIR", default=None,
-                        help="directory that relative paths start from (default: the "
-                             "manifest's directory)")
+    _add_root(encode)
     encode.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
     encode.add_argument("--seek", action="store_true",
                         help="seek over long unneeded stretches (sparse windows)")

@@ -236,12 +236,12 @@ def test_demo_parser_knows_the_number_of_action_orders():
 def test_a_bug_is_not_reported_as_a_user_error(workdir, tmp_path, monkeypatch, capsys):
     # A plain ValueError deep inside a command is a bug: it propagates with its traceback
     # instead of becoming a one-line "error:" with status 2.
-    import sktdtw.io._store as store_module
+    import sktdtw.io._format as format_module
 
     def buggy_offsets_check(*args):
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr(store_module, "_check_offsets", buggy_offsets_check)
+    monkeypatch.setattr(format_module, "_check_offsets", buggy_offsets_check)
     with pytest.raises(ValueError, match="an internal bug"):
         main(["predict", "--model", str(workdir / "model.joblib"), "--store",
               str(workdir / "store"), "--out", str(tmp_path / "p.csv")])
@@ -252,14 +252,14 @@ def test_a_bug_is_not_reported_as_a_user_error(workdir, tmp_path, monkeypatch, c
 def test_user_errors_from_deep_inside_are_one_line(workdir, tmp_path, monkeypatch, capsys):
     # What our validation raises (InputError) is the user's, from however deep, and so is a
     # file that cannot be written (an --out-dir that is a file).
-    import sktdtw.io._store as store_module
+    import sktdtw.io._format as format_module
 
     def invalid_offsets(*args):
         raise InputError("offsets.npy is not\nwhat meta.json says")
 
     model, store = str(workdir / "model.joblib"), str(workdir / "store")
     with monkeypatch.context() as patch:
-        patch.setattr(store_module, "_check_offsets", invalid_offsets)
+        patch.setattr(format_module, "_check_offsets", invalid_offsets)
         assert main(["predict", "--model", model, "--store", store, "--out", "p"]) == 2
     assert capsys.readouterr().err == (
         "sktdtw predict: error: offsets.npy is not what meta.json says\n")

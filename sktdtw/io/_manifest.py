@@ -9,7 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
-from ._store import read_npy_header, write_store
+from ._format import read_npy_header
+from ._writer import write_store
 
 __all__ = ["build_store"]
 

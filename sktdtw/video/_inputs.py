@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .._errors import InputError
 from .._series import is_lazy
-from .._sliding_encoder import _window_frame_indices
+from .._windows import _window_frame_indices
 from ._decode import VideoFile, VideoReader
 from ._pipeline import iter_encoded
 

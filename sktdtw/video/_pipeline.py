@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._errors import InputError
-from .._sliding_encoder import _frozen, _run_encoder, _window_frame_indices
+from .._windows import _frozen, _run_encoder, _window_frame_indices
 from ._decode import VideoDecodeError, VideoReader
 
 __all__ = ["EncodeStats", "iter_encoded"]
