@@ -58,10 +58,10 @@ def check_paths(path, offsets, n_classes, length):
     if path.device != offsets.device:
         raise ValueError(f"path is on {path.device} but the batch is on {offsets.device}")
     lengths = (offsets[1:] - offsets[:-1]).view(B, 1, 1)
-    lo, hi = path[..., 0], path[..., 1]
-    bad = ((lo < 0) | (lo > hi) | (hi >= lengths)).flatten(1).any(1)
-    if bool(bad.any()):
-        b = int(torch.nonzero(bad)[0])
+    lo, hi = path.unbind(-1)
+    bad = (lo < 0) | (lo > hi) | (hi >= lengths)
+    if bool(bad.any()):  # the one host synchronisation
+        b = int(torch.nonzero(bad.flatten(1).any(1))[0])
         raise ValueError(f"path of sample {b} has a range outside its {int(lengths[b])} steps")
     return path.contiguous()
 
