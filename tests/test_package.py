@@ -59,3 +59,29 @@ def test_importing_the_op_loads_no_estimator():
                           env=subprocess_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def _architecture_table():
+    """The rows of the README's architecture table, as text."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| "))
+
+
+def test_readme_architecture_table_matches_the_tree():
+    table = _architecture_table()
+    named = set(re.findall(r"`([\w./]+)", table))
+    modules = [p for p in (ROOT / "sktdtw").glob("*.py") if not p.name.startswith("__")]
+    packages = [p for p in (ROOT / "sktdtw").iterdir() if (p / "__init__.py").exists()]
+    sources = list((ROOT / "src_cuda").iterdir())
+    # Every module, subpackage and compiled source is placed in a layer ...
+    missing = [p.name for p in modules + sources if p.name not in named]
+    missing += [p.name for p in packages if f"{p.name}/" not in named
+                and f"sktdtw/{p.name}/" not in named]
+    assert not missing, f"not in the README's architecture table: {missing}"
+    # ... and every file the table names exists.
+    files = {n for n in named if re.fullmatch(r"\w+\.(py|h|cpp|cu)", n)}
+    tree = {p.name for p in modules + sources} | {
+        p.name for p in (ROOT / "sktdtw").rglob("*.py")
+    }
+    assert files <= tree, f"named in the table but not in the tree: {files - tree}"
