@@ -85,3 +85,18 @@ def test_readme_architecture_table_matches_the_tree():
         p.name for p in (ROOT / "sktdtw").rglob("*.py")
     }
     assert files <= tree, f"named in the table but not in the tree: {files - tree}"
+
+
+def test_every_file_the_docs_cite_is_in_the_repository():
+    # README, docs, docstrings and kernel comments cite files of the repository itself
+    # (the specification, benchmarks, results, examples): a clone must have them all.
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    texts += [*(ROOT / "sktdtw").rglob("*.py"), *(ROOT / "src_cuda").iterdir()]
+    pattern = re.compile(r"\b((?:docs|benchmarks|examples|tests|src_cuda)/[\w./-]*\w\.\w+)")
+    cited = {
+        (text.name, path)
+        for text in texts
+        for path in pattern.findall(text.read_text(encoding="utf-8"))
+    }
+    missing = sorted((name, path) for name, path in cited if not (ROOT / path).exists())
+    assert cited and not missing, missing
