@@ -179,22 +179,14 @@ class Checkpoint:
         """The saved state to resume from (None to start afresh), on every rank."""
         # Rank 0 reads the file (it need not be on a shared file system) and tells the
         # others: the state, or the error every rank raises.
-        loaded = None
-        if self.strategy.is_main:
-            try:
-                loaded = ("state", load_checkpoint(self.path, self.fingerprint))
-            except ValueError as exc:
-                loaded = ("error", exc)
-        kind, value = self.strategy.broadcast(loaded)
-        if kind == "error":
-            raise value
-        return value
+        return self.strategy.on_main(lambda: load_checkpoint(self.path, self.fingerprint))
 
     def save(self, state):
         """Write ``state`` (a dict of tensors and plain values) with the fingerprint."""
-        if self.strategy.is_main:
-            save_checkpoint(self.path, {"fingerprint": self.fingerprint, **state})
-        self.strategy.barrier()
+        # Every rank waits for the file, and fails with rank 0 if it could not be written.
+        self.strategy.on_main(
+            lambda: save_checkpoint(self.path, {"fingerprint": self.fingerprint, **state})
+        )
 
 
 def load_checkpoint(path, fingerprint):

@@ -342,7 +342,8 @@ class DejaVidClassifier(
         warm = self.warm_start and hasattr(self, "centroids_")
         source = as_source(X, n_features=self.n_features_in_ if warm else None)
         classes, y_index = check_targets(
-            y, len(source), min_classes=2, expected_classes=self.classes_ if warm else None
+            y, len(source), min_classes=2, name=type(self).__name__,
+            expected_classes=self.classes_ if warm else None,
         )
         length = self._centroid_length(source, warm)
         trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
@@ -352,9 +353,7 @@ class DejaVidClassifier(
             # Before any draw from a RandomState passed as random_state.
             fingerprint = fit_fingerprint(self, len(source), source.n_features, classes, warm)
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
-        # Every rank draws the same split, seeds and permutations: rank 0's.
-        rng = check_random_state(self.random_state)
-        rng.set_state(strategy.broadcast(rng.get_state()))
+        rng = self._shared_random_state(strategy)
         train_index, validation_index, scoring_index = self._split(len(source), y_index, rng)
         self.classes_, self.n_features_in_ = classes, source.n_features
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
@@ -399,6 +398,16 @@ class DejaVidClassifier(
             warn_if_not_learned(
                 scores["initial_dist"].numpy(), final_dist, y_index[scoring_index], held_out
             )
+
+    def _shared_random_state(self, strategy):
+        """``random_state`` as a RandomState; every rank draws the same split, seeds and
+        permutations: rank 0's (copied, so no rank's global NumPy state is touched)."""
+        rng = check_random_state(self.random_state)
+        state = strategy.broadcast(rng.get_state())
+        if strategy.rank != 0:
+            rng = np.random.RandomState()
+            rng.set_state(state)
+        return rng
 
     def _scores(self, source, scoring_index, prototypes):
         """The scoring samples' class distances under the initial prototypes, and the

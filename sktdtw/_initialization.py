@@ -124,13 +124,10 @@ def initial_prototypes(
         centroids, centroid_class = estimator.centroids_, estimator.centroid_class_
         log_weights = torch.from_numpy(np.log(estimator.weights_))
     else:
-        initial = None
-        if strategy.is_main:
-            initial = initial_centroids(
-                estimator, train_source, y_train, estimator.classes_.size, length, rng,
-                None if std is None else 1.0 / std,
-            )
-        centroids, centroid_class = strategy.broadcast(initial)
+        centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
+            estimator, train_source, y_train, estimator.classes_.size, length, rng,
+            None if std is None else 1.0 / std,
+        ))
         # Drawn on every rank: the generator then shuffles identically everywhere.
         log_weights = initial_log_weights(
             centroids.shape, estimator.weight_init, generator, std

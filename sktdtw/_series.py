@@ -175,7 +175,7 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
     return np.ascontiguousarray(arr)
 
 
-def check_targets(y, n_samples, *, min_classes=1, expected_classes=None):
+def check_targets(y, n_samples, *, min_classes=1, expected_classes=None, name="the estimator"):
     """The classes and the class index of every sample of the labels ``y``.
 
     Raises
@@ -183,8 +183,8 @@ def check_targets(y, n_samples, *, min_classes=1, expected_classes=None):
     ValueError
         If ``y`` does not have ``n_samples`` labels, mixes strings and numbers (they cannot
         be sorted), is not a classification target, has fewer than ``min_classes``
-        classes, or (with
-        ``expected_classes``, a warm start's) other classes.
+        classes (``name`` says who needs them), or (with ``expected_classes``, a warm
+        start's) other classes.
     """
     if n_samples != len(y):
         raise InputError(f"X has {n_samples} series but y has {len(y)} labels")
@@ -198,8 +198,8 @@ def check_targets(y, n_samples, *, min_classes=1, expected_classes=None):
     classes, y_index = np.unique(y, return_inverse=True)
     if classes.size < min_classes:
         raise InputError(
-            f"y contains only one class ({classes[0]!r}); samples of at least {min_classes} "
-            "classes are needed"
+            f"y contains only one class ({classes[0]!r}); {name} needs samples of at least "
+            f"{min_classes} classes"
         )
     if expected_classes is not None and not np.array_equal(classes, expected_classes):
         raise InputError(

@@ -22,16 +22,31 @@ __all__ = ["LazySource", "PackedSource", "SeriesSource", "as_source", "split_bat
 class SeriesSource:
     """Validated series of ``n_features`` features, read by index as packed batches.
 
-    Subclasses implement ``__len__``, ``lengths``, ``read``, ``subset`` and ``to``.
+    A source is a view: ``index`` holds the positions of its samples in the data it reads
+    (all of them, or a subset), so ``subset`` copies no series. Subclasses implement
+    ``_read_base(positions)``, ``_view(index)``, ``base_lengths`` and ``to``.
     """
 
     n_features: int
+    index: np.ndarray
     device = torch.device("cpu")
+
+    def __len__(self):
+        return self.index.size
+
+    @property
+    def lengths(self):
+        """The length of every sample (int64)."""
+        return self.base_lengths[self.index]
 
     def read(self, index):
         """The samples ``index`` (int array, any order, repeats allowed), packed on
         ``device``."""
-        raise NotImplementedError
+        return self._read_base(self.index[np.asarray(index)])
+
+    def subset(self, index):
+        """The samples ``index`` of this source, as a source (a view: nothing is read)."""
+        return self._view(self.index[np.asarray(index)])
 
     def chunks(self, size):
         """``(index, PackedBatch)`` for consecutive runs of ``size`` samples: one pass over
@@ -46,13 +61,19 @@ def split_batch(batch):
     return np.split(batch.values.cpu().numpy(), batch.offsets[1:-1].cpu().numpy())
 
 
-class PackedSource(SeriesSource):
-    """In-memory series packed into one ``(sum of lengths, F)`` tensor with offsets."""
+def _all(n):
+    return np.arange(n, dtype=np.int64)
 
-    def __init__(self, values, offsets):
+
+class PackedSource(SeriesSource):
+    """In-memory series packed once into one ``(sum of lengths, F)`` tensor with offsets."""
+
+    def __init__(self, values, offsets, index=None):
         self.values, self.offsets = values, offsets
         self.n_features = values.shape[1]
         self.device = values.device
+        self.index = _all(offsets.numel() - 1) if index is None else index
+        self.base_lengths = (offsets[1:] - offsets[:-1]).cpu().numpy()
 
     @classmethod
     def from_series(cls, series):
@@ -60,29 +81,22 @@ class PackedSource(SeriesSource):
         lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
         return cls(torch.from_numpy(np.concatenate(series)), offsets_from_lengths(lengths))
 
-    def __len__(self):
-        return self.offsets.numel() - 1
-
-    @property
-    def lengths(self):
-        return (self.offsets[1:] - self.offsets[:-1]).cpu().numpy()
-
-    def read(self, index):
+    def _read_base(self, positions):
         # One gather of the rows of every chosen sample.
-        index = torch.as_tensor(np.asarray(index), dtype=torch.int64, device=self.device)
-        starts = self.offsets[:-1][index]
-        lengths = self.offsets[1:][index] - starts
+        positions = torch.as_tensor(positions, device=self.device)
+        starts = self.offsets[:-1][positions]
+        lengths = self.offsets[1:][positions] - starts
         offsets = offsets_from_lengths(lengths)
         total = int(offsets[-1])
         rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
         rows += torch.arange(total, device=self.device)
         return PackedBatch(self.values[rows], offsets)
 
-    def subset(self, index):
-        return PackedSource(*self.read(index))
+    def _view(self, index):
+        return PackedSource(self.values, self.offsets, index)
 
     def to(self, device):
-        return PackedSource(self.values.to(device), self.offsets.to(device))
+        return PackedSource(self.values.to(device), self.offsets.to(device), self.index)
 
 
 class LazySource(SeriesSource):
@@ -95,38 +109,33 @@ class LazySource(SeriesSource):
     def __init__(self, base, n_features, index=None, device="cpu", from_estimator=False):
         self.base = base
         self.n_features = n_features
-        self.index = np.arange(len(base)) if index is None else np.asarray(index, np.int64)
+        self.index = _all(len(base)) if index is None else np.asarray(index, np.int64)
         self.device = torch.device(device)
         self.from_estimator = from_estimator
-        self._lengths = None
-
-    def __len__(self):
-        return self.index.size
 
     @property
-    def lengths(self):
+    def base_lengths(self):
         """From the base's ``lengths`` when it has them, else read once in chunks."""
-        if self._lengths is None:
-            base_lengths = getattr(self.base, "lengths", None)
-            if base_lengths is not None:
-                self._lengths = np.asarray(base_lengths, dtype=np.int64)[self.index]
-            else:
-                self._lengths = np.concatenate(
-                    [batch.lengths.cpu().numpy() for _, batch in self.chunks(1024)]
-                )
-        return self._lengths
+        if getattr(self.base, "lengths", None) is not None:
+            return np.asarray(self.base.lengths, dtype=np.int64)
+        if getattr(self, "_base_lengths", None) is None:
+            everything, lengths = self._view(_all(len(self.base))), []
+            for _, batch in everything.chunks(1024):
+                lengths.append(batch.lengths.cpu().numpy())
+                del batch  # hold one chunk, not two, while the next is read
+            self._base_lengths = np.concatenate(lengths)
+        return self._base_lengths
 
-    def read(self, index):
+    def _read_base(self, positions):
         values, lengths = read_series_batch(
-            self.base, self.index[np.asarray(index)], n_features=self.n_features,
+            self.base, positions, n_features=self.n_features,
             from_estimator=self.from_estimator,
         )
         offsets = offsets_from_lengths(torch.from_numpy(lengths))
         return PackedBatch(torch.from_numpy(values).to(self.device), offsets.to(self.device))
 
-    def subset(self, index):
-        return LazySource(self.base, self.n_features, self.index[np.asarray(index)],
-                          self.device, self.from_estimator)
+    def _view(self, index):
+        return LazySource(self.base, self.n_features, index, self.device, self.from_estimator)
 
     def to(self, device):
         return LazySource(self.base, self.n_features, self.index, device, self.from_estimator)

@@ -1,8 +1,8 @@
 """How training runs over one process or several: a strategy object with the collectives.
 
 The estimators never create a process group: the caller does (``torchrun`` and
-``torch.distributed.init_process_group``, NCCL on GPUs, Gloo on CPUs). When one of more
-than one rank is initialised while ``DejaVidClassifier.fit`` runs, training is
+``torch.distributed.init_process_group``, NCCL on GPUs, Gloo on CPUs). When a group of
+more than one rank is initialised while ``DejaVidClassifier.fit`` runs, training is
 data-parallel (:class:`DataParallel`): every rank draws the same permutation, takes its
 share of every global batch, and the gradients are summed over the ranks before the
 identical optimiser step on each of them, so all ranks hold the same parameters. Otherwise
@@ -41,8 +41,19 @@ class SingleProcess:
     def all_reduce_gradients(self, params):
         """Sum the gradients of ``params`` over the ranks."""
 
-    def barrier(self):
-        """Wait for every rank."""
+    def on_main(self, function):
+        """``function()`` run on rank 0 only; its result on every rank, or the exception it
+        raised, raised on every rank (rather than leaving the others waiting)."""
+        outcome = None
+        if self.is_main:
+            try:
+                outcome = (True, function())
+            except Exception as exc:
+                outcome = (False, exc)
+        succeeded, value = self.broadcast(outcome)
+        if not succeeded:
+            raise value
+        return value
 
 
 class DataParallel(SingleProcess):
@@ -77,13 +88,10 @@ class DataParallel(SingleProcess):
         for p, g in zip(params, torch.split(flat, [p.numel() for p in params])):
             p.grad = g.view_as(p)
 
-    def barrier(self):
-        dist.barrier()
-
 
 def current_strategy():
     """DataParallel over the default process group if one of more than one rank is
-    initialised, else SingleProcess."""
+    initialised (a group of one rank is a single process), else SingleProcess."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         return DataParallel(dist.get_rank(), dist.get_world_size())
     return SingleProcess()

@@ -33,11 +33,11 @@ def _data():
 
 
 def _clf(**params):
-    return DejaVidClassifier(
+    defaults = dict(
         centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, weight_init="ones",
         calibration_cv=None, n_prototypes=1,
-        **params,
     )
+    return DejaVidClassifier(**{**defaults, **params})
 
 
 def _fit_all(directory):
@@ -66,6 +66,17 @@ def _worker(rank, world_size, directory):
                 train_accuracy=clf.history_["train_accuracy"],
                 best_epoch=clf.best_epoch_,
             )
+        # random_state=None shares rank 0's global draws; no other rank's global NumPy
+        # state (the legacy one, which random_state=None means) may change.
+        np.random.seed(rank)  # noqa: NPY002
+        _clf(random_state=None, max_epochs=1).fit(*_data())
+        draw = np.random.randint(2**31)  # noqa: NPY002
+        np.save(directory / f"global-draw-rank{rank}.npy", draw)
+        # An error of the part only rank 0 runs (the initial centroids) is every rank's
+        # error, not a wait for rank 0 that never ends.
+        with pytest.raises(ValueError, match="init has shape"):
+            _clf(init=np.zeros((2, 4, 3))).fit(*_data())
+        (directory / f"init-error-rank{rank}").touch()
     finally:
         dist.destroy_process_group()
 
@@ -88,6 +99,9 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         np.testing.assert_allclose(ranks[0]["loss"], clf.history_["loss"], rtol=1e-5)
         np.testing.assert_array_equal(ranks[0]["train_accuracy"], clf.history_["train_accuracy"])
         assert int(ranks[0]["best_epoch"]) == clf.best_epoch_
+    assert all((tmp_path / f"init-error-rank{r}").exists() for r in range(2))
+    np.random.seed(1)  # noqa: NPY002
+    assert np.load(tmp_path / "global-draw-rank1.npy") == np.random.randint(2**31)  # noqa: NPY002
     # Only rank 0 wrote the checkpoint, and it resumes in one process as a finished fit.
     checkpoint = tmp_path / "validation_checkpoint.pt"
     assert read_checkpoint(checkpoint)["epoch"] == 3

@@ -8,7 +8,7 @@ import pytest
 
 import sktdtw._inference as inference_module
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._source import LazySource
+from sktdtw._source import LazySource, as_source
 from sktdtw.datasets import make_temporal_order
 
 from conftest import LazySequence, assert_same_fit
@@ -227,3 +227,14 @@ def test_metadata_errors(data, tmp_path):
         _clf().fit(store, y)
     with pytest.raises(ValueError, match="sample 0 of X has 3 features, but the estimator"):
         _clf().fit([x[:, :2] for x in X], y).predict(store)
+
+
+def test_subsets_of_in_memory_series_are_views(data):
+    # The training split and the cross-fits' folds read from the one packed copy of X.
+    X, _ = data
+    source = as_source(X)
+    part = source.subset([5, 2, 2]).subset([0, 2])
+    assert part.values.data_ptr() == source.values.data_ptr()
+    np.testing.assert_array_equal(part.lengths, [len(X[5]), len(X[2])])
+    expected = np.concatenate([X[5], X[2]]).astype(np.float32)
+    np.testing.assert_array_equal(part.read([0, 1]).values.numpy(), expected)
