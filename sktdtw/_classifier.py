@@ -358,13 +358,13 @@ class DejaVidClassifier(
         self.classes_, self.n_features_in_ = classes, source.n_features
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         device = resolve_device(self.device)
+        train_source, y_train = source.subset(train_index), y_index[train_index]
         resumed = checkpoint.load() if checkpoint is not None else None
         if resumed is not None:  # as trained; the optimiser state follows in _train
             prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
         else:
             prototypes = initial_prototypes(
-                self, warm, source.subset(train_index), y_index[train_index], length, rng,
-                generator, strategy, device,
+                self, warm, train_source, y_train, length, rng, generator, strategy, device
             )
         self.centroid_class_ = prototypes.centroid_class
         scores = resumed["scores"] if resumed is not None else self._scores(
@@ -374,11 +374,13 @@ class DejaVidClassifier(
         self.history_ = empty_history(validation_index is not None)
         self.n_epochs_, self.best_epoch_ = 0, None
         if trains:
-            validation = validation_index is not None and Validation(
-                source, validation_index, y_index[validation_index], INFERENCE_CHUNK
-            )
-            self._train(prototypes, source.subset(train_index).to(device), y_index[train_index],
-                        generator, strategy, validation or None, checkpoint, resumed, scores)
+            validation = None
+            if validation_index is not None:
+                validation = Validation(
+                    source, validation_index, y_index[validation_index], INFERENCE_CHUNK
+                )
+            self._train(prototypes, train_source.to(device), y_train, generator, strategy,
+                        validation, checkpoint, resumed, scores)
         self._finish(prototypes, source, y_index, scoring_index, scores, warm, trains,
                      held_out=validation_index is not None)
         return self
@@ -433,18 +435,17 @@ class DejaVidClassifier(
         """Sorted training and validation indices (None without a validation fraction),
         and the scoring samples: up to _SCORING_SAMPLES of the held-out samples when there
         are some, else of the training samples."""
-        train_index = validation_index = np.arange(n_samples)
+        train_index, validation_index = np.arange(n_samples), None
         if self.validation_fraction is not None:
             train_index, validation_index = train_test_split(
                 train_index, test_size=self.validation_fraction, stratify=y_index,
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
             train_index, validation_index = np.sort(train_index), np.sort(validation_index)
-        scoring_index = validation_index[np.unique(
-            np.linspace(0, len(validation_index) - 1, _SCORING_SAMPLES).astype(int)
-        )]
-        if self.validation_fraction is None:
-            validation_index = None
+        pool = train_index if validation_index is None else validation_index
+        scoring_index = pool[
+            np.unique(np.linspace(0, len(pool) - 1, _SCORING_SAMPLES).astype(int))
+        ]
         return train_index, validation_index, scoring_index
 
     def _train(

@@ -112,19 +112,20 @@ class LazySource(SeriesSource):
         self.index = _all(len(base)) if index is None else np.asarray(index, np.int64)
         self.device = torch.device(device)
         self.from_estimator = from_estimator
+        self._read_lengths = None
 
     @property
     def base_lengths(self):
         """From the base's ``lengths`` when it has them, else read once in chunks."""
         if getattr(self.base, "lengths", None) is not None:
             return np.asarray(self.base.lengths, dtype=np.int64)
-        if getattr(self, "_base_lengths", None) is None:
+        if self._read_lengths is None:
             everything, lengths = self._view(_all(len(self.base))), []
             for _, batch in everything.chunks(1024):
                 lengths.append(batch.lengths.cpu().numpy())
                 del batch  # hold one chunk, not two, while the next is read
-            self._base_lengths = np.concatenate(lengths)
-        return self._base_lengths
+            self._read_lengths = np.concatenate(lengths)
+        return self._read_lengths
 
     def _read_base(self, positions):
         values, lengths = read_series_batch(
