@@ -14,11 +14,16 @@ __all__ = ["calibrated_temperature", "cross_fitted_distances", "fit_temperature"
 
 
 def fit_temperature(logits, targets):
-    """The temperature ``t > 0`` minimising the log-loss of ``softmax(logits / t)``.
+    """The temperature ``t > 0`` minimising the cross-entropy of ``softmax(logits / t)``
+    against Platt's smoothed targets.
 
-    The log-loss is convex in ``1 / t``, so a bounded scalar search over ``log(1 / t)``
-    finds it. Logits that do not separate the classes at all give a large temperature
-    (near-uniform probabilities), never a degenerate one.
+    A sample of class ``c`` (``n_c`` samples) targets ``(n_c + 1) / (n_c + 2)`` on ``c``
+    and the rest evenly on the other classes (Platt, 1999). With hard targets the log-loss
+    of logits that separate the classes has no minimum: it falls as ``t -> 0`` and is flat
+    to float precision long before, so the temperature would be whatever rounding left
+    (and infinitely confident). The cross-entropy is convex in ``1 / t``, so a bounded
+    scalar search over ``log(1 / t)`` finds its unique minimum. Logits that do not separate
+    the classes at all give a large temperature (near-uniform probabilities).
     """
     logits = np.asarray(logits, dtype=np.float64)
     # Searched in units of the logits' typical spread over the classes, whatever their scale.
@@ -26,12 +31,17 @@ def fit_temperature(logits, targets):
     if not spread > 0:
         return 1.0  # all logits tie: every temperature gives the uniform distribution
     logits = logits / spread
-    rows = np.arange(len(targets))
+    n_samples, n_classes = logits.shape
+    rows = np.arange(n_samples)
+    n_of_class = np.bincount(targets, minlength=n_classes)[targets]
+    on_target = (n_of_class + 1) / (n_of_class + 2)
+    soft = np.repeat(((1 - on_target) / (n_classes - 1))[:, None], n_classes, axis=1)
+    soft[rows, targets] = on_target
 
-    def log_loss(log_inverse):
-        return -log_softmax(logits * np.exp(log_inverse), axis=1)[rows, targets].mean()
+    def cross_entropy(log_inverse):
+        return -(soft * log_softmax(logits * np.exp(log_inverse), axis=1)).sum(1).mean()
 
-    result = minimize_scalar(log_loss, bounds=(-12.0, 12.0), method="bounded")
+    result = minimize_scalar(cross_entropy, bounds=(-12.0, 12.0), method="bounded")
     return float(spread * np.exp(-result.x))
 
 

@@ -7,14 +7,20 @@
 //
 // Every kernel body is a template over the vector width; it is compiled once per
 // instruction set (AVX-512, AVX2, baseline) and the widest one the CPU supports is picked
-// at run time, so one binary is portable. Sums have a fixed order everywhere (static work
-// split, no atomics, per-output ownership), so results do not depend on the thread count.
+// at run time, so one binary is portable (SKTDTW_CPU_ISA=baseline or avx2 caps it, so that
+// the tests can run every instruction set a CPU has). Sums have a fixed order everywhere
+// (static work split, no atomics, per-output ownership), so results do not depend on the
+// thread count, and a cell's cost is added in the same order by the cost matrix and by the
+// path primitives (FeatureChunks, dtw_pair.h's cell_costs): a path's cost under the
+// parameters that chose it is the DP's distance, bit for bit.
 #include "cpu_kernels.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "dtw_pair.h"
 #include "simd.h"
@@ -33,6 +39,28 @@ using simd::vsign;
 constexpr int64_t kChunkBytes = 2048;  // features per cache chunk: MR+NR+MR rows fit in L1
 constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
 constexpr int64_t kColBlock = 128;     // sample steps per cost task
+// Up to this many features a cell's cost is added feature by feature (dtw_pair.h's
+// cell_costs; the cost matrix vectorises across sample steps); above it, by FeatureChunks.
+// Measured crossover of the two cost-matrix layouts ~256; cost_block_small_f's stack
+// buffer stays <= 128 KiB.
+constexpr int64_t kSequentialFeatures = 128;
+
+// The summation rule above kSequentialFeatures features: the features are cut into chunks
+// of kChunkBytes (the last one also takes the tail past the whole vectors); within a chunk
+// the terms go to vector lanes in feature order and the lanes are added in order (hsum);
+// the chunks' sums are added in order. cost_block applies it tile by tile, pair_path_cost
+// cell by cell.
+template <class S, int VB> struct FeatureChunks {
+  static constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  static constexpr int64_t chunk = kChunkBytes / sizeof(S);
+  int64_t F, f_vec, count;
+  explicit FeatureChunks(int64_t n_features)
+      : F(n_features), f_vec(n_features - n_features % lanes),
+        count(f_vec == 0 ? 1 : (f_vec + chunk - 1) / chunk) {}
+  int64_t begin(int64_t ch) const { return ch * chunk; }
+  int64_t end(int64_t ch) const { return std::min(begin(ch) + chunk, f_vec); }
+  int64_t tail(int64_t ch) const { return ch == count - 1 ? F - f_vec : 0; }
+};
 
 // res[a][b] = sum over [f0, f1) (+ the tail) of w_a |c_a - x_b| for an MR x NR tile.
 template <class S, int VB, int MR, int NR>
@@ -86,13 +114,8 @@ SKTDTW_INLINE void tile_rows(const S* C, const S* W, int64_t F, int64_t r, int64
 template <class S, int VB, int MR, int NR>
 SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int64_t r0,
                               int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld_out) {
-  constexpr int lanes = simd::vec_of<S, VB>::lanes;
-  constexpr int64_t chunk = kChunkBytes / sizeof(S);
-  const int64_t f_vec = F - F % lanes;
-  const int64_t n_chunks = f_vec == 0 ? 1 : (f_vec + chunk - 1) / chunk;
-  for (int64_t ch = 0; ch < n_chunks; ++ch) {
-    const int64_t f0 = ch * chunk, f1 = std::min(f0 + chunk, f_vec);
-    const bool last = ch == n_chunks - 1;
+  const FeatureChunks<S, VB> chunks(F);
+  for (int64_t ch = 0; ch < chunks.count; ++ch) {
     for (int64_t n = n0; n < n1; n += NR) {
       const S* x[NR];
       for (int b = 0; b < NR; ++b) x[b] = X + std::min(n + b, n1 - 1) * F;
@@ -100,7 +123,8 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
         const S *c[MR], *w[MR];
         tile_rows<MR>(C, W, F, r, r1, c, w);
         S res[MR][NR];
-        l1_tile<S, VB, MR, NR>(c, w, x, f0, f1, f_vec, last ? F - f_vec : 0, res);
+        l1_tile<S, VB, MR, NR>(c, w, x, chunks.begin(ch), chunks.end(ch), chunks.f_vec,
+                               chunks.tail(ch), res);
         for (int a = 0; a < MR && r + a < r1; ++a)
           for (int b = 0; b < NR && n + b < n1; ++b) {
             S& o = out[(r + a) * ld_out + n + b];
@@ -112,9 +136,9 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
 }
 
 // Few features: the same block vectorised across sample steps instead of features (the
-// usual GEMM orientation), so no horizontal sums. The block's steps are transposed into
-// xt[f][n] on the stack (zero past the block's end); c and w are broadcast per feature.
-constexpr int64_t kSmallFeatures = 128;  // measured crossover ~256; stack buffer <= 128 KiB
+// usual GEMM orientation), so no horizontal sums and each lane adds its cell's terms in
+// cell_costs' order. The block's steps are transposed into xt[f][n] on the stack (zero past
+// the block's end); c and w are broadcast per feature.
 template <class S, int VB, int MR, int NR>
 SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_t F,
                                       int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out,
@@ -123,7 +147,7 @@ SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_
   constexpr int lanes = simd::vec_of<S, VB>::lanes;
   constexpr int64_t width = NR * lanes;  // sample steps per micro-tile
   constexpr int64_t ld_xt = (kColBlock + width - 1) / width * width;
-  alignas(64) S xt[kSmallFeatures * ld_xt];
+  alignas(64) S xt[kSequentialFeatures * ld_xt];
   const int64_t n_cols = n1 - n0;
   for (int64_t f = 0; f < F; ++f) {
     for (int64_t n = 0; n < n_cols; ++n) xt[f * ld_xt + n] = X[(n0 + n) * F + f];
@@ -155,13 +179,13 @@ SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_
   }
 }
 
-// The cost of one pair's path: sum over its cells of w |c - x|. Up to four consecutive
-// steps of a range share each load of (c, w) through the cost micro-tile.
+// The cost of one pair's path: its cells' costs, each added as the cost matrix adds it,
+// summed in path order as the DP sums them. Up to four consecutive steps of a range share
+// each load of (c, w).
 template <class S, int VB>
 SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L, int64_t F,
                                const int32_t* path) {
-  constexpr int lanes = simd::vec_of<S, VB>::lanes;
-  const int64_t f_vec = F - F % lanes;
+  const FeatureChunks<S, VB> chunks(F);
   S total = 0;
   for (int64_t i = 0; i < L; ++i) {
     const S* c = Ck + i * F;
@@ -169,9 +193,18 @@ SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L,
     for (int64_t j = path[2 * i], hi = path[2 * i + 1]; j <= hi; j += 4) {
       const S* x[4];
       for (int b = 0; b < 4; ++b) x[b] = Xb + std::min<int64_t>(j + b, hi) * F;
-      S res[1][4];
-      l1_tile<S, VB, 1, 4>(&c, &w, x, 0, f_vec, f_vec, F - f_vec, res);
-      for (int b = 0; b < 4 && j + b <= hi; ++b) total += res[0][b];
+      S cells[4];
+      if (F <= kSequentialFeatures) {
+        cell_costs<4>(c, w, x, F, cells);
+      } else {
+        for (int64_t ch = 0; ch < chunks.count; ++ch) {
+          S res[1][4];
+          l1_tile<S, VB, 1, 4>(&c, &w, x, chunks.begin(ch), chunks.end(ch), chunks.f_vec,
+                               chunks.tail(ch), res);
+          for (int b = 0; b < 4; ++b) cells[b] = ch == 0 ? res[0][b] : cells[b] + res[0][b];
+        }
+      }
+      for (int b = 0; b < 4 && j + b <= hi; ++b) total += cells[b];
     }
   }
   return total;
@@ -274,7 +307,7 @@ template <class S> struct Kernels {
 #define SKTDTW_ISA_KERNELS(NAME, TARGET, VB, MR, NR)                                               \
   template <class S> TARGET void NAME##_cost_block(const S* X, const S* C, const S* W, int64_t F,  \
       int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld) {                        \
-    if (F <= kSmallFeatures)                                                                        \
+    if (F <= kSequentialFeatures)                                                                   \
       cost_block_small_f<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                       \
     else                                                                                            \
       cost_block<S, VB, MR, NR>(X, C, W, F, r0, r1, n0, n1, out, ld);                               \
@@ -306,9 +339,9 @@ SKTDTW_ISA_KERNELS(avx2, __attribute__((target("avx2,fma"))), 32, 2, 4)
 SKTDTW_ISA_KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 64, 4, 4)
 #endif
 
-enum class Isa { baseline, avx2, avx512 };
+enum class Isa { baseline, avx2, avx512 };  // in order of width
 
-Isa detect_isa() {
+Isa supported_isa() {
 #if defined(__x86_64__) || defined(_M_X64)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
@@ -317,6 +350,18 @@ Isa detect_isa() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
 #endif
   return Isa::baseline;
+}
+
+// The widest supported instruction set, capped by SKTDTW_CPU_ISA (baseline, avx2 or avx512;
+// the Python backend refuses other values before the kernels run).
+Isa detect_isa() {
+  const Isa supported = supported_isa();
+  const char* cap = std::getenv("SKTDTW_CPU_ISA");
+  if (cap == nullptr) return supported;
+  const Isa asked = std::strcmp(cap, "baseline") == 0 ? Isa::baseline
+                    : std::strcmp(cap, "avx2") == 0   ? Isa::avx2
+                                                      : Isa::avx512;
+  return std::min(asked, supported);
 }
 
 const Isa kIsa = detect_isa();

@@ -4,7 +4,7 @@
 //            (64 x 64 output tile per block, 4 x 4 register tile per thread, feature chunks
 //            staged in shared memory), then the per-pair DP + backtrack of dtw_pair.h in
 //            place on that matrix, one thread per (sample, class) pair.
-// path_cost: one warp per pair, lanes over features, a fixed shuffle tree at the end.
+// path_cost: one warp per pair, lanes over the path's cells, added in path order.
 // path_grad: every output element has exactly one owner thread that sums its terms in a
 //            fixed order (dC/dW: over the batch in order; dX: over (k, i) in order), so
 //            there are no atomics and results are bit-for-bit reproducible.
@@ -168,7 +168,10 @@ __global__ void dtw_pairs_kernel(S* __restrict__ cost, const int64_t* __restrict
 }
 
 // ---------------------------------------------------------------------------------------
-// path_cost: one warp per pair.
+// path_cost: one warp per pair. The lanes take consecutive cells of a range, each adding its
+// features in cell_costs' order (the cost kernel's), and the cells are then added in path
+// order, as the DP adds them: a path's cost under the parameters that chose it is the
+// DP's distance, bit for bit.
 
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 8;
@@ -185,21 +188,21 @@ path_cost_kernel(const S* __restrict__ X, const int64_t* __restrict__ offsets, i
   const int64_t T = offsets[b + 1] - offsets[b];
   const S* xb = X + (offsets[b] - row_base) * F;
   const int32_t* pair_path = path + pair * L * 2;
-  S acc = S(0);
+  S total = S(0);
   for (int64_t i = 0; i < L; ++i) {
     int64_t lo, hi;
     path_range(pair_path, i, T, lo, hi);
     const S* c = C + (k * L + i) * F;
     const S* w = W + (k * L + i) * F;
-    for (int64_t f = lane; f < F; f += kWarp) {
-      const S cf = c[f], wf = w[f];
-      for (int64_t j = lo; j <= hi; ++j) acc = fma(wf, fabs(cf - xb[j * F + f]), acc);
+    for (int64_t j0 = lo; j0 <= hi; j0 += kWarp) {
+      const S* x = xb + min(j0 + lane, hi) * F;
+      S cell;
+      cell_costs<1>(c, w, &x, F, &cell);
+      const int n = static_cast<int>(min(int64_t(kWarp), hi - j0 + 1));
+      for (int l = 0; l < n; ++l) total += __shfl_sync(0xffffffffu, cell, l);
     }
   }
-  // Fixed butterfly: the same order on every run.
-#pragma unroll
-  for (int off = kWarp / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane == 0) dist[pair] = acc;
+  if (lane == 0) dist[pair] = total;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -13,8 +13,11 @@
 
 #if defined(__CUDACC__)
 #define SKTDTW_HD __host__ __device__ inline
+#define SKTDTW_HD_INLINE __host__ __device__ __forceinline__
 #else
 #define SKTDTW_HD inline
+// Always inlined, so that it is compiled for the caller's instruction set (FMA included).
+#define SKTDTW_HD_INLINE inline __attribute__((always_inline))
 #endif
 
 namespace sktdtw {

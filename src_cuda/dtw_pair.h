@@ -6,10 +6,46 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dtw_batch.h"  // SKTDTW_HD
 
 namespace sktdtw {
+
+// The one summation rule of a cell's cost, sum_f w_f |c_f - x_f|: feature by feature in
+// order, each term one fused multiply-add where the instruction set has FMA (CUDA always;
+// on the CPU, -ffp-contract=fast fuses the vector expression below exactly as it fuses the
+// same expression in the cost matrix). The CUDA cost kernel and the CPU cost matrix up to
+// kSequentialFeatures features (cpu_kernels.cpp) add in this order, and the path primitives
+// add a path's cells with it, so a path's cost under the parameters that chose it is the
+// DP's distance bit for bit.
+// Computes N cells of one centroid row (c, w) at once, out[n] for the sample row x[n]:
+// independent chains in lockstep. On the CPU they are the lanes of one vector, written as
+// the cost matrix writes its lanes: scalar code would be auto-vectorised into multiplies
+// and adds that are no longer fused.
+template <int N, class S>
+SKTDTW_HD_INLINE void cell_costs(const S* c, const S* w, const S* const* x, int64_t F, S* out) {
+#if defined(__CUDA_ARCH__)
+  for (int n = 0; n < N; ++n) {
+    S acc = S(0);
+    for (int64_t f = 0; f < F; ++f) acc = fma(w[f], fabs(c[f] - x[n][f]), acc);
+    out[n] = acc;
+  }
+#else
+  typedef S Lanes __attribute__((vector_size(N * sizeof(S))));
+  typedef typename std::conditional<sizeof(S) == 4, int32_t, int64_t>::type I;
+  typedef I Bits __attribute__((vector_size(N * sizeof(S))));
+  constexpr I magnitude = ~(I(1) << (8 * sizeof(S) - 1));  // |d| clears the sign bit
+  Lanes acc = {};
+  for (int64_t f = 0; f < F; ++f) {
+    Lanes xf;
+    for (int n = 0; n < N; ++n) xf[n] = x[n][f];
+    const Lanes cf = Lanes{} + c[f], wf = Lanes{} + w[f];
+    acc += wf * (Lanes)((Bits)(cf - xf) & magnitude);
+  }
+  for (int n = 0; n < N; ++n) out[n] = acc[n];
+#endif
+}
 
 // Turns the L x T cost block of one pair (row stride `ld`) into the cumulative cost D in
 // place and returns D[L-1][T-1]. Moves: up (i-1, j), left (i, j-1), and with `diagonal`

@@ -179,6 +179,38 @@ def test_diagonal_unit_weights_match_tslearn(backend):
             assert oracle.cells_of(path[b, k].numpy()) == [tuple(c) for c in cells]
 
 
+# Feature counts around every change of the CPU kernels' summation layout: fewer than one
+# vector, whole and partial vectors, the sequential-rule limit (128), one and several cache
+# chunks (512 floats, 256 doubles), and HMDB51's 1459.
+RULE_FEATURES = [1, 2, 3, 7, 9, 16, 17, 64, 70, 127, 128, 129, 200, 256, 257, 513, 1459]
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("diagonal", [False, True])
+@pytest.mark.parametrize("n_features", RULE_FEATURES)
+def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(n_features, diagonal, dtype):
+    # The compiled core adds a cell's feature terms in one order in the cost matrix and in
+    # path_cost, and a path's cells in the DP's order: the FECW distance under the
+    # parameters that chose the path is the DP's distance exactly, on every ISA
+    # (SKTDTW_CPU_ISA, run by .ci/run) and thread count.
+    from sktdtw import _core
+
+    _, X, C, W = make_batch((9, 3, 5, n_features, 1, 12), seed=n_features, dtype=dtype)
+    before = _core.get_num_threads()
+    try:
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            dp = weighted_dtw(X, C, W, diagonal=diagonal, backend="cpu")
+            traced, _ = weighted_dtw_path(X, C, W, diagonal=diagonal, backend="cpu")
+            fecw = weighted_dtw(X, C, W, diagonal=diagonal, path_centroids=C, path_weights=W,
+                                backend="cpu")
+            assert torch.equal(traced, dp)
+            assert torch.equal(fecw, dp), f"{int((fecw != dp).sum())} of {dp.numel()} differ"
+    finally:
+        _core.set_num_threads(before)
+
+
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
 def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
     from sktdtw import _core

@@ -162,6 +162,22 @@ def test_fit_temperature_recovers_the_temperature():
     assert fit_temperature(np.zeros((10, 3)), np.zeros(10, dtype=int)) == 1.0
 
 
+def test_fit_temperature_is_finite_and_well_conditioned_on_separable_logits():
+    # Separated classes: the hard targets' log-loss is 0 to float precision for every small
+    # temperature, so its argmin would be rounding noise (and certainty). Platt's targets,
+    # (n_c + 1) / (n_c + 2) on the true class, have one minimum that a perturbation of the
+    # logits moves only in proportion.
+    rng = np.random.RandomState(1)
+    targets = np.repeat(np.arange(3), 20)
+    logits = rng.randn(60, 3)
+    logits[np.arange(60), targets] += 40.0
+    temperature = fit_temperature(logits, targets)
+    moved = fit_temperature(logits * (1 + 1e-12 * rng.randn(*logits.shape)), targets)
+    assert moved == pytest.approx(temperature, rel=1e-4)
+    true_class = softmax(logits / temperature, axis=1)[np.arange(60), targets]
+    assert true_class.mean() == pytest.approx(21 / 22, abs=0.01)
+
+
 def test_warning_when_training_learns_nothing():
     # Identical series with labels to tell apart: no model can do better than the
     # commonest class, and argmin over tied distances picks the rarer class 0.

@@ -1,8 +1,19 @@
 """The compiled CPU backend (``sktdtw._core``, C++ with OpenMP and runtime SIMD dispatch)."""
 
+import os
+
 import torch
 
 from ._compiled import CompiledBackend, _core, address, aligned_width
+
+# SKTDTW_CPU_ISA caps the instruction set that the kernels dispatch to (``_core`` reads it
+# when it loads), so that one machine can test every instruction set it has.
+ISA_CAPS = ("baseline", "avx2", "avx512")
+if os.environ.get("SKTDTW_CPU_ISA", ISA_CAPS[-1]) not in ISA_CAPS:
+    raise ValueError(
+        f"SKTDTW_CPU_ISA must be one of {', '.join(ISA_CAPS)}; "
+        f"got {os.environ['SKTDTW_CPU_ISA']!r}"
+    )
 
 # Cost-matrix workspace (elements, 4 MiB of float32): samples are processed in chunks whose
 # cost matrix stays in cache for the DP that reads it right after. A long sample needs
