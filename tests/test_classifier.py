@@ -24,6 +24,8 @@ from sktdtw._series import check_series_list
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 
+pytestmark = pytest.mark.numerics
+
 # 2-D X is read as (n_samples, T) univariate series, so n_features_in_ is 1, not X.shape[1].
 _TWO_D_IS_UNIVARIATE = (
     "2-D X is (n_samples, T) univariate series: n_features_in_ is 1 and X.T is valid input"

@@ -10,6 +10,8 @@ from sktdtw.dtw._backends import get_backend
 
 import dtw_oracle as oracle
 
+pytestmark = pytest.mark.numerics
+
 BACKENDS = [b for b in ("torch", "cpu") if b in available_backends()]
 
 # (n_samples, n_classes, centroid_length, n_features, min_T, max_T)

@@ -15,6 +15,8 @@ from sktdtw._scoring import class_distances
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 
+pytestmark = pytest.mark.numerics
+
 
 def _fast(**params):
     defaults = dict(max_epochs=4, dba_max_iter=3, calibration_cv=None, random_state=0)

@@ -31,6 +31,8 @@ from sktdtw.dtw import set_num_threads
 
 from conftest import LazySequence
 
+pytestmark = pytest.mark.numerics
+
 REFERENCE = Path(__file__).parent / "data" / "reference_fits.npz"
 
 CASES = {
