@@ -109,7 +109,8 @@ class DejaVidClassifier(
     calibration : {"temperature"} or None, default="temperature"
         ``"temperature"``: ``predict_proba`` is the softmax of the negated class
         distances over a temperature (``temperature_``) fitted by minimising the
-        log-loss on samples the model did not learn from (see ``calibration_cv``).
+        cross-entropy against Platt's smoothed targets on samples the model did not learn
+        from (see ``calibration_cv``): finite even where those samples are all separated.
         ``None``: the softmax of the training logits (the paper's).
     calibration_cv : int or None, default=3
         Stratified folds of the cross-fits whose out-of-fold distances fit the
