@@ -44,8 +44,9 @@ from sktdtw import _core
 from sktdtw.dtw._backends import get_backend
 
 name, B, K, L, T, F = json.loads(sys.argv[2])
-repeats = int(sys.argv[3])
-torch.set_num_threads(1)  # the kernels' own threads only
+repeats, threads = int(sys.argv[3]), int(sys.argv[4])
+if threads:
+    _core.set_num_threads(threads)
 g = torch.Generator().manual_seed(0)
 values = torch.randn(B * T, F, generator=g)
 offsets = torch.arange(0, B * T + 1, T)
@@ -75,9 +76,9 @@ print(json.dumps({
 """
 
 
-def _run(tree, shape, repeats):
+def _run(tree, shape, repeats, threads):
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, tree or "", json.dumps(shape), str(repeats)],
+        [sys.executable, "-c", _CHILD, tree or "", json.dumps(shape), str(repeats), str(threads)],
         capture_output=True, text=True, check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,6 +89,8 @@ def main(argv=None):
     parser.add_argument("--against", default=None, help="tree holding another sktdtw/")
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the trees")
     parser.add_argument("--repeats", type=int, default=5, help="timings per child; best kept")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="kernel threads (default 0: the kernels' default)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_kernels.json")
     args = parser.parse_args(argv)
 
@@ -96,7 +99,7 @@ def main(argv=None):
     for _ in range(args.rounds):
         for shape in SHAPES:
             for version, tree in versions.items():
-                runs[version][shape[0]].append(_run(tree, shape, args.repeats))
+                runs[version][shape[0]].append(_run(tree, shape, args.repeats, args.threads))
 
     roofline = cpu_roofline()
     results = {}
@@ -114,7 +117,8 @@ def main(argv=None):
     report = {
         "machine": machine(torch.device("cpu")), "commit": git_commit(), "against": args.against,
         "roofline_terms_per_s": roofline, "shapes": {s[0]: s[1:] for s in SHAPES},
-        "rounds": args.rounds, "repeats": args.repeats, "results": results,
+        "rounds": args.rounds, "repeats": args.repeats, "threads": args.threads,
+        "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
