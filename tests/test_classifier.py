@@ -11,7 +11,8 @@ from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from tslearn.preprocessing import TimeSeriesScalerMeanVariance
@@ -393,24 +394,53 @@ def test_pipeline_with_preprocessing(ragged):
     np.testing.assert_array_equal(pipe[-1].centroids_, alone.centroids_)
 
 
+def _fold_scores(estimator, X, y, cv):
+    """Accuracy on each test fold of ``cv`` (a StratifiedKFold, as scikit-learn's searches
+    use for a classifier), computed here: fit on the other folds, then accuracy_score."""
+    scores = []
+    for train, test in cv.split(X, y):
+        fitted = clone(estimator).fit([X[i] for i in train], y[train])
+        scores.append(accuracy_score(y[test], fitted.predict([X[i] for i in test])))
+    return np.array(scores)
+
+
 def test_grid_search_on_ragged_list(ragged):
     X, y = ragged
     assert isinstance(X, list) and len({len(x) for x in X}) > 1
-    grid = GridSearchCV(
-        _small(max_epochs=2),
-        {"centroid_length": [2, 4], "learning_rate": [1e-3, 1e-2]},
-        cv=2, n_jobs=2, error_score="raise",
-    ).fit(X, y)
+    grid_params = {"centroid_length": [2, 4], "learning_rate": [1e-3, 1e-2]}
+    grid = GridSearchCV(_small(max_epochs=2), grid_params, cv=2, error_score="raise").fit(X, y)
     assert len(grid.cv_results_["params"]) == 4
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_params_ == grid.cv_results_["params"][
+        int(np.argmax(grid.cv_results_["mean_test_score"]))]
+    # The best score is its folds' accuracy, recomputed here on the ragged list's folds
+    # (the same fits in the same process: equal bit for bit).
+    folds = _fold_scores(_small(max_epochs=2, **grid.best_params_), X, y, StratifiedKFold(2))
+    assert grid.best_score_ == folds.mean()
+    assert grid.best_score_ >= 0.8  # chance: 1/3 (the temporal orders are learnable)
     assert grid.best_estimator_.centroids_.shape[1] == grid.best_params_["centroid_length"]
-    assert grid.predict(X).shape == (len(X),)
+    np.testing.assert_array_equal(grid.predict(X), grid.best_estimator_.predict(X))
+
+
+@pytest.mark.slow
+def test_grid_search_in_worker_processes(ragged):
+    # The estimator and the ragged list travel to joblib's worker processes, whose fits are
+    # those of this process: the compiled kernels do not depend on the thread count, and
+    # torch runs ops on tensors this small on one thread (below its parallel grain).
+    X, y = ragged
+    search = dict(param_grid={"centroid_length": [2, 4]}, cv=2, error_score="raise")
+    parallel = GridSearchCV(_small(max_epochs=1), n_jobs=2, **search).fit(X, y)
+    sequential = GridSearchCV(_small(max_epochs=1), n_jobs=1, **search).fit(X, y)
+    np.testing.assert_array_equal(parallel.cv_results_["mean_test_score"],
+                                  sequential.cv_results_["mean_test_score"])
 
 
 def test_cross_val_score_on_ragged_list(ragged):
     X, y = ragged
     scores = cross_val_score(_small(max_epochs=2), X, y, cv=3, error_score="raise")
-    assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
+    # The accuracy of each fold, computed here (same fits, same process: bit for bit).
+    np.testing.assert_array_equal(scores, _fold_scores(_small(max_epochs=2), X, y,
+                                                       StratifiedKFold(3)))
+    assert scores.min() >= 0.8  # chance: 1/3; the three temporal orders are learnable
 
 
 def test_joblib_and_pickle_round_trip(ragged, tmp_path):
