@@ -89,6 +89,7 @@ def test_input_forms_are_equivalent(ragged):
     assert np.isnan(padded).any()
     a = _small().fit(X, y)
     b = _small().fit(padded, y)
+    # The same float32 series reach the same kernels in the same layout: bit for bit.
     np.testing.assert_array_equal(a.centroids_, b.centroids_)
     np.testing.assert_array_equal(a.weights_, b.weights_)
     np.testing.assert_array_equal(a.transform(X), b.transform(padded))
@@ -225,6 +226,7 @@ def test_inference_in_chunks_matches_one_batch(ragged, monkeypatch):
     clf = _small().fit(X, y)
     whole = clf.transform(X)
     monkeypatch.setattr(inference_module, "INFERENCE_CHUNK", 5)
+    # A pair's distance is summed in the same order whatever batch it is in: bit for bit.
     np.testing.assert_array_equal(clf.transform(X), whole)
 
 
@@ -276,6 +278,8 @@ def test_init_options(ragged):
     # With feature scaling the DBA alignments weigh each feature by 1 / its std.
     std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
     scaled = DBAInitializer(centroid_length=4, max_iter=3, feature_weights=1 / std)
+    # np.std and the fit's std may differ in the last bit, which moves a DBA alignment only
+    # at a cost tie to 1e-16; the barycenters are means of the aligned frames: equal.
     np.testing.assert_array_equal(
         _small(max_epochs=0, feature_scaling="standard").fit(X, y).centroids_,
         scaled.set_params(random_state=1).fit(X, y).centroids_.astype("f4"),
@@ -357,6 +361,7 @@ def test_centroid_learning_rate(ragged):
     X, y = ragged
     default = _small(learning_rate=0.03, learn_weights=False).fit(X, y)
     explicit = _small(learning_rate=0.5, centroid_learning_rate=0.01, learn_weights=False)
+    # 0.03 / 3 == 0.01 exactly in float64: the same fit, bit for bit.
     np.testing.assert_array_equal(default.centroids_, explicit.fit(X, y).centroids_)
 
 

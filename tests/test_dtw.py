@@ -284,7 +284,7 @@ def test_feature_layout_is_invisible(backend, n_features):
     dist, path = weighted_dtw_path(X, C, W, backend=backend)
     C64, W64 = C.detach().double().numpy(), W.detach().double().numpy()
     ref_dist, ref_path = oracle.weighted_dtw_path(X_np, C64, W64)
-    assert_paths_optimal(path.numpy(), ref_path, X_np, C64, W64)
+    assert_paths_optimal(path.numpy(), ref_path, X_np, C64, W64)  # up to ties in rounding
     np.testing.assert_allclose(dist.detach().numpy(), ref_dist, rtol=1e-5)
     G = torch.randn(dist.shape, generator=torch.Generator().manual_seed(0))
     dist.backward(G)

@@ -57,6 +57,7 @@ def test_one_prototype_is_the_single_centroid_model(temporal):
         [torch.from_numpy(x.astype(np.float32)) for x in X],
         torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_),
     ).numpy()
+    # transform calls the same kernels on the same float32 values: bit for bit.
     np.testing.assert_array_equal(clf.transform(X), direct.astype(np.float64))
     # The class-distance reduction is the identity (the same tensor) with one per class.
     dist = torch.rand(4, 3)
