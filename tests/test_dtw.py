@@ -194,7 +194,7 @@ def test_backends_agree_on_large_ragged_batch(diagonal):
     torch.testing.assert_close(d0, d1, rtol=1e-5, atol=0)
     assert_paths_optimal(p0.numpy(), p1.numpy(), X_np, C, W)
     # Each op's gradients are the other backend's along the op's own paths.
-    (b0, b1) = BACKENDS
+    b0, b1 = BACKENDS
     for other, path, grads in ((b1, p0, g0), (b0, p1, g1)):
         reference = get_backend(other, C.device).path_grad(*packed, C, W, path, G, True)
         for a, b in zip(grads, reference):
