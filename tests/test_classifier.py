@@ -11,7 +11,8 @@ from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from tslearn.preprocessing import TimeSeriesScalerMeanVariance
@@ -90,6 +91,7 @@ def test_input_forms_are_equivalent(ragged):
     assert np.isnan(padded).any()
     a = _small().fit(X, y)
     b = _small().fit(padded, y)
+    # The same float32 series reach the same kernels in the same layout: bit for bit.
     np.testing.assert_array_equal(a.centroids_, b.centroids_)
     np.testing.assert_array_equal(a.weights_, b.weights_)
     np.testing.assert_array_equal(a.transform(X), b.transform(padded))
@@ -226,6 +228,7 @@ def test_inference_in_chunks_matches_one_batch(ragged, monkeypatch):
     clf = _small().fit(X, y)
     whole = clf.transform(X)
     monkeypatch.setattr(inference_module, "INFERENCE_CHUNK", 5)
+    # A pair's distance is summed in the same order whatever batch it is in: bit for bit.
     np.testing.assert_array_equal(clf.transform(X), whole)
 
 
@@ -277,6 +280,8 @@ def test_init_options(ragged):
     # With feature scaling the DBA alignments weigh each feature by 1 / its std.
     std = np.concatenate(check_series_list(X)).astype(np.float64).std(0)
     scaled = DBAInitializer(centroid_length=4, max_iter=3, feature_weights=1 / std)
+    # np.std and the fit's std may differ in the last bit, which moves a DBA alignment only
+    # at a cost tie to 1e-16; the barycenters are means of the aligned frames: equal.
     np.testing.assert_array_equal(
         _small(max_epochs=0, feature_scaling="standard").fit(X, y).centroids_,
         scaled.set_params(random_state=1).fit(X, y).centroids_.astype("f4"),
@@ -358,6 +363,7 @@ def test_centroid_learning_rate(ragged):
     X, y = ragged
     default = _small(learning_rate=0.03, learn_weights=False).fit(X, y)
     explicit = _small(learning_rate=0.5, centroid_learning_rate=0.01, learn_weights=False)
+    # 0.03 / 3 == 0.01 exactly in float64: the same fit, bit for bit.
     np.testing.assert_array_equal(default.centroids_, explicit.fit(X, y).centroids_)
 
 
@@ -395,24 +401,53 @@ def test_pipeline_with_preprocessing(ragged):
     np.testing.assert_array_equal(pipe[-1].centroids_, alone.centroids_)
 
 
+def _fold_scores(estimator, X, y, cv):
+    """Accuracy on each test fold of ``cv`` (a StratifiedKFold, as scikit-learn's searches
+    use for a classifier), computed here: fit on the other folds, then accuracy_score."""
+    scores = []
+    for train, test in cv.split(X, y):
+        fitted = clone(estimator).fit([X[i] for i in train], y[train])
+        scores.append(accuracy_score(y[test], fitted.predict([X[i] for i in test])))
+    return np.array(scores)
+
+
 def test_grid_search_on_ragged_list(ragged):
     X, y = ragged
     assert isinstance(X, list) and len({len(x) for x in X}) > 1
-    grid = GridSearchCV(
-        _small(max_epochs=2),
-        {"centroid_length": [2, 4], "learning_rate": [1e-3, 1e-2]},
-        cv=2, n_jobs=2, error_score="raise",
-    ).fit(X, y)
+    grid_params = {"centroid_length": [2, 4], "learning_rate": [1e-3, 1e-2]}
+    grid = GridSearchCV(_small(max_epochs=2), grid_params, cv=2, error_score="raise").fit(X, y)
     assert len(grid.cv_results_["params"]) == 4
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_params_ == grid.cv_results_["params"][
+        int(np.argmax(grid.cv_results_["mean_test_score"]))]
+    # The best score is its folds' accuracy, recomputed here on the ragged list's folds
+    # (the same fits in the same process: equal bit for bit).
+    folds = _fold_scores(_small(max_epochs=2, **grid.best_params_), X, y, StratifiedKFold(2))
+    assert grid.best_score_ == folds.mean()
+    assert grid.best_score_ >= 0.8  # chance: 1/3 (the temporal orders are learnable)
     assert grid.best_estimator_.centroids_.shape[1] == grid.best_params_["centroid_length"]
-    assert grid.predict(X).shape == (len(X),)
+    np.testing.assert_array_equal(grid.predict(X), grid.best_estimator_.predict(X))
+
+
+@pytest.mark.slow
+def test_grid_search_in_worker_processes(ragged):
+    # The estimator and the ragged list travel to joblib's worker processes, whose fits are
+    # those of this process: the compiled kernels do not depend on the thread count, and
+    # torch runs ops on tensors this small on one thread (below its parallel grain).
+    X, y = ragged
+    search = dict(param_grid={"centroid_length": [2, 4]}, cv=2, error_score="raise")
+    parallel = GridSearchCV(_small(max_epochs=1), n_jobs=2, **search).fit(X, y)
+    sequential = GridSearchCV(_small(max_epochs=1), n_jobs=1, **search).fit(X, y)
+    np.testing.assert_array_equal(parallel.cv_results_["mean_test_score"],
+                                  sequential.cv_results_["mean_test_score"])
 
 
 def test_cross_val_score_on_ragged_list(ragged):
     X, y = ragged
     scores = cross_val_score(_small(max_epochs=2), X, y, cv=3, error_score="raise")
-    assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
+    # The accuracy of each fold, computed here (same fits, same process: bit for bit).
+    np.testing.assert_array_equal(scores, _fold_scores(_small(max_epochs=2), X, y,
+                                                       StratifiedKFold(3)))
+    assert scores.min() >= 0.8  # chance: 1/3; the three temporal orders are learnable
 
 
 def test_joblib_and_pickle_round_trip(ragged, tmp_path):

@@ -4,7 +4,7 @@ ConvergenceWarning (issue: good predictions by default)."""
 import numpy as np
 import pytest
 import torch
-from scipy.special import softmax
+from scipy.special import expit, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -59,6 +59,7 @@ def test_one_prototype_is_the_single_centroid_model(temporal):
         [torch.from_numpy(x.astype(np.float32)) for x in X],
         torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_),
     ).numpy()
+    # transform calls the same kernels on the same float32 values: bit for bit.
     np.testing.assert_array_equal(clf.transform(X), direct.astype(np.float64))
     # The class-distance reduction is the identity (the same tensor) with one per class.
     dist = torch.rand(4, 3)
@@ -121,12 +122,30 @@ def test_feature_scaling_makes_units_irrelevant(temporal):
 def test_binary_probabilities_rank_as_the_distance_difference():
     X, y = make_temporal_order(n_samples=80, n_classes=2, noise=1.0, random_state=3)
     clf = DejaVidClassifier(max_epochs=4, random_state=0).fit(X[:40], y[:40])
-    proba = clf.predict_proba(X[40:])
-    dist = clf.transform(X[40:])
+    X_test, y_test = X[40:], y[40:]
+    proba = clf.predict_proba(X_test)
     assert len(np.unique(np.round(proba[:, 1], 12))) > 2
     np.testing.assert_allclose(proba.sum(1), 1.0)
-    auc = roc_auc_score(y[40:], proba[:, 1])
-    assert auc == roc_auc_score(y[40:], dist[:, 0] - dist[:, 1])
+    # The class distances computed here: the op on the fitted arrays, the minimum over each
+    # class's prototypes; classes_[1] is the nearer class where the margin is positive.
+    per_prototype = weighted_dtw(
+        [torch.from_numpy(x.astype(np.float32)) for x in X_test],
+        torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_),
+    ).double().numpy()
+    dist = np.stack([per_prototype[:, clf.centroid_class_ == k].min(1) for k in range(2)], 1)
+    margin = dist[:, 0] - dist[:, 1]
+    # P(classes_[1]) is the logistic function of the margin over the temperature (to 1e-5:
+    # a float32 ulp of a distance moves the margin / temperature by up to about 1e-6) ...
+    np.testing.assert_allclose(proba[:, 1], expit(margin / clf.temperature_), rtol=1e-5)
+    # ... so it ranks the series as the margin does: the same AUC, but for (positive,
+    # negative) pairs that rounding may tie or swap (probabilities equal, or margins within
+    # float32 rounding of the distances of each other).
+    positive = y_test == clf.classes_[1]
+    near = np.abs(margin[positive][:, None] - margin[~positive][None]) <= 1e-5 * dist.max()
+    tied = proba[positive, 1][:, None] == proba[~positive, 1][None]
+    auc = roc_auc_score(y_test, proba[:, 1])
+    assert abs(auc - roc_auc_score(y_test, margin)) <= (near | tied).mean()
+    assert auc >= 0.9  # chance: 0.5
     # decision_function is the log-odds of classes_[1].
     np.testing.assert_allclose(
         clf.decision_function(X[40:]), np.log(proba[:, 1] / proba[:, 0]), rtol=1e-6, atol=1e-9
