@@ -9,8 +9,8 @@
 // instruction set (AVX-512, AVX2, baseline) and the widest one the CPU supports is picked
 // at run time, so one binary is portable (SKTDTW_CPU_ISA=baseline or avx2 caps it, so that
 // the tests can run every instruction set a CPU has). Sums have a fixed order everywhere
-// (static work split, no atomics, per-output ownership), so results do not depend on the
-// thread count, and a cell's cost is added in the same order by the cost matrix and by the
+// (each output owned by one task, no atomics), so results do not depend on the thread
+// count or on which thread runs a task, and a cell's cost is added in the same order by the cost matrix and by the
 // path primitives (FeatureChunks, dtw_pair.h's cell_costs): a path's cost under the
 // parameters that chose it is the DP's distance, bit for bit.
 #include "cpu_kernels.h"
@@ -384,6 +384,14 @@ int threads() {
   return n > 0 ? n : omp_get_max_threads();
 }
 
+// Threads for a parallel loop of about `work` feature-terms or DP cells: one below
+// kParallelWork, where starting a team costs about what it saves and, on a busy machine, a
+// thread waiting for a descheduled peer at the barrier makes the loop slower than one
+// thread would be. The loops hand out their tasks dynamically, so a thread on a busy core
+// takes fewer of them (each task owns its outputs: results do not depend on who runs it).
+constexpr int64_t kParallelWork = int64_t(1) << 17;
+int threads_for(int64_t work) { return work < kParallelWork ? 1 : threads(); }
+
 }  // namespace
 
 void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
@@ -400,21 +408,20 @@ void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* out_path) {
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features, N = x.n_rows;
-  const int nt = threads();
   for_each_class_group(K, L, N, workspace_size, [&](int64_t k0, int64_t n_group) {
     const int64_t R = n_group * L;
     const S* C = p.centroids + k0 * L * F;
     const S* W = p.weights + k0 * L * F;
     const int64_t row_blocks = (R + kRowBlock - 1) / kRowBlock;
     const int64_t tasks = row_blocks * ((N + kColBlock - 1) / kColBlock);
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic) num_threads(threads_for(R * N * F))
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r0 = (t % row_blocks) * kRowBlock, n0 = (t / row_blocks) * kColBlock;
       kern.cost_block(x.values, C, W, F, r0, std::min(R, r0 + kRowBlock), n0,
                       std::min(N, n0 + kColBlock), workspace, N);
     }
     const int64_t pairs = x.n_samples * n_group;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(guided) num_threads(threads_for(R * N))
     for (int64_t q = 0; q < pairs; ++q) {
       const int64_t b = q / n_group, k = q % n_group, pair = b * K + k0 + k;
       dtw_pair(workspace + k * L * N + x.start(b), N, L, x.length(b), diagonal, dist + pair,
@@ -428,7 +435,8 @@ void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* di
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features;
   const int64_t pairs = x.n_samples * K;
-#pragma omp parallel for schedule(static) num_threads(threads())
+  const int64_t path_terms = K * (L * x.n_samples + x.n_rows) * F;
+#pragma omp parallel for schedule(guided) num_threads(threads_for(path_terms))
   for (int64_t q = 0; q < pairs; ++q) {
     const int64_t b = q / K, k = q % K;
     dist[q] = kern.pair_path_cost(x.sample(b), p.centroids + k * L * F,
@@ -440,11 +448,13 @@ template <class S>
 void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const S* G, S* dC,
                S* dW, S* dX) {
   const Kernels<S>& kern = kernels<S>();
-  const int64_t K = p.n_classes, F = x.n_features;
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features;
   const int64_t width = 4 * kern.lanes, chunks = (F + width - 1) / width;
-  // Tasks (feature chunk, class), chunk-major so a thread's tasks share sample columns. With
-  // F >= width the last chunk is shifted back to full width (no partial loads in the loop).
-#pragma omp parallel for schedule(static) num_threads(threads())
+  const int64_t path_terms = K * (L * x.n_samples + x.n_rows) * F;
+  // Tasks (feature chunk, class), chunk-major so that consecutive tasks share sample
+  // columns. With F >= width the last chunk is shifted back to full width (no partial
+  // loads in the loop).
+#pragma omp parallel for schedule(dynamic) num_threads(threads_for(path_terms))
   for (int64_t t = 0; t < chunks * K; ++t) {
     const int64_t start = (t / K) * width, k = t % K;
     if (F >= width) {
@@ -455,7 +465,7 @@ void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const
     }
   }
   if (dX) {
-#pragma omp parallel for schedule(static) num_threads(threads())
+#pragma omp parallel for schedule(guided) num_threads(threads_for(path_terms))
     for (int64_t b = 0; b < x.n_samples; ++b) kern.grad_values_sample(x, p, path, G, b, dX);
   }
 }
