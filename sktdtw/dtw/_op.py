@@ -1,4 +1,10 @@
-"""The weighted-DTW op: a ``torch.autograd.Function`` over a packed ragged batch."""
+"""The weighted-DTW op, registered with ``torch.library`` over a packed ragged batch.
+
+``sktdtw::weighted_dtw`` (distances and paths) and ``sktdtw::weighted_dtw_backward`` are
+custom operators with fake (meta) implementations, so that ``torch.compile`` keeps them as
+single nodes of a graph, and the first's gradient is registered as the second. The second
+has no gradient of its own: a double backward raises, saying so.
+"""
 
 import torch
 
@@ -8,42 +14,69 @@ from ._packing import PackedBatch, check_packed, check_parameters, pack_series, 
 __all__ = ["DistanceOverflowError", "weighted_dtw", "weighted_dtw_path"]
 
 
-class _WeightedDTW(torch.autograd.Function):
-    """dist = cost of the path under (C, W); the path comes from (Cp, Wp) if given.
+@torch.library.custom_op("sktdtw::weighted_dtw", mutates_args=())
+def _weighted_dtw(
+    values: torch.Tensor, offsets: torch.Tensor, C: torch.Tensor, W: torch.Tensor,
+    Cp: torch.Tensor | None, Wp: torch.Tensor | None, diagonal: bool, backend: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """dist = cost of the path under (C, W); the path comes from (Cp, Wp) if given."""
+    be = get_backend(backend, values.device)
+    if Cp is None:
+        dist, path = be.path(values, offsets, C, W, diagonal)
+    else:
+        _, path = be.path(values, offsets, Cp, Wp, diagonal)
+        dist = be.path_cost(values, offsets, C, W, path)
+    check_finite_distances(dist, C, W, Cp, Wp)
+    return dist, path
 
-    The path is held fixed in the backward pass: the envelope (sub-)gradient of the
-    minimum over paths.
-    """
 
-    @staticmethod
-    def forward(ctx, values, offsets, C, W, Cp, Wp, diagonal, backend):
-        if Cp is None:
-            dist, path = backend.path(values, offsets, C, W, diagonal)
-        else:
-            _, path = backend.path(values, offsets, Cp, Wp, diagonal)
-            dist = backend.path_cost(values, offsets, C, W, path)
-        check_finite_distances(dist, C, W, Cp, Wp)
-        ctx.save_for_backward(values, offsets, C, W, path)
-        ctx.backend = backend
-        ctx.mark_non_differentiable(path)
-        return dist, path
+@_weighted_dtw.register_fake
+def _(values, offsets, C, W, Cp, Wp, diagonal, backend):
+    K, L, _ = C.shape
+    B = offsets.shape[0] - 1
+    return values.new_empty((B, K)), values.new_empty((B, K, L, 2), dtype=torch.int32)
 
-    @staticmethod
-    def backward(ctx, grad_dist, _grad_path):
-        values, offsets, C, W, path = ctx.saved_tensors
-        need_x, _, need_c, need_w = ctx.needs_input_grad[:4]
-        if not (need_x or need_c or need_w):
-            return (None,) * 8
-        dC, dW, dX = ctx.backend.path_grad(
-            values, offsets, C, W, path, grad_dist.contiguous(), need_x
-        )
-        return (
-            dX if need_x else None,
-            None,
-            dC if need_c else None,
-            dW if need_w else None,
-            None, None, None, None,
-        )
+
+@torch.library.custom_op("sktdtw::weighted_dtw_backward", mutates_args=())
+def _weighted_dtw_backward(
+    values: torch.Tensor, offsets: torch.Tensor, C: torch.Tensor, W: torch.Tensor,
+    path: torch.Tensor, grad_dist: torch.Tensor, need_values_grad: bool, backend: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dX, dC, dW) of sum(grad_dist * dist) along the fixed path (the envelope
+    (sub-)gradient of the minimum over paths); dX is empty unless ``need_values_grad``."""
+    be = get_backend(backend, values.device)
+    dC, dW, dX = be.path_grad(values, offsets, C, W, path, grad_dist, need_values_grad)
+    return (values.new_empty((0, values.shape[1])) if dX is None else dX), dC, dW
+
+
+@_weighted_dtw_backward.register_fake
+def _(values, offsets, C, W, path, grad_dist, need_values_grad, backend):
+    dX = torch.empty_like(values) if need_values_grad else values.new_empty((0, values.shape[1]))
+    return dX, torch.empty_like(C), torch.empty_like(W)
+
+
+def _setup_context(ctx, inputs, output):
+    values, offsets, C, W, _, _, _, backend = inputs
+    ctx.save_for_backward(values, offsets, C, W, output[1])
+    ctx.backend = backend
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward(ctx, grad_dist, _grad_path):
+    values, offsets, C, W, path = ctx.saved_tensors
+    need_x, _, need_c, need_w = ctx.needs_input_grad[:4]
+    if not (need_x or need_c or need_w):
+        return (None,) * 8
+    dX, dC, dW = _weighted_dtw_backward(
+        values, offsets, C, W, path, grad_dist.contiguous(), need_x, ctx.backend
+    )
+    return (
+        dX if need_x else None, None, dC if need_c else None, dW if need_w else None,
+        None, None, None, None,
+    )
+
+
+_weighted_dtw.register_autograd(_backward, setup_context=_setup_context)
 
 
 class DistanceOverflowError(ValueError):
@@ -192,7 +225,7 @@ def weighted_dtw_path(
     packed, C, W, Cp, Wp, be = _prepare(
         X, centroids, weights, path_centroids, path_weights, backend, check_input
     )
-    return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)
+    return _weighted_dtw(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be.name)
 
 
 def weighted_dtw(
@@ -222,4 +255,4 @@ def weighted_dtw(
         dist = be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
         check_finite_distances(dist, C, W)
         return dist
-    return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)[0]
+    return _weighted_dtw(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be.name)[0]
