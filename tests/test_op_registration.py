@@ -71,3 +71,37 @@ def test_encoder_fine_tuned_through_the_op_compiles_without_graph_breaks(backend
     torch.testing.assert_close(compiled_loss, eager_loss)
     torch.testing.assert_close(compiled_grad, eager_grad)
     assert float(eager_grad.abs().sum()) > 0  # the gradient reached the encoder
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+def test_a_training_step_reads_its_paths_once(monkeypatch):
+    # Each full read of a path is a host synchronisation on a GPU: the forward's path_cost
+    # trusts the path the same call has just found, the backward operator checks the path
+    # it is given (it is callable with any path).
+    from sktdtw.dtw._backends import _compiled
+
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return check_paths(*args)
+
+    check_paths = _compiled.check_paths
+    monkeypatch.setattr(_compiled, "check_paths", counted)
+    values, offsets, C, W = _inputs()
+    dist = weighted_dtw(PackedBatch(values, offsets), C, W, path_centroids=C.detach() + 0.1,
+                        path_weights=W.detach(), backend="cpu")
+    assert calls == []
+    dist.sum().backward()
+    assert calls == [1]
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+def test_batches_longer_than_int32_paths_are_refused_before_any_copy():
+    from sktdtw.dtw._backends import get_backend
+
+    huge = torch.zeros(1, 2).expand(2**31, 2)  # no memory behind it
+    offsets = torch.tensor([0, 2**31])
+    C = torch.zeros(1, 1, 2)
+    with pytest.raises(ValueError, match="paths are int32"):
+        get_backend("cpu", huge.device).path(huge, offsets, C, torch.ones_like(C), False)

@@ -25,7 +25,7 @@ def _weighted_dtw(
         dist, path = be.path(values, offsets, C, W, diagonal)
     else:
         _, path = be.path(values, offsets, Cp, Wp, diagonal)
-        dist = be.path_cost(values, offsets, C, W, path)
+        dist = be.path_cost(values, offsets, C, W, path, trusted_path=True)
     check_finite_distances(dist, C, W, Cp, Wp)
     return dist, path
 
@@ -45,6 +45,8 @@ def _weighted_dtw_backward(
     """(dX, dC, dW) of sum(grad_dist * dist) along the fixed path (the envelope
     (sub-)gradient of the minimum over paths); dX is empty unless ``need_values_grad``."""
     be = get_backend(backend, values.device)
+    # A registered operator may be called with any path: it is checked here, once per
+    # step (the forward's path_cost trusts the path it has just found).
     dC, dW, dX = be.path_grad(values, offsets, C, W, path, grad_dist, need_values_grad)
     return (values.new_empty((0, values.shape[1])) if dX is None else dX), dC, dW
 

@@ -86,6 +86,11 @@ class KernelCall:
             )
         if C.dtype != values.dtype or W.dtype != values.dtype:
             raise ValueError("the batch, centroids and weights must share one dtype")
+        if values.shape[0] > torch.iinfo(torch.int32).max:  # no sample can be longer
+            raise ValueError(
+                f"the batch has {values.shape[0]} steps; paths are int32, so the "
+                f"{backend.name} backend takes at most {torch.iinfo(torch.int32).max} per call"
+            )
         self.device, self.is_double = device, values.dtype == torch.float64
         self.K, self.L, self.F = C.shape
         self.width = backend.feature_width(self.F, values.dtype)
@@ -154,10 +159,16 @@ class CompiledBackend:
         return dist, path
 
     @classmethod
-    def path_cost(cls, values, offsets, C, W, path):
+    def path_cost(cls, values, offsets, C, W, path, trusted_path=False):
+        """``trusted_path``: the path is what ``path`` has just produced for this batch, so
+        only its shape is checked (a given path is read whole: a host synchronisation)."""
         call = KernelCall(cls, values, offsets, C, W)
         with cls._on(call.device):
-            path = check_paths(path, call.offsets, call.K, call.L)
+            if trusted_path:
+                check_path_shape(path, call.n_samples, call.K, call.L)
+            else:
+                path = check_paths(path, call.offsets, call.K, call.L)
+            path = path.contiguous()
             dist = call.values.new_empty((call.n_samples, call.K))
             cls._run("path_cost", call.batch(), path.data_ptr(), dist.data_ptr())
         return dist

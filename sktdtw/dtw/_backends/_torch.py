@@ -130,7 +130,7 @@ class TorchBackend:
         return dist, _backtrack(D, lengths, diagonal) if with_path else None
 
     @staticmethod
-    def path_cost(values, offsets, C, W, path):
+    def path_cost(values, offsets, C, W, path, trusted_path=False):  # indexing checks paths
         K, L, F = C.shape
         B = offsets.numel() - 1
         C2, W2 = C.reshape(K * L, F), W.reshape(K * L, F)
