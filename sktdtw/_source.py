@@ -82,12 +82,14 @@ class PackedSource(SeriesSource):
         return cls(torch.from_numpy(np.concatenate(series)), offsets_from_lengths(lengths))
 
     def _read_base(self, positions):
-        # One gather of the rows of every chosen sample.
+        # One gather of the rows of every chosen sample; its size from the lengths on the
+        # host (reading the device's offsets would synchronise a GPU every batch).
+        positions = np.asarray(positions, dtype=np.int64)
+        total = int(self.base_lengths[positions].sum())
         positions = torch.as_tensor(positions, device=self.device)
         starts = self.offsets[:-1][positions]
         lengths = self.offsets[1:][positions] - starts
         offsets = offsets_from_lengths(lengths)
-        total = int(offsets[-1])
         rows = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
         rows += torch.arange(total, device=self.device)
         return PackedBatch(self.values[rows], offsets)
