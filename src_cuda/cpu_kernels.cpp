@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "dtw_pair.h"
 #include "simd.h"
@@ -41,7 +42,7 @@ constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
 constexpr int64_t kColBlock = 128;     // sample steps per cost task
 // Up to this many features a cell's cost is added feature by feature (dtw_pair.h's
 // cell_costs; the cost matrix vectorises across sample steps); above it, by FeatureChunks.
-// Measured crossover of the two cost-matrix layouts ~256; cost_block_small_f's stack
+// Measured crossover of the two cost-matrix layouts ~256; cost_block_small_f's per-thread
 // buffer stays <= 128 KiB.
 constexpr int64_t kSequentialFeatures = 128;
 
@@ -137,8 +138,8 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
 
 // Few features: the same block vectorised across sample steps instead of features (the
 // usual GEMM orientation), so no horizontal sums and each lane adds its cell's terms in
-// cell_costs' order. The block's steps are transposed into xt[f][n] on the stack (zero past
-// the block's end); c and w are broadcast per feature.
+// cell_costs' order. The block's steps are transposed into xt[f][n] (zero past the block's
+// end); c and w are broadcast per feature.
 template <class S, int VB, int MR, int NR>
 SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_t F,
                                       int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out,
@@ -147,7 +148,10 @@ SKTDTW_INLINE void cost_block_small_f(const S* X, const S* C, const S* W, int64_
   constexpr int lanes = simd::vec_of<S, VB>::lanes;
   constexpr int64_t width = NR * lanes;  // sample steps per micro-tile
   constexpr int64_t ld_xt = (kColBlock + width - 1) / width * width;
-  alignas(64) S xt[kSequentialFeatures * ld_xt];
+  // On the heap, once per thread: 64-128 KiB on the stack would eat into the small stacks
+  // of worker threads.
+  static thread_local std::vector<S> transposed(kSequentialFeatures * ld_xt);
+  S* xt = transposed.data();
   const int64_t n_cols = n1 - n0;
   for (int64_t f = 0; f < F; ++f) {
     for (int64_t n = 0; n < n_cols; ++n) xt[f * ld_xt + n] = X[(n0 + n) * F + f];
