@@ -110,7 +110,8 @@ def initial_log_weights(shape, weight_init, generator, std):
 
 
 def initial_prototypes(
-    estimator, warm, train_source, y_train, length, rng, generator, strategy, device
+    estimator, warm, n_classes, train_source, y_train, length, rng, generator, strategy,
+    device,
 ):
     """The prototypes a fit starts from, at their initial learned values: the fitted ones
     of a warm start, else ``init``'s centroids (computed on rank 0 and broadcast) and
@@ -125,7 +126,7 @@ def initial_prototypes(
         log_weights = torch.from_numpy(np.log(estimator.weights_))
     else:
         centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
-            estimator, train_source, y_train, estimator.classes_.size, length, rng,
+            estimator, train_source, y_train, n_classes, length, rng,
             None if std is None else 1.0 / std,
         ))
         # Drawn on every rank: the generator then shuffles identically everywhere.

@@ -48,8 +48,9 @@ class TrainingSettings:
     name: str = "DejaVidClassifier"
 
     @classmethod
-    def of(cls, estimator):
-        """The settings of a DejaVidClassifier (with its fitted ``logit_scale_``)."""
+    def of(cls, estimator, logit_scale):
+        """The settings of a DejaVidClassifier whose ``"scaled"`` logits divide by
+        ``logit_scale``."""
         lr = estimator.learning_rate
         return cls(
             learning_rate=lr,
@@ -59,7 +60,7 @@ class TrainingSettings:
             ),
             weight_decay=estimator.weight_decay, max_epochs=estimator.max_epochs,
             batch_size=estimator.batch_size, path_update=estimator.path_update,
-            logit_norm=estimator.logit_norm, logit_scale=estimator.logit_scale_,
+            logit_norm=estimator.logit_norm, logit_scale=logit_scale,
             verbose=estimator.verbose, name=type(estimator).__name__,
         )
 
