@@ -149,10 +149,12 @@ class DejaVidClassifier(
     checkpoint : str or os.PathLike, default=None
         File the training state is saved to (atomically) after every epoch. If it was
         written by a fit with the same parameters (but ``verbose``, ``checkpoint``,
-        ``n_jobs``, ``device``), samples and classes, training resumes after its last
-        epoch with the result of an uninterrupted run (bit for bit on the CPU; the
-        ``calibration_cv`` cross-fits run again); another fit's checkpoint is a
-        ValueError, never overwritten. Only rank 0 writes it.
+        ``n_jobs``, ``device``), series (their lengths and values, by a digest of their
+        CRC-32s) and labels, training resumes after its last epoch with the result of an
+        uninterrupted run (bit for bit on the CPU; the ``calibration_cv`` cross-fits run
+        again); another fit's checkpoint is a ValueError, never overwritten. So one file
+        serves one fit: in a cross-validation or a search, every fit after the first
+        (other data or parameters) fails with that error. Only rank 0 writes it.
 
     Attributes
     ----------
@@ -350,8 +352,11 @@ class DejaVidClassifier(
         strategy = current_strategy()
         checkpoint = None
         if trains and self.checkpoint is not None:
-            # Before any draw from a RandomState passed as random_state.
-            fingerprint = fit_fingerprint(self, len(source), source.n_features, classes, warm)
+            # Before any draw from a RandomState passed as random_state; on rank 0, the one
+            # that reads and writes the file.
+            fingerprint = strategy.on_main(
+                lambda: fit_fingerprint(self, source, classes, y_index, warm)
+            )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
         rng = self._shared_random_state(strategy)
         train_index, validation_index, scoring_index = self._split(len(source), y_index, rng)

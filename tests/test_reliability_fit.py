@@ -5,13 +5,19 @@ parameters far beyond the data. Each test reproduces a silent wrong result it gu
 import joblib
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import FitFailedWarning, NotFittedError
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier
+from sktdtw._cli import main
 from sktdtw._errors import InputError
 from sktdtw.datasets import make_temporal_order
+from sktdtw.io import write_store
+
+from conftest import assert_same_fit
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +96,71 @@ def test_failed_warm_start_keeps_the_previous_fit(data, monkeypatch):
     assert joblib.hash(vars(clf)) == before
     check_is_fitted(clf)
 
+
+# ------------------------------------------------------------ checkpoints of other data
+
+
+def _other_values(X):
+    """Series of the same lengths and features as ``X``, with other values."""
+    return [x[::-1].copy() for x in X]
+
+
+@pytest.mark.parametrize("change", ["values", "labels"])
+def test_checkpoint_of_other_data_of_the_same_shape_is_refused(data, tmp_path, change):
+    """Issue 21, item 2: the fingerprint held the data's size and classes only, so a fit on
+    other values (or labels) of the same shape returned the checkpoint's finished model."""
+    X, y = data
+    path = tmp_path / "run.pt"
+    _clf(checkpoint=path).fit(X, y)
+    X2, y2 = (_other_values(X), y) if change == "values" else (X, y[::-1].copy())
+    key = "data" if change == "values" else "labels"
+    with pytest.raises(InputError, match=f"different fit .*{key}: checkpoint"):
+        _clf(checkpoint=path).fit(X2, y2)
+
+
+def test_rebuilt_store_is_not_resumed_from_a_stale_checkpoint(data, tmp_path, capsys):
+    """Issue 21, item 2, as reported: ``sktdtw fit --checkpoint`` on a store rebuilt with
+    other values answered ``already holds a finished fit``."""
+    X, y = data
+    store = tmp_path / "store"
+    argv = ["fit", "--store", str(store), "--out", str(tmp_path / "m.joblib"),
+            "--checkpoint", str(tmp_path / "stale.pt"), "--centroid-length", "4",
+            "--max-epochs", "2", "--n-prototypes", "1", "--calibration", "none",
+            "--dba-max-iter", "2", "--random-state", "0"]
+    write_store(store, X, labels=y)
+    assert main(argv) == 0
+    write_store(store, _other_values(X), labels=y, overwrite=True)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "was written by a different fit (data: " in err and "Traceback" not in err
+
+
+def test_same_series_in_a_store_or_a_list_share_a_checkpoint(data, tmp_path):
+    """The digest is of the series, not of their container: a fit on a store resumes (here:
+    finds finished) from the checkpoint of the same series in a list."""
+    X, y = data
+    path = tmp_path / "run.pt"
+    reference = _clf(checkpoint=path).fit(X, y)
+    store = write_store(tmp_path / "store", X, labels=y)
+    assert_same_fit(_clf(checkpoint=path).fit(store, y), reference)
+
+
+def test_checkpoint_in_cross_validation_is_never_another_folds_model(data, tmp_path):
+    """Issue 21, item 3: folds of equal size shared a fingerprint, so folds 2 and 3
+    silently returned fold 1's model. Now they fail (unfitted), fold 1 stands."""
+    X, y = data
+    clf = _clf(checkpoint=tmp_path / "cv.pt")
+    with pytest.warns(FitFailedWarning, match="different fit"):
+        result = cross_validate(clf, X, y, cv=3, return_estimator=True)
+    first, *others = result["estimator"]
+    assert_same_fit(first, _clf().fit(_safe_indexing(X, _train_folds(y)[0]),
+                                      y[_train_folds(y)[0]]))
+    assert np.isnan(result["test_score"][1:]).all()
+    for estimator in others:
+        with pytest.raises(NotFittedError):
+            check_is_fitted(estimator)
+
+
+def _train_folds(y):
+    return [train for train, _ in StratifiedKFold(3).split(np.zeros(len(y)), y)]

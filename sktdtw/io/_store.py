@@ -42,6 +42,9 @@ class TSEStore(Sequence):
         Unique sample ids.
     splits : ndarray of shape (n_samples,), str, or None
         Split of every sample (e.g. ``"train"``, ``"test"``), or None.
+    checksums : ndarray of shape (n_samples,), uint32, or None
+        CRC-32 of every series' float32 bytes, checked by every read of it (None for a
+        store of format version 1).
 
     See Also
     --------
@@ -93,6 +96,7 @@ class TSEStore(Sequence):
         self.ids = pick(files.ids)
         self.labels = pick(files.labels)
         self.splits = pick(files.splits)
+        self.checksums = pick(files.checksums)
         self.offsets = _offsets_of(self.lengths)
 
     def __len__(self):
