@@ -2,10 +2,13 @@
 to workers, what the op's check_input=False skips, and the op's workspace. Each test
 reproduces a silent wrong result (or an unstated cost) it guards against."""
 
+import json
+import pickle
+
 import numpy as np
 import pytest
 
-from sktdtw.io import build_store
+from sktdtw.io import build_store, open_store, write_store
 from sktdtw.video._store import _read_video_manifest
 
 # ------------------------------------------------------------ manifests (item 4)
@@ -84,3 +87,40 @@ def test_well_formed_quotes_and_short_rows_are_read(feature_folder):
     store = build_store(manifest, feature_folder / "store")
     assert store.ids.tolist() == ["a,1", "b"]
     assert store.labels.tolist() == ['x "y"', "z"]
+
+
+# ------------------------------------------------------------ pickled stores (item 5)
+
+
+def _series(value, n=4):
+    return [np.full((3 + i, 2), value + i, dtype=np.float32) for i in range(n)]
+
+
+def test_pickled_store_refuses_a_store_that_replaced_it(tmp_path):
+    """Issue 21, item 5: a pickled store reopened whatever was at its path, so after an
+    overwrite a joblib worker read the new values while the parent read the old ones."""
+    path = tmp_path / "store"
+    store = write_store(path, _series(0.0), labels=[0, 1, 0, 1])
+    view = store.subset([2, 0])
+    shipped = pickle.dumps(view)
+    np.testing.assert_array_equal(pickle.loads(shipped)[0], view[0])  # unchanged: fine
+    write_store(path, _series(5.0), labels=[0, 1, 0, 1], overwrite=True)  # same shape
+    with pytest.raises(ValueError, match=f"TSE store {path} was replaced after this "
+                                         "TSEStore was pickled"):
+        pickle.loads(shipped)
+    np.testing.assert_array_equal(view[0], _series(0.0)[2])  # the parent's, as opened
+
+
+def test_pickled_version_1_store_is_identified_by_its_meta(tmp_path):
+    path = tmp_path / "store"
+    write_store(path, _series(0.0))
+    meta = json.loads((path / "meta.json").read_text())
+    del meta["digests"]
+    meta["format_version"] = 1
+    (path / "meta.json").write_text(json.dumps(meta))
+    shipped = pickle.dumps(open_store(path))
+    assert len(pickle.loads(shipped)) == 4
+    meta["n_samples_note"] = "edited"
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="was replaced after this TSEStore was pickled"):
+        pickle.loads(shipped)
