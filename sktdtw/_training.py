@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError
 from ._scoring import training_logits
+from .dtw._packing import ParameterValueError
 
 __all__ = [
     "BestEpoch", "Trainer", "TrainingSettings", "TrainingState", "Validation", "empty_history",
@@ -141,6 +142,13 @@ class TrainingState:
         self.best.load_state_dict(state["best"], self.prototypes.C.device)
 
 
+def _diverged(epoch):
+    return InputError(
+        f"training diverged in epoch {epoch}: the loss or the parameters are no longer "
+        "finite; lower learning_rate or centroid_learning_rate"
+    )
+
+
 class Trainer:
     """Train :class:`~sktdtw._parameters.LearnedPrototypes` by minibatch AdamW on the
     cross-entropy of the training logits, with a cosine schedule over the epochs.
@@ -232,12 +240,15 @@ class Trainer:
             index = self.strategy.shard(index)
             optimizer.zero_grad()
             if len(index):
-                # The data were validated once (or as read); the parameters are checked
-                # after the epoch.
-                dist = self.scorer.batch(
-                    source.read(index), prototypes.centroids(), prototypes.weights(),
-                    check_input=False, **frozen,
-                )
+                try:
+                    # The data were validated once (or as read); the op checks the
+                    # parameters, which the last step may have made non-finite.
+                    dist = self.scorer.batch(
+                        source.read(index), prototypes.centroids(), prototypes.weights(),
+                        check_input=False, **frozen,
+                    )
+                except ParameterValueError as exc:
+                    raise _diverged(epoch) from exc
                 batch_targets = targets[index.to(targets.device)]
                 # Summed over the ranks, this is the global batch's mean loss.
                 loss = nnf.cross_entropy(
@@ -252,10 +263,7 @@ class Trainer:
         self.strategy.all_reduce_sum(loss_sum)
         self.strategy.all_reduce_sum(n_correct)
         if not (torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in params)):
-            raise InputError(
-                f"training diverged in epoch {epoch}: the loss or the parameters are no "
-                "longer finite; lower learning_rate or centroid_learning_rate"
-            )
+            raise _diverged(epoch)
         return {
             "loss": float(loss_sum) / n_train,
             "train_accuracy": int(n_correct) / n_train,

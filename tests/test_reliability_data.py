@@ -7,7 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
+from sktdtw.dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 from sktdtw.io import build_store, open_store, write_store
 from sktdtw.video._store import _read_video_manifest
 
@@ -124,3 +126,50 @@ def test_pickled_version_1_store_is_identified_by_its_meta(tmp_path):
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="was replaced after this TSEStore was pickled"):
         pickle.loads(shipped)
+
+
+# ------------------------------------------------------------ the op's check_input (item 6)
+
+
+def _op_inputs():
+    g = torch.Generator().manual_seed(0)
+    values = torch.rand(10, 3, generator=g)
+    C = torch.rand(2, 4, 3, generator=g)
+    W = torch.rand(2, 4, 3, generator=g) + 0.5
+    return PackedBatch(values, torch.tensor([0, 4, 10])), C, W
+
+
+_BAD_PARAMETERS = {
+    # Each was accepted with check_input=False: negative or zero distances, NaN paths.
+    "negative weights": (lambda C, W: {"weights": -W}, "weights must be strictly positive"),
+    "zero weights": (lambda C, W: {"weights": 0 * W}, "weights must be strictly positive"),
+    "inf centroids": (lambda C, W: {"centroids": C / 0}, "centroids contain non-finite"),
+    "NaN path_centroids": (
+        lambda C, W: {"path_centroids": C * np.nan, "path_weights": W},
+        "path_centroids contain non-finite values",
+    ),
+    "negative path_weights": (
+        lambda C, W: {"path_centroids": C, "path_weights": -W},
+        "path_weights must be strictly positive",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _BAD_PARAMETERS)
+@pytest.mark.parametrize("op", [weighted_dtw, weighted_dtw_path])
+def test_check_input_false_still_checks_the_parameters(case, op):
+    """Issue 21, item 6: check_input=False skipped the parameters' O(K L F) scans too."""
+    batch, C, W = _op_inputs()
+    change, message = _BAD_PARAMETERS[case]
+    arguments = {"centroids": C, "weights": W, **change(C, W)}
+    with pytest.raises(ValueError, match=message):
+        op(batch, check_input=False, **arguments)
+
+
+def test_check_input_false_names_a_non_finite_sample_behind_a_non_finite_distance():
+    """Skipping the batch's scan, a NaN that reaches a distance is still named, not called
+    an overflow of float32."""
+    batch, C, W = _op_inputs()
+    batch.values[5:] = np.nan
+    with pytest.raises(ValueError, match="sample 1 contains non-finite values"):
+        weighted_dtw(batch, C, W, check_input=False)

@@ -3,7 +3,14 @@
 import torch
 
 from ._backends import get_backend
-from ._packing import PackedBatch, check_packed, check_parameters, pack_series, pad_features
+from ._packing import (
+    PackedBatch,
+    check_finite,
+    check_packed,
+    check_parameters,
+    pack_series,
+    pad_features,
+)
 
 __all__ = ["DistanceOverflowError", "weighted_dtw", "weighted_dtw_path"]
 
@@ -22,7 +29,7 @@ class _WeightedDTW(torch.autograd.Function):
         else:
             _, path = backend.path(values, offsets, Cp, Wp, diagonal)
             dist = backend.path_cost(values, offsets, C, W, path)
-        check_finite_distances(dist, C, W, Cp, Wp)
+        check_finite_distances(dist, values, offsets)
         ctx.save_for_backward(values, offsets, C, W, path)
         ctx.backend = backend
         ctx.mark_non_differentiable(path)
@@ -67,36 +74,31 @@ class DistanceOverflowError(ValueError):
         return DistanceOverflowError(sample, self.centroid, self.dtype)
 
 
-def check_finite_distances(dist, *parameters):
+def check_finite_distances(dist, values, offsets):
     """Raise for the first sample whose distance is not finite.
 
-    The batch is finite (validated). Non-finite ``parameters`` (centroids and weights; only
-    possible when the caller skipped their scan, as a training loop does) mean that the
-    training updating them diverged: a ValueError saying so. Otherwise a point cost or a
-    sum along a path exceeded the largest float of the dtype: DistanceOverflowError.
+    The parameters are finite (always checked). A sample with a non-finite value (only
+    possible when the caller skipped the batch's scan, ``check_input=False``) is a
+    ValueError naming it; otherwise a point cost or a sum along a path exceeded the largest
+    float of the dtype: DistanceOverflowError.
     """
     finite = torch.isfinite(dist)
     if bool(finite.all()):
         return
-    if not all(bool(torch.isfinite(p).all()) for p in parameters if p is not None):
-        raise ValueError(
-            "the centroids or weights contain non-finite values (NaN or inf), so the "
-            "distances are not finite: the training that updates them diverged; lower the "
-            "learning rate"
-        )
+    check_finite(values, offsets)
     b = int(torch.nonzero(~finite.all(1))[0])
     raise DistanceOverflowError(b, int(torch.nonzero(~finite[b])[0]), dist.dtype)
 
 
 def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check_input):
-    """Validate the op's inputs; ``check_input=False`` skips only the scans over values."""
-    centroids, weights = check_parameters(centroids, weights, check_values=check_input)
+    """Validate the op's inputs; ``check_input=False`` skips only the scan of the batch's
+    values."""
+    centroids, weights = check_parameters(centroids, weights)
     if (path_centroids is None) != (path_weights is None):
         raise ValueError("give both path_centroids and path_weights, or neither")
     if path_centroids is not None:
         path_centroids, path_weights = check_parameters(
             path_centroids.detach(), path_weights.detach(), "path_centroids", "path_weights",
-            check_values=check_input,
         )
         if path_centroids.shape != centroids.shape:
             raise ValueError(
@@ -158,10 +160,14 @@ def weighted_dtw_path(
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         "auto" picks the compiled backend for the tensors' device, else "torch".
     check_input : bool, default=True
-        Scan the batch and parameters for non-finite values and non-positive weights. Only
-        for a ``PackedBatch`` whose values the caller has already validated may this be
-        False. Shapes, dtypes, devices and offsets are checked either way (O(batch)), so
-        no input reaches the compiled kernels out of bounds.
+        Scan the batch's values for non-finite ones (O(batch)). False skips that scan
+        only, and only for a ``PackedBatch`` (other inputs are always scanned), whose values
+        the caller has validated; a non-finite value that then makes a distance non-finite
+        is still a ValueError naming the sample, but one that does not (a minimum can pass
+        over it) gives undefined distances. Checked either way: shapes, dtypes, devices
+        and offsets (O(batch)), so no input reaches the compiled kernels out of bounds, and
+        that the centroids, weights and path parameters are finite and the weights
+        strictly positive (O(K * L * F)).
 
     Returns
     -------
@@ -220,6 +226,6 @@ def weighted_dtw(
     )
     if Cp is None and not needs_grad:  # inference: no path to keep, so none is traced
         dist = be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
-        check_finite_distances(dist, C, W)
+        check_finite_distances(dist, packed.values, packed.offsets)
         return dist
     return _WeightedDTW.apply(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be)[0]
