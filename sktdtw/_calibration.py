@@ -10,6 +10,8 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
+from ._errors import InputWarning
+
 __all__ = ["calibrated_temperature", "cross_fitted_distances", "fit_temperature"]
 
 
@@ -47,6 +49,7 @@ def cross_fitted_distances(estimator, classes, source, y_index, n_splits):
         with warnings.catch_warnings():
             # Warnings of the cross-fits would repeat those of the fit itself.
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", InputWarning)
             fold_model.fit(source.subset(fit_index), classes[y_index[fit_index]])
         dist[held_index] = fold_model.transform(source.subset(held_index))
     return dist

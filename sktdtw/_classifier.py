@@ -23,7 +23,7 @@ from ._dba import DBAInitializer
 from ._device import resolve_device
 from ._errors import InputError
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
-from ._initialization import auto_centroid_length, initial_prototypes
+from ._initialization import auto_centroid_length, check_centroid_length, initial_prototypes
 from ._parameters import LearnedPrototypes
 from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
 from ._series import check_targets
@@ -61,6 +61,8 @@ class DejaVidClassifier(
     centroid_length : int or "auto", default="auto"
         Number of steps ``L`` of each centroid. ``"auto"``: half the median training
         length, clipped to [8, 64] (16 for the paper's 33-window videos; the paper used 8).
+        A length over twice the longest training series is honoured, with a UserWarning:
+        it adds little but multiplies the cost.
     n_prototypes : int, default=3
         Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
         the same DTW with DBA centers; a class's distance is the least distance to its
@@ -438,6 +440,8 @@ class DejaVidClassifier(
         length = self.centroid_length
         if length == "auto":
             length = auto_centroid_length(source.lengths)
+        else:
+            check_centroid_length(length, source.lengths)
         if warm and self.centroids_.shape[1] != length:
             raise InputError(
                 f"warm_start=True but centroid_length={length} differs from the "

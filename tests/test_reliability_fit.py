@@ -164,3 +164,27 @@ def test_checkpoint_in_cross_validation_is_never_another_folds_model(data, tmp_p
 
 def _train_folds(y):
     return [train for train, _ in StratifiedKFold(3).split(np.zeros(len(y)), y)]
+
+
+# ------------------------------------------------------------ parameters beyond the data
+
+
+def test_centroid_length_far_beyond_the_series_warns_once(data):
+    """Issue 21, item 16: centroid_length=5000 on 5-step series ran 231 s without a word.
+    The length is honoured (the model is the one asked for), with one warning, not one
+    more per calibration cross-fit."""
+    X, y = data
+    short = [x[:5] for x in X]
+    with pytest.warns(UserWarning, match=r"centroid_length=40 is 8 times the longest "
+                                         r"training series \(5 steps\)") as record:
+        clf = _clf(centroid_length=40, max_epochs=1, calibration="temperature",
+                   calibration_cv=2).fit(short, y)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert clf.centroids_.shape[1] == 40
+
+
+@pytest.mark.parametrize("length, steps", [(10, 5), ("auto", 3)])
+def test_centroid_length_up_to_twice_the_series_is_quiet(data, length, steps):
+    """Up to twice the longest series, and "auto" (at least 8, even for 3-step series)."""
+    X, y = data
+    _clf(centroid_length=length, max_epochs=0).fit([x[:steps] for x in X], y)
