@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from sktdtw.dtw import PackedBatch, weighted_dtw, weighted_dtw_path
+from sktdtw.dtw import (
+    PackedBatch,
+    get_num_threads,
+    set_num_threads,
+    weighted_dtw,
+    weighted_dtw_path,
+)
+from sktdtw.dtw._backends._cpu import CPUBackend
 from sktdtw.io import build_store, open_store, write_store
 from sktdtw.video._store import _read_video_manifest
+
+from conftest import ROOT
 
 # ------------------------------------------------------------ manifests (item 4)
 
@@ -173,3 +182,40 @@ def test_check_input_false_names_a_non_finite_sample_behind_a_non_finite_distanc
     batch.values[5:] = np.nan
     with pytest.raises(ValueError, match="sample 1 contains non-finite values"):
         weighted_dtw(batch, C, W, check_input=False)
+
+
+# ------------------------------------------------------------ the op's workspace (item 20)
+
+_WORKSPACE_FORMULA = "min(K * L * N, max(2**20, min(K, 4 * threads) * L * T_max))"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_workspace_follows_the_documented_formula(monkeypatch, threads):
+    """Issue 21, item 20: the workspace grows with the thread count (4 L T elements per
+    thread for a long series), which nothing stated. The allocation is the documented
+    formula; the docstring and the README state it."""
+    if not CPUBackend.is_available():
+        pytest.skip("the compiled CPU backend is not built")
+    sizes = []
+    run = CPUBackend._run.__func__
+
+    def recording(cls, primitive, *args):
+        if primitive == "path":
+            sizes.append(args[3])  # (batch, diagonal, workspace, its size, dist, path)
+        return run(cls, primitive, *args)
+
+    monkeypatch.setattr(CPUBackend, "_run", classmethod(recording))
+    K, L, T = 51, 8, 40000
+    C, W = torch.ones(K, L, 2), torch.ones(K, L, 2)
+    previous = get_num_threads()
+    set_num_threads(threads)
+    try:
+        weighted_dtw([torch.zeros(T, 2), torch.zeros(5, 2)], C, W, backend="cpu")
+    finally:
+        set_num_threads(previous)
+    N = T + 5
+    # One workspace, for each chunk of samples.
+    assert set(sizes) == {min(K * L * N, max(2**20, min(K, 4 * threads) * L * T))}
+    assert _WORKSPACE_FORMULA in " ".join(weighted_dtw_path.__doc__.split())
+    readme = (ROOT / "README.md").read_text()
+    assert _WORKSPACE_FORMULA.replace(" * ", "·") in readme

@@ -182,6 +182,18 @@ def weighted_dtw_path(
     ValueError
         For an invalid batch (naming the sample) or invalid parameters.
 
+    Notes
+    -----
+    **Memory.** The CPU backend runs the DP of a pair in place on its ``L x T_b`` block of
+    the cost matrix, and holds the blocks of up to four classes per thread: its workspace
+    is ``min(K * L * N, max(2**20, min(K, 4 * threads) * L * T_max))`` elements of the
+    dtype (``N``: the batch's total steps, ``T_max``: its longest series, ``threads``:
+    :func:`~sktdtw.dtw.get_num_threads`), so for long series it grows by
+    ``4 * L * T_max`` elements per thread: K=51, L=64, T=200000 in float32 take 205 MB per
+    thread. :func:`~sktdtw.dtw.set_num_threads` bounds it. The CUDA backend's workspace is
+    at most 2**27 elements. The outputs, ``dist`` and ``path`` (``B * K * L * 8`` bytes),
+    come on top.
+
     Examples
     --------
     >>> import torch
