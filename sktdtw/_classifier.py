@@ -61,8 +61,9 @@ class DejaVidClassifier(
     centroid_length : int or "auto", default="auto"
         Number of steps ``L`` of each centroid. ``"auto"``: half the median training
         length, clipped to [8, 64] (16 for the paper's 33-window videos; the paper used 8).
-        A length over twice the longest training series is honoured, with a UserWarning:
-        it adds little but multiplies the cost.
+        A length over twice the longest training series is honoured, with a UserWarning
+        (it adds little but multiplies the cost; for a lazy sequence, only when it has
+        ``lengths``).
     n_prototypes : int, default=3
         Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
         the same DTW with DBA centers; a class's distance is the least distance to its
@@ -440,7 +441,7 @@ class DejaVidClassifier(
         length = self.centroid_length
         if length == "auto":
             length = auto_centroid_length(source.lengths)
-        else:
+        elif source.lengths_known:  # not worth a pass over a lazy sequence's series
             check_centroid_length(length, source.lengths)
         if warm and self.centroids_.shape[1] != length:
             raise InputError(

@@ -35,6 +35,8 @@ class SeriesSource:
     n_features: int
     index: np.ndarray
     device = torch.device("cpu")
+    # Whether ``lengths`` costs no pass over the data.
+    lengths_known = True
 
     def __len__(self):
         return self.index.size
@@ -130,6 +132,10 @@ class LazySource(SeriesSource):
         self.device = torch.device(device)
         self.from_estimator = from_estimator
         self._read_lengths = None
+
+    @property
+    def lengths_known(self):
+        return getattr(self.base, "lengths", None) is not None or self._read_lengths is not None
 
     @property
     def base_lengths(self):

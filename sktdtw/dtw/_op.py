@@ -191,8 +191,8 @@ def weighted_dtw_path(
     :func:`~sktdtw.dtw.get_num_threads`), so for long series it grows by
     ``4 * L * T_max`` elements per thread: K=51, L=64, T=200000 in float32 take 205 MB per
     thread. :func:`~sktdtw.dtw.set_num_threads` bounds it. The CUDA backend's workspace is
-    at most 2**27 elements. The outputs, ``dist`` and ``path`` (``B * K * L * 8`` bytes),
-    come on top.
+    at most 2**27 elements. The outputs come on top: ``dist`` and ``path`` (``B * K * L *
+    8`` bytes).
 
     Examples
     --------
