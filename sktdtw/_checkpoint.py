@@ -146,13 +146,19 @@ def read_checkpoint(path):
     return state
 
 
-def fit_fingerprint(estimator, n_samples, n_features, classes, warm):
+def fit_fingerprint(estimator, source, classes, y_index, warm):
     """What identifies a fit for its checkpoint: the parameters that change the result,
-    the data's size and classes, and the starting state of a warm start."""
+    the data (the SeriesSource ``source``: its size, and a digest of its series' CRC-32s,
+    which cover their lengths and values), the labels (``classes[y_index]``) and the
+    starting state of a warm start."""
     params = estimator.get_params(deep=False)
     fingerprint = {k: canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED}
     fingerprint.update(
-        n_samples=n_samples, n_features=n_features, classes=repr(classes.tolist()),
+        n_samples=len(source), n_features=source.n_features, classes=repr(classes.tolist()),
+        # The per-series CRC-32s (a store's own, else streamed): equal sizes with other
+        # values (another fold, a rebuilt store) are another fit.
+        data=digest(source.checksums()),
+        labels=digest(y_index),
         warm_start_state=(
             digest(estimator.centroids_, estimator.weights_) if warm else None
         ),

@@ -23,9 +23,9 @@ from ._dba import DBAInitializer
 from ._device import resolve_device
 from ._errors import InputError
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
-from ._initialization import auto_centroid_length, initial_prototypes
+from ._initialization import auto_centroid_length, check_centroid_length, initial_prototypes
 from ._parameters import LearnedPrototypes
-from ._scoring import distance_spread, warn_if_not_learned
+from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
 from ._series import check_targets
 from ._source import as_source
 from ._strategy import current_strategy
@@ -61,6 +61,9 @@ class DejaVidClassifier(
     centroid_length : int or "auto", default="auto"
         Number of steps ``L`` of each centroid. ``"auto"``: half the median training
         length, clipped to [8, 64] (16 for the paper's 33-window videos; the paper used 8).
+        A length over twice the longest training series is honoured, with a UserWarning
+        (it adds little but multiplies the cost; for a lazy sequence, only when it has
+        ``lengths``).
     n_prototypes : int, default=3
         Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
         the same DTW with DBA centers; a class's distance is the least distance to its
@@ -150,10 +153,12 @@ class DejaVidClassifier(
     checkpoint : str or os.PathLike, default=None
         File the training state is saved to (atomically) after every epoch. If it was
         written by a fit with the same parameters (but ``verbose``, ``checkpoint``,
-        ``n_jobs``, ``device``), samples and classes, training resumes after its last
-        epoch with the result of an uninterrupted run (bit for bit on the CPU; the
-        ``calibration_cv`` cross-fits run again); another fit's checkpoint is a
-        ValueError, never overwritten. Only rank 0 writes it.
+        ``n_jobs``, ``device``), series (their lengths and values, by a digest of their
+        CRC-32s) and labels, training resumes after its last epoch with the result of an
+        uninterrupted run (bit for bit on the CPU; the ``calibration_cv`` cross-fits run
+        again); another fit's checkpoint is a ValueError, never overwritten. So one file
+        serves one fit: in a cross-validation or a search, every fit after the first
+        (other data or parameters) fails with that error. Only rank 0 writes it.
 
     Attributes
     ----------
@@ -351,12 +356,14 @@ class DejaVidClassifier(
         strategy = current_strategy()
         checkpoint = None
         if trains and self.checkpoint is not None:
-            # Before any draw from a RandomState passed as random_state.
-            fingerprint = fit_fingerprint(self, len(source), source.n_features, classes, warm)
+            # Before any draw from a RandomState passed as random_state; on rank 0, the one
+            # that reads and writes the file.
+            fingerprint = strategy.on_main(
+                lambda: fit_fingerprint(self, source, classes, y_index, warm)
+            )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
         rng = self._shared_random_state(strategy)
         train_index, validation_index, scoring_index = self._split(len(source), y_index, rng)
-        self.classes_, self.n_features_in_ = classes, source.n_features
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         device = resolve_device(self.device)
         train_source, y_train = source.subset(train_index), y_index[train_index]
@@ -365,42 +372,52 @@ class DejaVidClassifier(
             prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
         else:
             prototypes = initial_prototypes(
-                self, warm, train_source, y_train, length, rng, generator, strategy, device
+                self, warm, classes.size, train_source, y_train, length, rng, generator,
+                strategy, device,
             )
-        self.centroid_class_ = prototypes.centroid_class
+        scorer = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend)
         scores = resumed["scores"] if resumed is not None else self._scores(
-            source, scoring_index, prototypes
+            scorer, source, scoring_index, prototypes
         )
-        self.logit_scale_ = scores["logit_scale"]
-        self.history_ = empty_history(validation_index is not None)
-        self.n_epochs_, self.best_epoch_ = 0, None
+        history, n_epochs, best_epoch = empty_history(validation_index is not None), 0, None
         if trains:
             validation = None
             if validation_index is not None:
                 validation = Validation(
                     source, validation_index, y_index[validation_index], INFERENCE_CHUNK
                 )
-            self._train(prototypes, train_source.to(device), y_train, generator, strategy,
-                        validation, checkpoint, resumed, scores)
-        self._finish(prototypes, source, y_index, scoring_index, scores, warm, trains,
-                     held_out=validation_index is not None)
+            history, best_epoch = self._train(
+                prototypes, scorer, train_source.to(device), y_train, generator, strategy,
+                validation, checkpoint, resumed, scores,
+            )
+            n_epochs = self.max_epochs
+        centroids, weights, temperature = self._finish(
+            prototypes, scorer, classes, source, y_index, scoring_index, scores, warm, trains,
+            held_out=validation_index is not None,
+        )
+        # Only now, when nothing can fail any more, is the fitted state replaced: a fit
+        # that fails leaves the estimator as it was (fitted or not).
+        self.classes_, self.n_features_in_ = classes, source.n_features
+        self.centroids_, self.weights_ = centroids, weights
+        self.centroid_class_ = prototypes.centroid_class
+        self.logit_scale_, self.temperature_ = scores["logit_scale"], temperature
+        self.history_, self.n_epochs_, self.best_epoch_ = history, n_epochs, best_epoch
         return self
 
-    def _finish(self, prototypes, source, y_index, scoring_index, scores, warm, trains,
-                held_out):
-        """The fitted arrays, the calibration and the check that training helped."""
+    def _finish(self, prototypes, scorer, classes, source, y_index, scoring_index, scores,
+                warm, trains, held_out):
+        """The fitted centroids and weights (NumPy) and temperature, after the check that
+        training helped."""
         centroids, weights = prototypes.frozen()
-        self.centroids_, self.weights_ = centroids.cpu().numpy(), weights.cpu().numpy()
-        final_dist = self._scorer().source(
-            source, scoring_index, centroids, weights, self.batch_size
-        )
-        self.temperature_ = calibrated_temperature(
-            self, source, y_index, final_dist, scoring_index, held_out or warm
+        final_dist = scorer.source(source, scoring_index, centroids, weights, self.batch_size)
+        temperature = calibrated_temperature(
+            self, classes, source, y_index, final_dist, scoring_index, held_out or warm
         )
         if trains:
             warn_if_not_learned(
                 scores["initial_dist"].numpy(), final_dist, y_index[scoring_index], held_out
             )
+        return centroids.cpu().numpy(), weights.cpu().numpy(), temperature
 
     def _shared_random_state(self, strategy):
         """``random_state`` as a RandomState; every rank draws the same split, seeds and
@@ -412,10 +429,10 @@ class DejaVidClassifier(
             rng.set_state(state)
         return rng
 
-    def _scores(self, source, scoring_index, prototypes):
+    def _scores(self, scorer, source, scoring_index, prototypes):
         """The scoring samples' class distances under the initial prototypes, and the
         training logits' scale they give."""
-        dist = self._scorer().source(
+        dist = scorer.source(
             source, scoring_index, *prototypes.frozen(), self.batch_size
         )
         return {"logit_scale": distance_spread(dist), "initial_dist": torch.from_numpy(dist)}
@@ -425,6 +442,8 @@ class DejaVidClassifier(
         length = self.centroid_length
         if length == "auto":
             length = auto_centroid_length(source.lengths)
+        elif source.lengths_known:  # not worth a pass over a lazy sequence's series
+            check_centroid_length(length, source.lengths)
         if warm and self.centroids_.shape[1] != length:
             raise InputError(
                 f"warm_start=True but centroid_length={length} differs from the "
@@ -450,21 +469,22 @@ class DejaVidClassifier(
         return train_index, validation_index, scoring_index
 
     def _train(
-        self, prototypes, train_source, y_train, generator, strategy, validation,
+        self, prototypes, scorer, train_source, y_train, generator, strategy, validation,
         checkpoint, resumed, scores,
     ):
-        """Run the training engine on ``prototypes``; keep the chosen epoch's values."""
+        """Run the training engine on ``prototypes`` and leave them at the chosen epoch's
+        values; return the history and the index of that epoch."""
         prototypes.C.requires_grad_(self.learn_centroids)
         prototypes.V.requires_grad_(self.learn_weights)
-        settings = TrainingSettings.of(self)
-        trainer = Trainer(settings, self._scorer(), strategy, validation, checkpoint)
+        settings = TrainingSettings.of(self, scores["logit_scale"])
+        trainer = Trainer(settings, scorer, strategy, validation, checkpoint)
         state = trainer.initial_state(prototypes, generator)
         if resumed is not None:
             state.load_state_dict(resumed)
-        self.best_epoch_, prototypes.C, prototypes.V = trainer.fit(
+        best_epoch, prototypes.C, prototypes.V = trainer.fit(
             state, train_source, y_train, {"scores": scores}
         )
-        self.history_, self.n_epochs_ = state.history, self.max_epochs
+        return state.history, best_epoch
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -327,11 +327,11 @@ class DBAInitializer(BaseEstimator):
         y = validate_data(self, X="no_validation", y=y)
         # Only the series each class uses are read (validated as read, if X is lazy).
         source = as_source(X)
-        self.classes_, y_index = check_targets(y, len(source))
+        classes, y_index = check_targets(y, len(source))
         n_features = source.n_features
         rng = check_random_state(self.random_state)
         picked = []
-        for k in range(len(self.classes_)):
+        for k in range(len(classes)):
             in_class = np.flatnonzero(y_index == k)
             size = min(self.n_samples, in_class.size)
             picked.append(np.sort(rng.choice(in_class, size=size, replace=False)))
@@ -344,12 +344,13 @@ class DBAInitializer(BaseEstimator):
             delayed(self._class_centers)(split_batch(source.read(index)), feature_weights, seed)
             for index, seed in zip(picked, seeds)
         )
+        # Set only now: a fit that fails leaves the estimator as it was.
+        self.classes_, self.n_features_in_ = classes, n_features
         self.centroids_ = np.concatenate([centers for centers, _ in results])
         self.centroid_class_ = np.repeat(
             np.arange(len(results)), [len(centers) for centers, _ in results]
         )
         self.n_iter_ = np.array([n_iter for _, n_iter in results])
-        self.n_features_in_ = n_features
         return self
 
     def _check_feature_weights(self, n_features):

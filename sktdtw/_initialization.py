@@ -1,21 +1,26 @@
 """The classifier's starting point: the centroid length, the initial centroids from
 ``init``, and the initial log-weights."""
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import clone
 
 from ._dba import DBAInitializer, _resample
-from ._errors import InputError
+from ._errors import InputError, InputWarning
 from ._parameters import LearnedPrototypes, Parametrization, feature_std
 from ._source import split_batch
 
 __all__ = [
-    "auto_centroid_length", "initial_centroids", "initial_log_weights", "initial_prototypes",
+    "auto_centroid_length", "check_centroid_length", "initial_centroids", "initial_log_weights",
+    "initial_prototypes",
 ]
 
 # Bounds of centroid_length="auto".
 _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH = 8, 64
+# A centroid_length beyond this many times the longest training series warns.
+_FAR_BEYOND = 2
 # Series per pass of init="mean": bounds the memory of the resampled chunk.
 _MEAN_CHUNK = 1024
 
@@ -25,6 +30,25 @@ def auto_centroid_length(lengths):
     [_MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH] (16 for the paper's 33-window videos)."""
     half = int(round(float(np.median(lengths)) / 2))
     return int(np.clip(half, _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH))
+
+
+def check_centroid_length(length, lengths):
+    """An InputWarning when a given ``centroid_length`` is far beyond the longest of the
+    training ``lengths``.
+
+    Honoured all the same (a parameter is not changed behind the user's back, and an
+    ``init`` of that length must fit): the distances are right, only slow.
+    """
+    longest = int(np.max(lengths))
+    if length > _FAR_BEYOND * longest:
+        warnings.warn(
+            f"centroid_length={length} is {length / longest:.0f} times the longest training "
+            f"series ({longest} steps): every centroid step is aligned with a step of each "
+            f"series, so the extra steps add little but multiply the cost of every distance "
+            f"(centroid_length * T); use centroid_length <= {longest}, or 'auto'",
+            InputWarning,
+            stacklevel=5,  # the user's call: here <- _centroid_length <- fit <- _fit_context
+        )
 
 
 def initial_centroids(estimator, source, y_index, n_classes, length, rng, feature_weights):
@@ -110,7 +134,8 @@ def initial_log_weights(shape, weight_init, generator, std):
 
 
 def initial_prototypes(
-    estimator, warm, train_source, y_train, length, rng, generator, strategy, device
+    estimator, warm, n_classes, train_source, y_train, length, rng, generator, strategy,
+    device,
 ):
     """The prototypes a fit starts from, at their initial learned values: the fitted ones
     of a warm start, else ``init``'s centroids (computed on rank 0 and broadcast) and
@@ -125,7 +150,7 @@ def initial_prototypes(
         log_weights = torch.from_numpy(np.log(estimator.weights_))
     else:
         centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
-            estimator, train_source, y_train, estimator.classes_.size, length, rng,
+            estimator, train_source, y_train, n_classes, length, rng,
             None if std is None else 1.0 / std,
         ))
         # Drawn on every rank: the generator then shuffles identically everywhere.

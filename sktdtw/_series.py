@@ -16,9 +16,11 @@ store, :class:`sktdtw.io.TSEStore`): ``len(X)`` and ``X[i]``, a ``(T_i, F)`` arr
 demand. It is never converted as a whole: :func:`check_lazy_series` checks what metadata
 gives cheaply, and :func:`read_series_batch` validates each batch as it is read, naming
 the sample by its index in ``X``. A store may offer ``read_batch(indices) -> (values,
-lengths)`` (faster than one ``X[i]`` per sample) and ``lengths`` (int64, one per sample);
-both are used when present. Items of a lazy sequence are taken as they are: every value
-must be finite (there is no NaN padding to drop in a ragged store).
+lengths)`` (faster than one ``X[i]`` per sample), ``lengths`` (int64, one per sample)
+and ``checksums`` (uint32, the CRC-32 of every sample's float32 bytes, which a checkpoint's
+fingerprint of the data then takes instead of reading every series); each is used when
+present. Items of a lazy sequence are taken as they are: every value must be finite (there
+is no NaN padding to drop in a ragged store).
 """
 
 from collections.abc import Sequence

@@ -2,11 +2,13 @@
 
 :func:`as_source` turns every accepted ``X`` (see :mod:`sktdtw._series`) into a
 :class:`SeriesSource`: ``read(index) -> PackedBatch``, ``lengths``, ``n_features``,
-``subset(index)`` and ``chunks(size)``. In-memory series are validated and packed once
-(:class:`PackedSource`); a lazy sequence is never loaded whole, each batch is read and
-validated when it is used, its errors naming the sample by its index in ``X``
+``subset(index)``, ``chunks(size)`` and ``checksums()``. In-memory series are validated and
+packed once (:class:`PackedSource`); a lazy sequence is never loaded whole, each batch is
+read and validated when it is used, its errors naming the sample by its index in ``X``
 (:class:`LazySource`). Past this point no code asks which kind of input it was given.
 """
+
+import zlib
 
 import numpy as np
 import torch
@@ -17,6 +19,9 @@ from .dtw import PackedBatch
 from .dtw._packing import offsets_from_lengths
 
 __all__ = ["LazySource", "PackedSource", "SeriesSource", "as_source", "split_batch"]
+
+# Series per read of checksums(): one pass over data that need not fit in memory.
+_CHECKSUM_CHUNK = 1024
 
 
 class SeriesSource:
@@ -30,6 +35,8 @@ class SeriesSource:
     n_features: int
     index: np.ndarray
     device = torch.device("cpu")
+    # Whether ``lengths`` costs no pass over the data.
+    lengths_known = True
 
     def __len__(self):
         return self.index.size
@@ -54,6 +61,18 @@ class SeriesSource:
         for first in range(0, len(self), size):
             index = np.arange(first, min(first + size, len(self)))
             yield index, self.read(index)
+
+    def checksums(self):
+        """The CRC-32 of every sample's float32 bytes (uint32), what a TSE store records:
+        the same for the same series in any form. One pass over the data, a chunk at a
+        time."""
+        checksums = []
+        for _, batch in self.chunks(_CHECKSUM_CHUNK):
+            values = batch.values.cpu().numpy()
+            bounds = batch.offsets.tolist()
+            checksums += [zlib.crc32(values[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+            del batch, values  # hold one chunk, not two, while the next is read
+        return np.array(checksums, dtype=np.uint32)
 
 
 def split_batch(batch):
@@ -104,8 +123,8 @@ class PackedSource(SeriesSource):
 class LazySource(SeriesSource):
     """The samples ``index`` of a lazy sequence ``base``, read and validated on demand.
 
-    ``base.read_batch(indices)`` and ``base.lengths`` are used when present; errors name
-    the sample by its index in ``base``.
+    ``base.read_batch(indices)``, ``base.lengths`` and ``base.checksums`` are used when
+    present; errors name the sample by its index in ``base``.
     """
 
     def __init__(self, base, n_features, index=None, device="cpu", from_estimator=False):
@@ -115,6 +134,10 @@ class LazySource(SeriesSource):
         self.device = torch.device(device)
         self.from_estimator = from_estimator
         self._read_lengths = None
+
+    @property
+    def lengths_known(self):
+        return getattr(self.base, "lengths", None) is not None or self._read_lengths is not None
 
     @property
     def base_lengths(self):
@@ -128,6 +151,14 @@ class LazySource(SeriesSource):
                 del batch  # hold one chunk, not two, while the next is read
             self._read_lengths = np.concatenate(lengths)
         return self._read_lengths
+
+    def checksums(self):
+        """The base's recorded ``checksums`` (a store's, verified by every read of a
+        series) when it has them; else read as for any source."""
+        recorded = getattr(self.base, "checksums", None)
+        if recorded is not None:
+            return np.asarray(recorded, dtype=np.uint32)[self.index]
+        return super().checksums()
 
     def _read_base(self, positions):
         values, lengths = read_series_batch(

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError
 from ._scoring import training_logits
+from .dtw._packing import ParameterValueError
 
 __all__ = [
     "BestEpoch", "Trainer", "TrainingSettings", "TrainingState", "Validation", "empty_history",
@@ -48,8 +49,9 @@ class TrainingSettings:
     name: str = "DejaVidClassifier"
 
     @classmethod
-    def of(cls, estimator):
-        """The settings of a DejaVidClassifier (with its fitted ``logit_scale_``)."""
+    def of(cls, estimator, logit_scale):
+        """The settings of a DejaVidClassifier whose ``"scaled"`` logits divide by
+        ``logit_scale``."""
         lr = estimator.learning_rate
         return cls(
             learning_rate=lr,
@@ -59,7 +61,7 @@ class TrainingSettings:
             ),
             weight_decay=estimator.weight_decay, max_epochs=estimator.max_epochs,
             batch_size=estimator.batch_size, path_update=estimator.path_update,
-            logit_norm=estimator.logit_norm, logit_scale=estimator.logit_scale_,
+            logit_norm=estimator.logit_norm, logit_scale=logit_scale,
             verbose=estimator.verbose, name=type(estimator).__name__,
         )
 
@@ -138,6 +140,13 @@ class TrainingState:
         self.generator.set_state(state["generator"])
         self.history = state["history"]
         self.best.load_state_dict(state["best"], self.prototypes.C.device)
+
+
+def _diverged(epoch):
+    return InputError(
+        f"training diverged in epoch {epoch}: the loss or the parameters are no longer "
+        "finite; lower learning_rate or centroid_learning_rate"
+    )
 
 
 class Trainer:
@@ -231,12 +240,15 @@ class Trainer:
             index = self.strategy.shard(index)
             optimizer.zero_grad()
             if len(index):
-                # The data were validated once (or as read); the parameters are checked
-                # after the epoch.
-                dist = self.scorer.batch(
-                    source.read(index), prototypes.centroids(), prototypes.weights(),
-                    check_input=False, **frozen,
-                )
+                try:
+                    # The data were validated once (or as read); the op checks the
+                    # parameters, which the last step may have made non-finite.
+                    dist = self.scorer.batch(
+                        source.read(index), prototypes.centroids(), prototypes.weights(),
+                        check_input=False, **frozen,
+                    )
+                except ParameterValueError as exc:
+                    raise _diverged(epoch) from exc
                 batch_targets = targets[index.to(targets.device)]
                 # Summed over the ranks, this is the global batch's mean loss.
                 loss = nnf.cross_entropy(
@@ -251,10 +263,7 @@ class Trainer:
         self.strategy.all_reduce_sum(loss_sum)
         self.strategy.all_reduce_sum(n_correct)
         if not (torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in params)):
-            raise InputError(
-                f"training diverged in epoch {epoch}: the loss or the parameters are no "
-                "longer finite; lower learning_rate or centroid_learning_rate"
-            )
+            raise _diverged(epoch)
         return {
             "loss": float(loss_sum) / n_train,
             "train_accuracy": int(n_correct) / n_train,

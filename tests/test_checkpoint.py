@@ -86,9 +86,10 @@ def test_resume_after_interruption_within_an_epoch(data, tmp_path):
     params = dict(init=np.zeros((3, 4, 2)), validation_fraction=None, max_epochs=4)
     reference = _clf(**params).fit(X, y)
     path = tmp_path / "run.pt"
-    # Read 1 is sample 0's metadata; then one pass for the features' scales and one for
-    # the initial scores, then 48 reads per epoch: stop in the third epoch.
-    store = _Interrupting(X, stop_at=1 + 2 * 48 + 2 * 48 + 20)
+    # Read 1 is sample 0's metadata; then one pass for the checkpoint's digest of the
+    # data, one for the features' scales and one for the initial scores, then 48 reads per
+    # epoch: stop in the third epoch.
+    store = _Interrupting(X, stop_at=1 + 3 * 48 + 2 * 48 + 20)
     with pytest.raises(KeyboardInterrupt):
         _clf(checkpoint=path, **params).fit(store, y)
     assert read_checkpoint(path)["epoch"] == 2

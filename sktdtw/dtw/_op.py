@@ -9,7 +9,14 @@ has no gradient of its own: a double backward raises, saying so.
 import torch
 
 from ._backends import get_backend
-from ._packing import PackedBatch, check_packed, check_parameters, pack_series, pad_features
+from ._packing import (
+    PackedBatch,
+    check_finite,
+    check_packed,
+    check_parameters,
+    pack_series,
+    pad_features,
+)
 
 __all__ = ["DistanceOverflowError", "weighted_dtw", "weighted_dtw_path"]
 
@@ -26,7 +33,7 @@ def _weighted_dtw(
     else:
         _, path = be.path(values, offsets, Cp, Wp, diagonal)
         dist = be.path_cost(values, offsets, C, W, path, trusted_path=True)
-    check_finite_distances(dist, C, W, Cp, Wp)
+    check_finite_distances(dist, values, offsets)
     return dist, path
 
 
@@ -102,36 +109,31 @@ class DistanceOverflowError(ValueError):
         return DistanceOverflowError(sample, self.centroid, self.dtype)
 
 
-def check_finite_distances(dist, *parameters):
+def check_finite_distances(dist, values, offsets):
     """Raise for the first sample whose distance is not finite.
 
-    The batch is finite (validated). Non-finite ``parameters`` (centroids and weights; only
-    possible when the caller skipped their scan, as a training loop does) mean that the
-    training updating them diverged: a ValueError saying so. Otherwise a point cost or a
-    sum along a path exceeded the largest float of the dtype: DistanceOverflowError.
+    The parameters are finite (always checked). A sample with a non-finite value (only
+    possible when the caller skipped the batch's scan, ``check_input=False``) is a
+    ValueError naming it; otherwise a point cost or a sum along a path exceeded the largest
+    float of the dtype: DistanceOverflowError.
     """
     finite = torch.isfinite(dist)
     if bool(finite.all()):
         return
-    if not all(bool(torch.isfinite(p).all()) for p in parameters if p is not None):
-        raise ValueError(
-            "the centroids or weights contain non-finite values (NaN or inf), so the "
-            "distances are not finite: the training that updates them diverged; lower the "
-            "learning rate"
-        )
+    check_finite(values, offsets)
     b = int(torch.nonzero(~finite.all(1))[0])
     raise DistanceOverflowError(b, int(torch.nonzero(~finite[b])[0]), dist.dtype)
 
 
 def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check_input):
-    """Validate the op's inputs; ``check_input=False`` skips only the scans over values."""
-    centroids, weights = check_parameters(centroids, weights, check_values=check_input)
+    """Validate the op's inputs; ``check_input=False`` skips only the scan of the batch's
+    values."""
+    centroids, weights = check_parameters(centroids, weights)
     if (path_centroids is None) != (path_weights is None):
         raise ValueError("give both path_centroids and path_weights, or neither")
     if path_centroids is not None:
         path_centroids, path_weights = check_parameters(
             path_centroids.detach(), path_weights.detach(), "path_centroids", "path_weights",
-            check_values=check_input,
         )
         if path_centroids.shape != centroids.shape:
             raise ValueError(
@@ -193,10 +195,14 @@ def weighted_dtw_path(
     backend : {"auto", "torch", "cpu", "cuda"}, default="auto"
         "auto" picks the compiled backend for the tensors' device, else "torch".
     check_input : bool, default=True
-        Scan the batch and parameters for non-finite values and non-positive weights. Only
-        for a ``PackedBatch`` whose values the caller has already validated may this be
-        False. Shapes, dtypes, devices and offsets are checked either way (O(batch)), so
-        no input reaches the compiled kernels out of bounds.
+        Scan the batch's values for non-finite ones (O(batch)). False skips that scan
+        only, and only for a ``PackedBatch`` (other inputs are always scanned), whose values
+        the caller has validated; a non-finite value that then makes a distance non-finite
+        is still a ValueError naming the sample, but one that does not (a minimum can pass
+        over it) gives undefined distances. Checked either way: shapes, dtypes, devices
+        and offsets (O(batch)), so no input reaches the compiled kernels out of bounds, and
+        that the centroids, weights and path parameters are finite and the weights
+        strictly positive (O(K * L * F)).
 
     Returns
     -------
@@ -210,6 +216,18 @@ def weighted_dtw_path(
     ------
     ValueError
         For an invalid batch (naming the sample) or invalid parameters.
+
+    Notes
+    -----
+    **Memory.** The CPU backend runs the DP of a pair in place on its ``L x T_b`` block of
+    the cost matrix, and holds the blocks of up to four classes per thread: its workspace
+    is ``min(K * L * N, max(2**20, min(K, 4 * threads) * L * T_max))`` elements of the
+    dtype (``N``: the batch's total steps, ``T_max``: its longest series, ``threads``:
+    :func:`~sktdtw.dtw.get_num_threads`), so for long series it grows by
+    ``4 * L * T_max`` elements per thread: K=51, L=64, T=200000 in float32 take 205 MB per
+    thread. :func:`~sktdtw.dtw.set_num_threads` bounds it. The CUDA backend's workspace is
+    at most 2**27 elements. The outputs come on top: ``dist`` and ``path`` (``B * K * L *
+    8`` bytes).
 
     Examples
     --------
@@ -255,6 +273,6 @@ def weighted_dtw(
     )
     if Cp is None and not needs_grad:  # inference: no path to keep, so none is traced
         dist = be.path(packed.values, packed.offsets, C, W, bool(diagonal), with_path=False)[0]
-        check_finite_distances(dist, C, W)
+        check_finite_distances(dist, packed.values, packed.offsets)
         return dist
     return _weighted_dtw(packed.values, packed.offsets, C, W, Cp, Wp, bool(diagonal), be.name)[0]

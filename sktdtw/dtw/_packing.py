@@ -122,7 +122,7 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
             raise ValueError(f"offsets have dtype {offsets.dtype}; expected integers (int64)")
         offsets = offsets.to(torch.int64)
         check_packed(values, offsets, n_features)
-        _check_finite(values, offsets)
+        check_finite(values, offsets)
         return PackedBatch(values.contiguous(), offsets)
 
     if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim == 3 and 0 not in X.shape:
@@ -132,7 +132,7 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
             raise ValueError(f"sample 0 has {f} features but the centroids have {n_features}")
         values = _as_float_tensor(X, 0, dtype, device).reshape(n * T, f).contiguous()
         offsets = torch.arange(0, n * T + 1, T, dtype=torch.int64, device=device)
-        _check_finite(values, offsets)
+        check_finite(values, offsets)
         return PackedBatch(values, offsets)
     if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim == 3:
         X = list(X)
@@ -157,7 +157,7 @@ def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
         tensors.append(t)
     offsets = offsets_from_lengths([t.shape[0] for t in tensors]).to(device)
     values = torch.cat(tensors, 0)
-    _check_finite(values, offsets)
+    check_finite(values, offsets)
     return PackedBatch(values, offsets)
 
 
@@ -205,7 +205,7 @@ def check_path_shape(path, n_samples, n_classes, length):
         )
 
 
-def _check_finite(values, offsets):
+def check_finite(values, offsets):
     # One pass, no temporary: min and max propagate NaN, and are infinite if any value is.
     low, high = torch.aminmax(values)
     if bool(torch.isfinite(low) & torch.isfinite(high)):
@@ -220,12 +220,16 @@ def _check_finite(values, offsets):
         )
 
 
-def check_parameters(centroids, weights, name="centroids", weights_name="weights",
-                     check_values=True):
+class ParameterValueError(ValueError):
+    """Centroids or weights whose values are invalid: not finite, or weights not strictly
+    positive (a training loop reports it as divergence)."""
+
+
+def check_parameters(centroids, weights, name="centroids", weights_name="weights"):
     """Validate a (centroids, weights) pair of shape (K, L, F); return them contiguous.
 
-    The shapes, dtypes and devices are always checked; with ``check_values`` also that the
-    values are finite and the weights positive (a scan of the parameters).
+    Shapes, dtypes and devices, and that the values are finite and the weights strictly
+    positive: an O(K * L * F) scan, always run (ParameterValueError for the values).
     """
     if not isinstance(centroids, torch.Tensor) or not isinstance(weights, torch.Tensor):
         raise ValueError(f"{name} and {weights_name} must be torch tensors")
@@ -246,12 +250,11 @@ def check_parameters(centroids, weights, name="centroids", weights_name="weights
             f"{weights_name} ({weights.dtype}, {weights.device}) must match {name} "
             f"({centroids.dtype}, {centroids.device}) in dtype and device"
         )
-    if check_values:
-        with torch.no_grad():
-            if not bool(torch.isfinite(centroids).all()):
-                raise ValueError(f"{name} contain non-finite values")
-            if not bool(torch.isfinite(weights).all()):
-                raise ValueError(f"{weights_name} contain non-finite values")
-            if not bool((weights > 0).all()):
-                raise ValueError(f"{weights_name} must be strictly positive")
+    with torch.no_grad():
+        if not bool(torch.isfinite(centroids).all()):
+            raise ParameterValueError(f"{name} contain non-finite values")
+        if not bool(torch.isfinite(weights).all()):
+            raise ParameterValueError(f"{weights_name} contain non-finite values")
+        if not bool((weights > 0).all()):
+            raise ParameterValueError(f"{weights_name} must be strictly positive")
     return centroids.contiguous(), weights.contiguous()

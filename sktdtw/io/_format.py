@@ -75,10 +75,13 @@ def _file_digest(data):
 
 
 class _Files:
-    """The arrays of one opened store, shared by every view of it."""
+    """The arrays of one opened store, shared by every view of it, and its ``identity``: a
+    digest of meta.json, which holds the digests of every other file (those of
+    checksums.npy covering the values), so another store at the same path has another."""
 
-    def __init__(self, path, values, offsets, checksums, ids, labels, splits):
+    def __init__(self, path, identity, values, offsets, checksums, ids, labels, splits):
         self.path = path
+        self.identity = identity
         self.values = values
         self.offsets = offsets
         self.checksums = checksums
@@ -229,4 +232,5 @@ def _open_files(path):
     ids = _load_small(path, "ids.npy", n, digests)
     labels = _load_small(path, "labels.npy", n, digests) if meta["has_labels"] else None
     splits = _load_small(path, "splits.npy", n, digests) if meta["has_splits"] else None
-    return _Files(path, values, offsets, checksums, ids, labels, splits)
+    identity = _file_digest(json.dumps(meta, sort_keys=True).encode())
+    return _Files(path, identity, values, offsets, checksums, ids, labels, splits)

@@ -12,7 +12,7 @@ from .._errors import InputError
 from ._format import read_npy_header
 from ._writer import write_store
 
-__all__ = ["build_store"]
+__all__ = ["build_store", "read_manifest"]
 
 _REQUIRED = ("id", "path")
 # Integer labels that fit in int64, written canonically: "01" or "+1" stay distinct str
@@ -21,51 +21,134 @@ _INTEGER = re.compile(r"0|-?[1-9]\d{0,17}")
 
 
 class _Row:
-    """One data row of the manifest and where its file is."""
+    """One data row of the manifest, the line of the file it is on, and where its file is."""
 
-    def __init__(self, number, id, file, label, split):
+    def __init__(self, number, line, id, file, label, split):
         self.number = number
+        self.line = line
         self.id = id
         self.file = file
         self.label = label
         self.split = split
 
     def error(self, manifest, problem):
-        return InputError(f"manifest {manifest}, row {self.number} (id {self.id!r}): {problem}")
+        return InputError(
+            f"manifest {manifest}, line {self.line}, row {self.number} (id {self.id!r}): "
+            f"{problem}"
+        )
 
 
-def _read_manifest(manifest, root):
+def _records(manifest, reader):
+    """``(line, cells)`` of every record of a ``csv.reader`` (strict) with a non-blank
+    cell, ``line`` being the line of the file it starts on.
+
+    A record over several lines is refused: a cell never holds a line break, so it is a
+    quote left open, which would swallow the rows after it.
+    """
+    records, line = [], 1
+    while True:
+        error = None
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error as exc:
+            error = exc
+        if reader.line_num != line:
+            closed = "never closed" if error else f"closed only on line {reader.line_num}"
+            raise InputError(
+                f"manifest {manifest}, line {line}: a quote opened on this line is {closed}, "
+                "swallowing the lines after it; a cell cannot hold a line break"
+            ) from error
+        if error is not None:
+            raise InputError(
+                f"manifest {manifest}, line {line} is not valid CSV ({error}): a quoted cell "
+                "must be quoted whole and closed on its line"
+            ) from error
+        if any(cell.strip() for cell in cells):
+            records.append((line, cells))
+        line = reader.line_num + 1
+
+
+def read_manifest(manifest, required, optional=()):
+    """The data rows of the CSV manifest ``manifest`` (a path), parsed strictly.
+
+    Parameters
+    ----------
+    manifest : str
+        The file, named in the errors.
+    required : tuple of str
+        Columns the header must name; the first is the rows' unique id.
+    optional : tuple of str, default=()
+        Columns the header may name.
+
+    Returns
+    -------
+    rows : list of (int, int, dict)
+        ``(number, line, cells)`` per data row: its number (1-based, header and blank
+        rows excluded), the line of the file it is on, and the stripped, non-empty text of
+        each required column and each optional one the header names (other columns are
+        ignored).
+
+    Raises
+    ------
+    InputError
+        For an unreadable file or invalid CSV (a quote left open swallows the rows after
+        it), a header that lacks a required column or names one twice, no data rows, or
+        the first row with more cells than the header has columns, an empty cell or an id
+        of an earlier row; the message names the line (and the row and its id).
+    """
     try:
         # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
         with open(manifest, newline="", encoding="utf-8-sig") as fp:
-            reader = csv.DictReader(fp)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            reader.fieldnames = columns
-            records = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            records = _records(manifest, csv.reader(fp, strict=True))
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"manifest {manifest} cannot be read: {exc}") from exc
-    missing = [c for c in _REQUIRED if c not in columns]
+    header_line, header = records.pop(0) if records else (1, [])
+    header = [cell.strip() for cell in header]
+    missing = [c for c in required if c not in header]
     if missing:
+        usage = ",".join(required) + "".join(f"[,{c}]" for c in optional)
         raise InputError(
             f"manifest {manifest} lacks the required column(s) {', '.join(missing)}; its header "
-            f"is {','.join(columns) or '(empty)'} and must name id,path[,label][,split]"
+            f"is {','.join(header) or '(empty)'} and must name {usage}"
+        )
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    if repeated:
+        raise InputError(
+            f"manifest {manifest}, line {header_line}: the header names the column(s) "
+            f"{', '.join(repeated)} more than once, so which cell counts would be a guess"
         )
     if not records:
         raise InputError(f"manifest {manifest} has no data rows")
-    optional = tuple(c for c in ("label", "split") if c in columns)
+    columns = required + tuple(c for c in optional if c in header)
+    key = required[0]
     rows, first_row = [], {}
-    for number, record in enumerate(records, start=1):
-        # A short row gives None for its missing cells.
-        cells = {c: (record.get(c) or "").strip() for c in columns}
-        row = _Row(number, cells["id"], cells["path"], cells.get("label"), cells.get("split"))
-        for column in _REQUIRED + optional:
-            if not cells[column]:
-                raise row.error(manifest, f"the {column} cell is empty")
-        if row.id in first_row:
-            raise row.error(manifest, f"duplicate id, already used in row {first_row[row.id]}")
-        first_row[row.id] = number
-        row.file = os.path.join(root, os.path.expanduser(row.file))
-        rows.append(row)
+    for number, (line, values) in enumerate(records, start=1):
+        # A short row has empty cells for its missing columns.
+        cells = {c: values[header.index(c)].strip() if header.index(c) < len(values) else ""
+                 for c in columns}
+        where = f"manifest {manifest}, line {line}, row {number} ({key} {cells[key]!r})"
+        if len(values) > len(header):
+            raise InputError(f"{where}: the row has {len(values)} cells but the header names "
+                             f"{len(header)} columns")
+        empty = [c for c in columns if not cells[c]]
+        if empty:
+            raise InputError(f"{where}: the {empty[0]} cell is empty")
+        if cells[key] in first_row:
+            raise InputError(
+                f"{where}: duplicate {key}, already used in row {first_row[cells[key]]}"
+            )
+        first_row[cells[key]] = number
+        rows.append((number, line, cells))
+    return rows
+
+
+def _read_manifest(manifest, root):
+    rows = []
+    for number, line, cells in read_manifest(manifest, _REQUIRED, ("label", "split")):
+        file = os.path.join(root, os.path.expanduser(cells["path"]))
+        rows.append(_Row(number, line, cells["id"], file, cells.get("label"), cells.get("split")))
     return rows
 
 
@@ -197,9 +280,12 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     ------
     ValueError
         If the manifest lacks a required column or has no rows, or for the first row
-        whose id repeats an earlier one, whose cell is empty, whose file is missing,
-        unreadable, not 2-D, empty, has a feature count differing from the first row's or
-        non-finite values; the message names the row (1-based, header excluded) and its id.
+        whose id repeats an earlier one, whose cell is empty, that has more cells than the
+        header has columns, whose file is missing, unreadable, not 2-D, empty, has a feature
+        count differing from the first row's or non-finite values; the message names the
+        line of the file, the row (1-based, header excluded) and its id. A header that names
+        a column twice, and a quote left open (a cell over several lines) or other invalid
+        CSV, are errors naming the line.
 
     Examples
     --------

@@ -17,8 +17,11 @@ class TSEStore(Sequence):
     Open one with :func:`open_store` (or write one with :func:`write_store` /
     :func:`build_store`). Nothing is read until a series is indexed: ``store[i]`` is a
     read-only view of the memory-mapped values, and a slice, an array of indices or a
-    boolean mask gives a lazy sub-store with the same interface. A store pickles as its path
-    and the indices of its samples, never its data, so joblib ships it to workers cheaply.
+    boolean mask gives a lazy sub-store with the same interface. A store pickles as its path,
+    the indices of its samples and its identity (a digest of the digests of its files), never
+    its data, so joblib ships it to workers cheaply; unpickling it where another store has
+    since replaced it (other contents at the same path) is a ValueError, never other data.
+    Format version 1 stores, without digests, are identified by their meta.json alone.
 
     Parameters
     ----------
@@ -42,6 +45,9 @@ class TSEStore(Sequence):
         Unique sample ids.
     splits : ndarray of shape (n_samples,), str, or None
         Split of every sample (e.g. ``"train"``, ``"test"``), or None.
+    checksums : ndarray of shape (n_samples,), uint32, or None
+        CRC-32 of every series' float32 bytes, checked by every read of it (None for a
+        store of format version 1).
 
     See Also
     --------
@@ -93,6 +99,7 @@ class TSEStore(Sequence):
         self.ids = pick(files.ids)
         self.labels = pick(files.labels)
         self.splits = pick(files.splits)
+        self.checksums = pick(files.checksums)
         self.offsets = _offsets_of(self.lengths)
 
     def __len__(self):
@@ -238,10 +245,17 @@ class TSEStore(Sequence):
         return values, lengths
 
     def __getstate__(self):
-        return {"path": self.path, "indices": self._indices}
+        return {"path": self.path, "indices": self._indices, "identity": self._files.identity}
 
     def __setstate__(self, state):
-        self._init(_open_files(state["path"]), state["indices"])
+        files = _open_files(state["path"])
+        if files.identity != state["identity"]:
+            raise InputError(
+                f"TSE store {files.path} was replaced after this TSEStore was pickled (its "
+                "files' digests differ), so unpickling it would read other data; open it "
+                "again (open_store) and run again"
+            )
+        self._init(files, state["indices"])
 
     def __repr__(self):
         view = "" if self._indices is None else ", subset"

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_file
 from .._errors import InputError
 from ..io import build_store
+from ..io._manifest import read_manifest
 from ._decode import VideoFile
 from ._pipeline import EncodeStats, iter_encoded
 
@@ -32,33 +33,8 @@ _REQUIRED = ("id", "path", "label")
 
 def _read_video_manifest(manifest):
     """The rows (dicts of the columns id, path, label[, split]) and those columns."""
-    try:
-        # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
-        with open(manifest, newline="", encoding="utf-8-sig") as fp:
-            records = [r for r in csv.reader(fp) if any(cell.strip() for cell in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"manifest {manifest} cannot be read: {exc}") from exc
-    header = [cell.strip() for cell in records[0]] if records else []
-    missing = [c for c in _REQUIRED if c not in header]
-    if missing:
-        raise InputError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}; its "
-                         f"header must name id,path,label[,split]")
-    if len(records) == 1:
-        raise InputError(f"manifest {manifest} has no data rows")
-    columns = _REQUIRED + (("split",) if "split" in header else ())
-    rows, first_row = [], {}
-    for number, record in enumerate(records[1:], start=1):
-        cells = dict(zip(header, (cell.strip() for cell in record)))
-        row = {c: cells.get(c, "") for c in columns}
-        where = f"manifest {manifest}, row {number} (id {row['id']!r})"
-        empty = [c for c in columns if not row[c]]
-        if empty:
-            raise InputError(f"{where}: the {empty[0]} cell is empty")
-        if row["id"] in first_row:
-            raise InputError(f"{where}: duplicate id, already used in row {first_row[row['id']]}")
-        first_row[row["id"]] = number
-        rows.append(row)
-    return rows, columns
+    rows = [cells for _, _, cells in read_manifest(manifest, _REQUIRED, ("split",))]
+    return rows, tuple(rows[0])
 
 
 def _encoder_identity(encoder):

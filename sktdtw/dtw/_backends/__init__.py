@@ -82,6 +82,8 @@ def set_num_threads(n):
     """Threads used by the compiled CPU kernels (``0`` or ``None``: OpenMP's default).
 
     Results do not depend on it: every sum has a fixed order whatever the thread count.
+    Memory does: for long series each thread holds the cost blocks of four classes, ``4 *
+    L * T_max`` elements (see the Notes of :func:`~sktdtw.dtw.weighted_dtw_path`).
 
     Parameters
     ----------
