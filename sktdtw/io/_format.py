@@ -24,14 +24,16 @@ import hashlib
 import io
 import json
 import os
+import tokenize
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._atomic import remove_stale
 from .._errors import InputError
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_npy_header"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_npy", "read_npy_header"]
 
 FORMAT_NAME = "sktdtw-tse-store"
 FORMAT_VERSION = 2
@@ -55,8 +57,27 @@ def read_npy_header(file):
         version = np.lib.format.read_magic(fp)
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
-        shape, fortran_order, dtype = read_header(fp)
+        with _header_errors_as_value_errors():
+            shape, fortran_order, dtype = read_header(fp)
         return shape, fortran_order, dtype, fp.tell()
+
+
+def load_npy(file):
+    """``np.load(file, allow_pickle=False)``, whose errors are OSError, ValueError or
+    EOFError (as :func:`read_npy_header`'s)."""
+    with _header_errors_as_value_errors():
+        return np.load(file, allow_pickle=False)
+
+
+@contextmanager
+def _header_errors_as_value_errors():
+    """NumPy retries a header it cannot parse as Python 2 text, with :mod:`tokenize` and
+    :func:`ast.literal_eval`, so a damaged header may raise their TokenError or SyntaxError:
+    made a ValueError that says the header is corrupted."""
+    try:
+        yield
+    except (tokenize.TokenError, SyntaxError) as exc:
+        raise ValueError(f"the .npy header is corrupted ({type(exc).__name__}: {exc})") from exc
 
 
 def _offsets_of(lengths):
@@ -183,7 +204,7 @@ def _load_small(path, name, n_samples, digests):
         raise _corrupt(path, name, "does not match its digest in meta.json: the file is "
                        "corrupted or was modified after the store was written")
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        array = load_npy(io.BytesIO(data))
     except (ValueError, EOFError) as exc:
         raise _corrupt(path, name, f"is unreadable: {exc or type(exc).__name__}") from exc
     if array.shape != (n_samples,):

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
-from ._format import read_npy_header
+from ._format import load_npy, read_npy_header
 from ._writer import write_store
 
 __all__ = ["build_store"]
@@ -106,7 +106,7 @@ def _load(row, manifest):
             raise row.error(manifest, f"file {row.file} holds complex values")
         return tensor.detach().to(torch.float32).numpy()
     try:
-        array = np.load(row.file, allow_pickle=False)
+        array = load_npy(row.file)
     except (OSError, ValueError, EOFError) as exc:
         raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
     return array.astype(np.float32, copy=False)

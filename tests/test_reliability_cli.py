@@ -1,0 +1,74 @@
+"""Reliability of the command line and of the files it reads and writes (issue 21, part 2):
+every bad number, damaged or hostile file and unwritable destination is one line naming
+its cause, with exit status 2, before any long work; the files written are safe to open.
+"""
+
+import re
+
+import joblib
+import numpy as np
+import pytest
+
+from sktdtw import DejaVidClassifier
+from sktdtw._cli import main
+from sktdtw.io import write_store
+
+
+def _cli(capsys, *argv):
+    """Run the command line; (exit status, stderr lines). An exception escaping it (a
+    traceback for the user) fails the test."""
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def _one_line_error(capsys, pattern, *argv):
+    status, err = _cli(capsys, *argv)
+    assert status == 2, err
+    assert len(err) == 1 and re.search(pattern, err[0]), err
+    return err[0]
+
+
+def _series(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(int(t), 3)).astype(np.float32) for t in rng.integers(4, 9, n)]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    X, y = _series(), np.arange(8) % 2
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    joblib.dump(DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean",
+                                  n_prototypes=1, random_state=0).fit(X, y), path)
+    return path
+
+
+def _flip_header(file):
+    """Turn the ``{`` that opens the .npy header into ``z``: NumPy then retries the header
+    as Python 2 text and :mod:`tokenize` raises TokenError."""
+    data = bytearray(file.read_bytes())
+    assert data[10:11] == b"{"
+    data[10] ^= 1
+    file.write_bytes(bytes(data))
+
+
+# ------------------------------------------------------------ item 9: damaged .npy headers
+
+
+def test_corrupted_npy_header_in_a_manifest_is_named(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.ones((4, 3), np.float32))
+    _flip_header(tmp_path / "a.npy")
+    (tmp_path / "m.csv").write_text("id,path,label\na,a.npy,x\n")
+    _one_line_error(capsys, r"row 1 \(id 'a'\): file .*a\.npy cannot be read: the \.npy "
+                    "header is corrupted", "build-store", "--manifest", tmp_path / "m.csv",
+                    "--out", tmp_path / "s")
+
+
+def test_corrupted_values_header_of_a_store_is_named(tmp_path, capsys, model_file):
+    write_store(tmp_path / "s", _series())
+    _flip_header(tmp_path / "s" / "values.npy")
+    _one_line_error(capsys, r"values\.npy has no valid \.npy header: the \.npy header is "
+                    "corrupted", "predict", "--model", model_file, "--store", tmp_path / "s",
+                    "--out", tmp_path / "p.csv")
