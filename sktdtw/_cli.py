@@ -76,13 +76,6 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
 def _fraction(text):
     value = float(text)
     if not 0 < value < 1:
@@ -165,12 +158,13 @@ def _add_demo(commands):
                       help="number of classes (motion orders)")
     demo.add_argument("--test-size", type=_fraction, default=0.5,
                       help="fraction of the videos held out for testing")
-    demo.add_argument("--max-epochs", type=_positive_int, default=None,
+    # The estimators' options are checked by the estimators' own parameter constraints.
+    demo.add_argument("--max-epochs", type=int, default=None,
                       help="DejaVid training epochs (default: DejaVidClassifier's)")
-    demo.add_argument("--centroid-length", type=_positive_int, default=None,
+    demo.add_argument("--centroid-length", type=int, default=None,
                       help="steps per class centroid (default: DejaVidClassifier's 'auto', "
                            "half the median number of windows)")
-    demo.add_argument("--learning-rate", type=_positive_float, default=None,
+    demo.add_argument("--learning-rate", type=float, default=None,
                       help="learning rate of the log-weights (default: DejaVidClassifier's)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the videos, the split and the classifier")

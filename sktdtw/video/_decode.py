@@ -193,8 +193,10 @@ class VideoReader:
         self.path = video.path
         self._video = video
         self._size = video.size if video.size is not None else frame_size
-        if video.fps is not None and not (isinstance(video.fps, (int, float)) and video.fps > 0):
-            raise InputError(f"video {self.path}: fps must be a number > 0, got {video.fps!r}")
+        if video.fps is not None and not (isinstance(video.fps, (int, float))
+                                          and 0 < video.fps < float("inf")):
+            raise InputError(f"video {self.path}: fps must be a finite number > 0, got "
+                             f"{video.fps!r}")
         self._times, self._pts, self._seekable, rate = _probe(self.path)
         self._sources = _source_frames(self._times, rate, video.fps)
         self.n_frames = len(self._sources)

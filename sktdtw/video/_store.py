@@ -178,8 +178,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     Raises
     ------
     ValueError
-        If the manifest is malformed (the row is named), every video failed, or
-        ``<out_path>.partial`` was encoded with other settings (they are named).
+        If a parameter of ``tse_encoder`` is invalid (scikit-learn's InvalidParameterError,
+        before anything is read), the manifest is malformed (the row is named), every video
+        failed, or ``<out_path>.partial`` was encoded with other settings (they are named).
     FileExistsError
         If ``out_path`` exists.
 
@@ -200,6 +201,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     >>> store.lengths.tolist(), store.n_features, failures
     ([3, 5], 768, [])
     """
+    # Its parameters, checked now: encode_videos does not fit it, and a batch_size < 1
+    # would never fill a batch.
+    tse_encoder._validate_params()
     manifest = os.path.abspath(os.fspath(manifest_csv))
     out_path = os.path.abspath(os.fspath(out_path))
     if os.path.lexists(out_path):

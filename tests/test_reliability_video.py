@@ -1,0 +1,111 @@
+"""Reliability of ``sktdtw encode`` and of the video pipeline (issue 21, part 2): bad
+numbers and files are errors named at once, never a hang; the videos that can be encoded
+are; an interrupted run resumes to the store of an uninterrupted one.
+
+The command line runs in a child process where it could hang, under a time limit.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+transformers = pytest.importorskip("transformers")
+
+from sktdtw import TSESlidingEncoder  # noqa: E402
+from sktdtw._cli import main  # noqa: E402
+from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
+from sktdtw.video import encode_videos, write_video  # noqa: E402
+
+from conftest import subprocess_env  # noqa: E402
+
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny random VideoMAE classifier (clips of 4 frames of 32 x 32) and its processor."""
+    from transformers.models.videomae.image_processing_pil_videomae import (
+        VideoMAEImageProcessorPil,
+    )
+
+    path = tmp_path_factory.mktemp("checkpoint")
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4,
+                                         hidden_size=24, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=32,
+                                         num_labels=3)
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(path)
+    VideoMAEImageProcessorPil(size={"shortest_edge": 32},
+                              crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """A manifest of three short videos."""
+    folder = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    lines = ["id,path,label"]
+    for i, length in enumerate((12, 20, 16)):
+        write_video(folder / f"v{i}.mp4", rng.integers(0, 256, (length, 32, 32, 3), np.uint8))
+        lines.append(f"v{i},v{i}.mp4,{i % 2}")
+    (folder / "videos.csv").write_text("\n".join(lines) + "\n")
+    return folder / "videos.csv"
+
+
+def _encode_in_child(*argv):
+    """``sktdtw encode`` in a child process: (exit status, its own stderr lines), or a
+    failure when it is still running after TIMEOUT seconds (a hang) or shows a traceback."""
+    code = "import sys\nfrom sktdtw._cli import main\nsys.exit(main(sys.argv[1:]))"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, "encode", *map(str, argv)],
+                              capture_output=True, text=True, env=subprocess_env(),
+                              timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"sktdtw encode {' '.join(map(str, argv))} hung")
+    assert "Traceback" not in done.stderr, done.stderr
+    # transformers' progress bars aside.
+    return done.returncode, [line for line in done.stderr.splitlines()
+                             if line.startswith("sktdtw encode")]
+
+
+# ------------------------------------------------------------ item 7: numbers of encode
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--batch-size", "0", "'batch_size' parameter of TSESlidingEncoder must be an int in the "
+     r"range \[1, inf\). Got 0"),
+    ("--clip-length", "0", "'clip_length' parameter of TSESlidingEncoder must be an int in "
+     r"the range \[1, inf\) or None. Got 0"),
+    ("--fps", "inf", "fps must be a finite number > 0, got inf"),
+])
+def test_encode_numbers_are_checked_by_the_estimators_rules(checkpoint, videos, tmp_path,
+                                                            option, value, message):
+    status, err = _encode_in_child("--videos", videos, "--encoder", checkpoint, "--out",
+                                   tmp_path / "store", option, value)
+    assert status == 2 and len(err) == 1 and re.search(message, err[0]), err
+    assert not (tmp_path / "store").exists()
+
+
+def test_encode_videos_checks_the_encoders_parameters_first(videos, tmp_path):
+    with pytest.raises(ValueError, match="'batch_size' parameter of TSESlidingEncoder"):
+        encode_videos(videos, TSESlidingEncoder(RandomConv3dEncoder(in_channels=3),
+                                                batch_size=0), tmp_path / "store")
+    assert not os.path.exists(tmp_path / "store.partial")
+
+
+def test_demo_numbers_are_checked_by_the_estimators_rules(capsys, monkeypatch):
+    import sktdtw._demo
+
+    def never(*args, **kwargs):
+        raise AssertionError("the videos were made before the options were checked")
+
+    monkeypatch.setattr(sktdtw._demo, "make_action_videos", never)
+    status = main(["demo", "--centroid-length", "0", "--no-figure"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert "'centroid_length' parameter of DejaVidClassifier must be" in err[0]
