@@ -7,6 +7,7 @@ The command line runs in a child process where it could hang, under a time limit
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -109,3 +110,28 @@ def test_demo_numbers_are_checked_by_the_estimators_rules(capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1, err
     assert "'centroid_length' parameter of DejaVidClassifier must be" in err[0]
+
+
+# ------------------------------------------------------------ item 8: files that block
+
+
+def test_a_fifo_in_the_manifest_fails_by_id_and_the_rest_is_encoded(videos, tmp_path):
+    for i in range(3):
+        shutil.copy(videos.parent / f"v{i}.mp4", tmp_path)
+    os.mkfifo(tmp_path / "pipe.mp4")  # nobody writes it: opening it to read would block
+    manifest = tmp_path / "videos.csv"
+    manifest.write_text(videos.read_text() + "pipe,pipe.mp4,1\n")
+    code = ("import sys\nfrom sktdtw import TSESlidingEncoder\n"
+            "from sktdtw.video import encode_videos\n"
+            "store, failures = encode_videos(sys.argv[1], TSESlidingEncoder('mean', window=4, "
+            "stride=4), sys.argv[2])\n"
+            "print(store.ids.tolist(), failures)")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(manifest), str(tmp_path / "s")],
+                              capture_output=True, text=True, env=subprocess_env(),
+                              timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a FIFO in the manifest blocked the run")
+    assert done.returncode == 0, done.stderr
+    assert "['v0', 'v1', 'v2'] [('pipe', 'video " in done.stdout
+    assert "pipe.mp4 is not a regular file" in done.stdout

@@ -8,6 +8,7 @@ buffer just large enough for the windows in flight.
 """
 
 import os
+import stat
 from numbers import Integral
 
 import numpy as np
@@ -100,6 +101,14 @@ def _output_size(width, height, size, path):
 
 def _open(path):
     av = _import_av()
+    # FFmpeg would block on a FIFO (or a device) until a writer comes, stalling the run.
+    try:
+        is_regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        is_regular = True  # a missing file: FFmpeg's own error names it
+    if not is_regular:
+        raise VideoDecodeError(f"video {path} is not a regular file (a FIFO, socket or "
+                               "device); only video files are read")
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
