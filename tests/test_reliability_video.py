@@ -135,3 +135,29 @@ def test_a_fifo_in_the_manifest_fails_by_id_and_the_rest_is_encoded(videos, tmp_
     assert done.returncode == 0, done.stderr
     assert "['v0', 'v1', 'v2'] [('pipe', 'video " in done.stdout
     assert "pipe.mp4 is not a regular file" in done.stdout
+
+
+# ------------------------------------------------------------ item 10: pickled weights
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("the payload ran",))
+
+
+def test_pickled_hf_weights_are_refused_saying_why(checkpoint, tmp_path, capsys):
+    import torch
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(checkpoint, folder)
+    os.remove(folder / "model.safetensors")
+    torch.save({"payload": _Payload()}, folder / "pytorch_model.bin")
+    status = main(["encode", "--videos", str(tmp_path / "none.csv"), "--encoder", str(folder),
+                   "--out", str(tmp_path / "store")])
+    captured = capsys.readouterr()
+    reported = [line for line in captured.err.splitlines() if line.startswith("sktdtw encode")]
+    assert status == 2 and len(reported) == 1, captured.err
+    assert re.search(r"pickled: its weights are a PyTorch pickle \(pytorch_model\.bin\) .* "
+                     r"refused because unpickling them could run code\. Use a checkpoint saved "
+                     r"as safetensors", reported[0])
+    assert "the payload ran" not in captured.out
