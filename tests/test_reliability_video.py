@@ -161,3 +161,20 @@ def test_pickled_hf_weights_are_refused_saying_why(checkpoint, tmp_path, capsys)
                      r"refused because unpickling them could run code\. Use a checkpoint saved "
                      r"as safetensors", reported[0])
     assert "the payload ran" not in captured.out
+
+
+# ------------------------------------------------------------ item 15: a failed first run
+
+
+def test_a_setting_error_before_any_video_leaves_nothing_to_resume(checkpoint, videos,
+                                                                   tmp_path, capsys):
+    argv = ["encode", "--videos", str(videos), "--encoder", str(checkpoint), "--out",
+            str(tmp_path / "store"), "--window", "4", "--stride", "4"]
+    assert main(argv + ["--clip-length", "3"]) == 2  # VideoMAE needs its num_frames, 4
+    assert "config.num_frames=4 frames, got 3" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "store.partial")
+    # A partial directory with settings but no finished video, as a killed run leaves it.
+    os.makedirs(tmp_path / "store.partial")
+    (tmp_path / "store.partial" / "settings.json").write_text('{"clip_length": 3}')
+    assert main(argv) == 0, capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "store.partial") and os.path.isdir(tmp_path / "store")

@@ -96,16 +96,21 @@ def _encoding_settings(rows, videos, tse_encoder, fps, size, bf16):
     return json.loads(json.dumps(settings))  # tuples as lists, as read back
 
 
+def _has_finished_videos(partial):
+    return any(name.endswith(".npy") for name in os.listdir(partial))
+
+
 def _check_resumable(partial, settings):
-    """Record ``settings`` in a new partial directory, or check they are the recorded ones."""
+    """Record ``settings`` in a partial directory holding no finished video (whatever an
+    earlier run that finished none recorded), or check they are the recorded ones."""
     path = os.path.join(partial, SETTINGS_FILE)
-    if not os.path.isfile(path):
-        if any(name.endswith(".npy") for name in os.listdir(partial)):
-            raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
-                             "cannot be checked against this run's settings; remove it")
+    if not _has_finished_videos(partial):
         with atomic_file(path, "w") as fp:
             json.dump(settings, fp, indent=1)
         return
+    if not os.path.isfile(path):
+        raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
+                         "cannot be checked against this run's settings; remove it")
     try:
         with open(path, encoding="utf-8") as fp:
             recorded = json.load(fp)
@@ -225,15 +230,20 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         n_workers=max(2, tse_encoder.n_jobs or 1), bf16=bf16,
         stats=EncodeStats() if stats is None else stats)
     failures = {}
-    with tqdm(total=len(rows), initial=len(rows) - len(todo), disable=verbose < 1,
-              desc="encoding videos", unit="video") as progress:
-        for position, result in encoded:
-            if isinstance(result, Exception):
-                failures[todo[position]] = " ".join(str(result).split())
-            else:
-                with atomic_file(files[todo[position]]) as fp:
-                    np.save(fp, result, allow_pickle=False)
-            progress.update()
+    try:
+        with tqdm(total=len(rows), initial=len(rows) - len(todo), disable=verbose < 1,
+                  desc="encoding videos", unit="video") as progress:
+            for position, result in encoded:
+                if isinstance(result, Exception):
+                    failures[todo[position]] = " ".join(str(result).split())
+                else:
+                    with atomic_file(files[todo[position]]) as fp:
+                        np.save(fp, result, allow_pickle=False)
+                progress.update()
+    except BaseException:
+        if not _has_finished_videos(partial):  # nothing to resume (e.g. a setting's error)
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     done = [i for i in range(len(rows)) if i not in failures]
     if not done:
         raise InputError(f"every video of {manifest} failed; the first, id "
