@@ -1,13 +1,13 @@
 """The work of ``sktdtw build-store``, ``fit``, ``predict`` and ``evaluate`` (their options
 are in :mod:`sktdtw._cli`)."""
 
-import csv
 import json
 import os
 import sys
 import time
 
 from ._atomic import atomic_file
+from ._csv import write_csv
 from ._errors import InputError
 
 __all__ = ["TOP_K", "run_build_store", "run_evaluate", "run_fit", "run_predict"]
@@ -140,11 +140,10 @@ def run_predict(args):
     # logits, which decrease with the distance.
     predicted = model.classes_[proba.argmax(1)]
 
+    header = ["id", "predicted"] + [f"proba_{c}" for c in model.classes_]
     with atomic_file(args.out, "w") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(["id", "predicted"] + [f"proba_{c}" for c in model.classes_])
-        for sample_id, label, row in zip(store.ids, predicted, proba):
-            writer.writerow([sample_id, label] + [repr(float(p)) for p in row])
+        write_csv(fp, [header] + [[sample_id, label] + [repr(float(p)) for p in row]
+                                  for sample_id, label, row in zip(store.ids, predicted, proba)])
     print(f"predictions for {len(store)} series written to {args.out}")
     return 0
 
@@ -185,10 +184,8 @@ def run_evaluate(args):
     with atomic_file(metrics_file, "w") as fp:
         json.dump(metrics, fp, indent=2)
     with atomic_file(confusion_file, "w") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(["true\\predicted"] + every_label)
-        for label, row in zip(every_label, confusion.tolist()):
-            writer.writerow([label] + row)
+        write_csv(fp, [["true\\predicted"] + every_label]
+                  + [[label] + row for label, row in zip(every_label, confusion.tolist())])
     print(json.dumps(metrics, indent=2))
     print(f"written to {metrics_file} and {confusion_file}")
     return 0

@@ -72,3 +72,32 @@ def test_corrupted_values_header_of_a_store_is_named(tmp_path, capsys, model_fil
     _one_line_error(capsys, r"values\.npy has no valid \.npy header: the \.npy header is "
                     "corrupted", "predict", "--model", model_file, "--store", tmp_path / "s",
                     "--out", tmp_path / "p.csv")
+
+
+# ------------------------------------------------------------ item 19: CSV injection
+
+
+def test_predictions_and_confusion_matrix_neutralise_formulas(tmp_path, capsys):
+    import csv
+
+    X = _series()
+    labels = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0"] * 4
+    ids = [f"@SUM(A{i})" if i % 2 else f"-{i}" for i in range(8)]
+    write_store(tmp_path / "s", X, labels=labels, ids=ids)
+    clf = DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean", n_prototypes=1,
+                            random_state=0).fit(X, labels)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    common = ["--model", tmp_path / "m.joblib", "--store", tmp_path / "s"]
+    assert _cli(capsys, "predict", *common, "--out", tmp_path / "p.csv")[0] == 0
+    assert _cli(capsys, "evaluate", *common, "--out-dir", tmp_path)[0] == 0
+    for name in ("p.csv", "confusion_matrix.csv"):
+        with open(tmp_path / name, newline="") as fp:
+            cells = [cell for row in csv.reader(fp) for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")], (name, cells)
+        # A plain number stays a number; "-1", "-3", ... are ids here.
+        assert all(re.fullmatch(r"-\d+(\.\d*)?(e-?\d+)?", c) for c in cells if c[:1] == "-")
+    with open(tmp_path / "p.csv", newline="") as fp:
+        rows = list(csv.reader(fp))
+    assert [row[0] for row in rows[1:]] == [i if i.startswith("-") else "'" + i for i in ids]
+    assert rows[0][2] == "proba_+cmd|' /C calc'!A0"  # not at the start of the cell: harmless
+    assert {row[1] for row in rows[1:]} <= {"'" + label for label in labels}

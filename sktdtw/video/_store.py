@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_file
+from .._csv import write_csv
 from .._errors import InputError
 from ..io import build_store
 from ._decode import VideoFile
@@ -253,6 +254,6 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         table = [("id", "path", "error")] + [(rows[i]["id"], videos[i], failures[i])
                                              for i in sorted(failures)]
         with atomic_file(os.path.join(out_path, FAILURES_FILE), "w") as fp:
-            csv.writer(fp).writerows(table)
+            write_csv(fp, table)
     shutil.rmtree(partial)
     return store, [(rows[i]["id"], failures[i]) for i in sorted(failures)]
