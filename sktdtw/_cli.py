@@ -269,10 +269,14 @@ def _add_evaluate(commands):
 
 
 def _add_root(parser):
-    """``--root``, for the relative paths of a manifest."""
+    """``--root``, for the relative paths of a manifest, and ``--allow-outside-root``."""
     parser.add_argument("--root", metavar="DIR", default=None,
                         help="directory that relative paths start from (default: the "
                              "manifest's directory)")
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="read files outside the root too (by default a path leading out "
+                             "of it, by .., an absolute path, ~ or a symbolic link, is an "
+                             "error)")
 
 
 def _add_encode(commands):

@@ -80,7 +80,8 @@ def run_build_store(args):
         raise InputError(f"{os.path.abspath(args.out)} already exists; pass --overwrite to "
                            "replace it")
     start = time.perf_counter()
-    store = build_store(args.manifest, args.out, root=args.root, overwrite=args.overwrite,
+    store = build_store(args.manifest, args.out, root=args.root,
+                        allow_outside_root=args.allow_outside_root, overwrite=args.overwrite,
                         verbose=args.verbose)
     parts = [f"{len(store)} series of {store.n_features} features "
              f"({int(store.lengths.sum())} time steps)"]

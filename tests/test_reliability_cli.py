@@ -101,3 +101,40 @@ def test_predictions_and_confusion_matrix_neutralise_formulas(tmp_path, capsys):
     assert [row[0] for row in rows[1:]] == [i if i.startswith("-") else "'" + i for i in ids]
     assert rows[0][2] == "proba_+cmd|' /C calc'!A0"  # not at the start of the cell: harmless
     assert {row[1] for row in rows[1:]} <= {"'" + label for label in labels}
+
+
+# ------------------------------------------------------------ item 18: paths of a manifest
+
+
+@pytest.mark.parametrize("path", ["../outside/secret.npy", "{outside}/secret.npy",
+                                  "link/secret.npy", "~/secret.npy"])
+def test_manifest_paths_outside_its_folder_are_refused(tmp_path, capsys, monkeypatch, path):
+    import os
+
+    outside, folder = tmp_path / "outside", tmp_path / "data"
+    outside.mkdir()
+    folder.mkdir()
+    np.save(outside / "secret.npy", np.ones((4, 3), np.float32))
+    os.symlink(outside, folder / "link")
+    monkeypatch.setenv("HOME", str(outside))
+    np.save(folder / "a.npy", np.ones((4, 3), np.float32))
+    path = path.format(outside=outside)
+    (folder / "m.csv").write_text(f"id,path\na,a.npy\nb,{path}\n")
+    argv = ["build-store", "--manifest", folder / "m.csv", "--out", tmp_path / "s"]
+    _one_line_error(capsys, rf"row 2 \(id 'b'\): path '{re.escape(path)}' is .*outside"
+                    rf"[/\\]secret\.npy, outside .*data .*pass --allow-outside-root", *argv)
+    assert not (tmp_path / "s").exists()
+    assert _cli(capsys, *argv, "--allow-outside-root")[0] == 0
+
+
+def test_video_manifest_paths_outside_its_folder_are_refused(tmp_path):
+    pytest.importorskip("av")
+    from sktdtw import TSESlidingEncoder
+    from sktdtw.video import encode_videos
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "v.csv").write_text("id,path,label\na,../secret.mp4,0\n")
+    with pytest.raises(ValueError, match=r"row 1 \(id 'a'\): path '\.\./secret\.mp4' is "
+                       r".*secret\.mp4, outside .*data"):
+        encode_videos(tmp_path / "data" / "v.csv", TSESlidingEncoder(), tmp_path / "s")
+    assert not (tmp_path / "s.partial").exists()

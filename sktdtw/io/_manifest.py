@@ -34,7 +34,26 @@ class _Row:
         return InputError(f"manifest {manifest}, row {self.number} (id {self.id!r}): {problem}")
 
 
-def _read_manifest(manifest, root):
+def resolve_manifest_path(path, root, allow_outside_root):
+    """The file a manifest's ``path`` cell names, and why it is refused (None if it is not).
+
+    A relative path starts from ``root``; ``~`` is the home directory. Unless
+    ``allow_outside_root``, a file that is not inside ``root`` once both are resolved
+    (``..``, an absolute path, ``~``, a symbolic link leading out) is refused: a manifest
+    from elsewhere must not copy any file the user can read into a store.
+    """
+    file = os.path.join(root, os.path.expanduser(path))
+    if allow_outside_root:
+        return file, None
+    real_root, real_file = os.path.realpath(root), os.path.realpath(file)
+    if os.path.commonpath([real_root, real_file]) == real_root:
+        return file, None
+    return file, (f"path {path!r} is {real_file}, outside {real_root} (the manifest's folder "
+                  "or the given root); pass --allow-outside-root (allow_outside_root=True) "
+                  "to read files anywhere")
+
+
+def _read_manifest(manifest, root, allow_outside_root):
     try:
         # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
         with open(manifest, newline="", encoding="utf-8-sig") as fp:
@@ -64,7 +83,9 @@ def _read_manifest(manifest, root):
         if row.id in first_row:
             raise row.error(manifest, f"duplicate id, already used in row {first_row[row.id]}")
         first_row[row.id] = number
-        row.file = os.path.join(root, os.path.expanduser(row.file))
+        row.file, outside = resolve_manifest_path(row.file, root, allow_outside_root)
+        if outside:
+            raise row.error(manifest, outside)
         rows.append(row)
     return rows
 
@@ -161,7 +182,8 @@ def _labels(rows):
     return labels
 
 
-def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0):
+def build_store(manifest_csv, out_path, *, root=None, allow_outside_root=False,
+                overwrite=False, verbose=0):
     """Build a TSE store from per-sample ``.npy`` / ``.pt`` files and a CSV manifest.
 
     The manifest has a header naming the columns ``id`` and ``path``, optionally ``label``
@@ -183,6 +205,10 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     root : str or path-like, default=None
         Directory that relative paths of the manifest start from; None means the
         manifest's own directory.
+    allow_outside_root : bool, default=False
+        Read files outside ``root`` too. By default a row whose path leads out of it
+        (``..``, an absolute path, ``~``, a symbolic link; resolved first) is an error, so
+        that a manifest cannot copy any file the user can read into the store.
     overwrite : bool, default=False
         Replace an existing store at ``out_path`` (never a directory that is not a store).
     verbose : int, default=0
@@ -197,7 +223,8 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     ------
     ValueError
         If the manifest lacks a required column or has no rows, or for the first row
-        whose id repeats an earlier one, whose cell is empty, whose file is missing,
+        whose id repeats an earlier one, whose cell is empty, whose path leads outside
+        ``root`` (without ``allow_outside_root``), whose file is missing,
         unreadable, not 2-D, empty, has a feature count differing from the first row's or
         non-finite values; the message names the row (1-based, header excluded) and its id.
 
@@ -219,7 +246,7 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     if os.path.isdir(manifest):
         raise InputError(f"manifest {manifest} is a directory, not a CSV file")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
-    rows = _read_manifest(manifest, root)
+    rows = _read_manifest(manifest, root, allow_outside_root)
 
     n_features = None
     for row in tqdm(rows, disable=not verbose, desc="checking files", unit="file"):

@@ -20,6 +20,7 @@ from .._atomic import atomic_file
 from .._csv import write_csv
 from .._errors import InputError
 from ..io import build_store
+from ..io._manifest import resolve_manifest_path
 from ._decode import VideoFile
 from ._pipeline import EncodeStats, iter_encoded
 
@@ -139,7 +140,7 @@ def _build(rows, columns, done, files, partial, out_path, verbose):
 
 
 def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, seek=False,
-                  root=None, bf16=False, verbose=0, stats=None):
+                  root=None, allow_outside_root=False, bf16=False, verbose=0, stats=None):
     """Encode the video files of a CSV manifest into a TSE store.
 
     Windows are batched across videos and decoded by ``tse_encoder.n_jobs`` threads (at
@@ -166,6 +167,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         encoder's ``frame_size`` when it has one.
     root : str or path-like, default=None
         Directory that relative paths start from; None means the manifest's directory.
+    allow_outside_root : bool, default=False
+        Read videos outside ``root`` too; by default a row whose path leads out of it is
+        an error (as for :func:`sktdtw.io.build_store`).
     bf16 : bool, default=False
         Run a ``torch.nn.Module`` encoder under bfloat16 autocast (for CUDA).
     verbose : int, default=0
@@ -216,7 +220,12 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         raise FileExistsError(f"{out_path} already exists; the store is written there")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
     rows, columns = _read_video_manifest(manifest)
-    videos = [os.path.join(root, os.path.expanduser(row["path"])) for row in rows]
+    videos = []
+    for number, row in enumerate(rows, start=1):
+        video, outside = resolve_manifest_path(row["path"], root, allow_outside_root)
+        if outside:
+            raise InputError(f"manifest {manifest}, row {number} (id {row['id']!r}): {outside}")
+        videos.append(video)
     settings = _encoding_settings(rows, videos, tse_encoder, fps, size, bf16)
     partial = out_path + ".partial"
     os.makedirs(partial, exist_ok=True)
