@@ -232,7 +232,10 @@ def _add_fit(commands, estimator_options):
 def _add_model_store_split(parser, verb):
     """``--model``, ``--store`` and ``--split`` of a command that ``verb``s a fitted model on
     a store."""
-    parser.add_argument("--model", required=True, metavar="FILE", help="model written by fit")
+    parser.add_argument("--model", required=True, metavar="FILE",
+                        help="model written by fit: a joblib pickle, and loading one runs "
+                             "whatever code it names, so load models only from trusted "
+                             "sources")
     parser.add_argument("--store", required=True, metavar="DIR", help="the TSE store")
     parser.add_argument("--split", default=None,
                         help=f"{verb} this split of the store only (default: every sample)")

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._device import resolve_device
 from ._errors import InputError
+from ._persistence import VersionedPickleMixin
 from ._series import check_series_list
 from ._windows import (
     _BUILTIN_ENCODERS,
@@ -24,7 +25,7 @@ from ._windows import (
 __all__ = ["TSESlidingEncoder"]
 
 
-class TSESlidingEncoder(TransformerMixin, BaseEstimator):
+class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
     """Encode sequences into temporal sequences of embeddings with a sliding window.
 
     A frozen encoder is applied to windows of frames slid along each sequence (a video

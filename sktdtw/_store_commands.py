@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 from ._atomic import atomic_file
 from ._csv import write_csv
@@ -23,17 +24,29 @@ def _open(path, split):
     return store if split is None else store.split(split)
 
 
-def _load_model(path):
+def _load_model(path, command):
+    """The fitted classifier in the joblib file ``path``; a model saved by another sktdtw
+    version is one line of warning on stderr."""
     import joblib
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    from ._persistence import SktdtwVersionWarning
+
     if not os.path.isfile(path):
         raise InputError(f"no model file at {path}")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling raises anything (EOFError, pickle errors, ...)
-        raise InputError(f"cannot load a model from {path}: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SktdtwVersionWarning)
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # unpickling raises anything (EOFError, pickle errors, ...)
+            raise InputError(f"cannot load a model from {path}: {exc}") from exc
+    for warning in caught:
+        if issubclass(warning.category, SktdtwVersionWarning):
+            print(f"sktdtw {command}: warning: {path}: {warning.message}", file=sys.stderr)
+        else:  # not ours to report: shown as it would have been
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     if not hasattr(model, "predict_proba"):
         raise InputError(f"{path} holds a {type(model).__name__}, not a classifier")
     try:
@@ -134,7 +147,7 @@ def _fit_summary(model, n_samples, checkpoint, seconds, out):
 
 def run_predict(args):
     """``sktdtw predict``; returns the exit status."""
-    model = _load_model(args.model)
+    model = _load_model(args.model, "predict")
     store = _open(args.store, args.split)
     proba = model.predict_proba(store)
     # The most probable class is the nearest centroid: the softmax is increasing in the
@@ -154,7 +167,7 @@ def run_evaluate(args):
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, "evaluate")
     store = _open(args.store, args.split)
     labels = _labels_of(store, "evaluate").tolist()
     proba = model.predict_proba(store)

@@ -138,3 +138,37 @@ def test_video_manifest_paths_outside_its_folder_are_refused(tmp_path):
                        r".*secret\.mp4, outside .*data"):
         encode_videos(tmp_path / "data" / "v.csv", TSESlidingEncoder(), tmp_path / "s")
     assert not (tmp_path / "s.partial").exists()
+
+
+# ------------------------------------------------------------ item 17: saved models
+
+
+def test_models_record_the_sktdtw_version_and_check_it_on_load(model_file, tmp_path, capsys,
+                                                                monkeypatch):
+    import pickle
+
+    import sktdtw
+    from sktdtw._persistence import SktdtwVersionWarning
+
+    model = joblib.load(model_file)  # the same version: no warning (warnings are errors)
+    assert model.__getstate__()["_sktdtw_version"] == sktdtw.__version__
+    saved, saved_version = pickle.dumps(model), sktdtw.__version__
+    monkeypatch.setattr(sktdtw, "__version__", "0.0.1")
+    with pytest.warns(SktdtwVersionWarning, match=rf"DejaVidClassifier was saved by sktdtw "
+                      rf"{re.escape(saved_version)} and "
+                      r"is loaded by sktdtw 0\.0\.1: it may fail or give other results"):
+        pickle.loads(saved)
+    write_store(tmp_path / "s", _series())
+    monkeypatch.setattr(sktdtw, "__version__", "0.0.1")
+    status, err = _cli(capsys, "predict", "--model", model_file, "--store", tmp_path / "s",
+                       "--out", tmp_path / "p.csv")
+    assert status == 0 and len(err) == 1, err
+    assert re.match(r"sktdtw predict: warning: .*model\.joblib: DejaVidClassifier was saved by "
+                    r"sktdtw \S+ and is loaded by sktdtw 0\.0\.1", err[0])
+
+
+def test_help_says_to_load_models_only_from_trusted_sources(capsys):
+    for command in ("predict", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "load models only from trusted sources" in " ".join(capsys.readouterr().out.split())
