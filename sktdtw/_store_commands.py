@@ -7,7 +7,7 @@ import sys
 import time
 import warnings
 
-from ._atomic import atomic_file
+from ._atomic import atomic_file, check_writable
 from ._csv import write_csv
 from ._errors import InputError
 
@@ -117,6 +117,7 @@ def run_fit(args):
 
     store = _open(args.store, args.split)
     labels = _labels_of(store, "fit")
+    check_writable(args.out)  # now, not after the fit
     model = DejaVidClassifier(**estimator_params(args))
     checkpoint = None if model.checkpoint is None else read_checkpoint(model.checkpoint)
     distributed = _init_distributed(model.device)
@@ -149,6 +150,7 @@ def run_predict(args):
     """``sktdtw predict``; returns the exit status."""
     model = _load_model(args.model, "predict")
     store = _open(args.store, args.split)
+    check_writable(args.out)
     proba = model.predict_proba(store)
     # The most probable class is the nearest centroid: the softmax is increasing in the
     # logits, which decrease with the distance.
@@ -170,6 +172,10 @@ def run_evaluate(args):
     model = _load_model(args.model, "evaluate")
     store = _open(args.store, args.split)
     labels = _labels_of(store, "evaluate").tolist()
+    metrics_file = os.path.join(args.out_dir, "metrics.json")
+    confusion_file = os.path.join(args.out_dir, "confusion_matrix.csv")
+    for file in (metrics_file, confusion_file):
+        check_writable(file)
     proba = model.predict_proba(store)
     classes = model.classes_.tolist()
     index = {c: i for i, c in enumerate(classes)}
@@ -193,8 +199,6 @@ def run_evaluate(args):
         f"top{TOP_K}_k": k,
     }
     confusion = confusion_matrix(truth, ranked[:, 0], labels=np.arange(len(every_label)))
-    metrics_file = os.path.join(args.out_dir, "metrics.json")
-    confusion_file = os.path.join(args.out_dir, "confusion_matrix.csv")
     with atomic_file(metrics_file, "w") as fp:
         json.dump(metrics, fp, indent=2)
     with atomic_file(confusion_file, "w") as fp:

@@ -3,6 +3,7 @@ every bad number, damaged or hostile file and unwritable destination is one line
 its cause, with exit status 2, before any long work; the files written are safe to open.
 """
 
+import os
 import re
 
 import joblib
@@ -109,8 +110,6 @@ def test_predictions_and_confusion_matrix_neutralise_formulas(tmp_path, capsys):
 @pytest.mark.parametrize("path", ["../outside/secret.npy", "{outside}/secret.npy",
                                   "link/secret.npy", "~/secret.npy"])
 def test_manifest_paths_outside_its_folder_are_refused(tmp_path, capsys, monkeypatch, path):
-    import os
-
     outside, folder = tmp_path / "outside", tmp_path / "data"
     outside.mkdir()
     folder.mkdir()
@@ -172,3 +171,56 @@ def test_help_says_to_load_models_only_from_trusted_sources(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "load models only from trusted sources" in " ".join(capsys.readouterr().out.split())
+
+
+# ------------------------------------------------------------ item 14: destinations
+
+
+@pytest.fixture
+def labelled_store(tmp_path):
+    write_store(tmp_path / "s", _series(), labels=np.arange(8) % 2)
+    return tmp_path / "s"
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    def never(self, X, y):
+        raise AssertionError("fitted before the destination was checked")
+
+    monkeypatch.setattr(DejaVidClassifier, "fit", never)
+
+
+def test_fit_to_a_directory_is_refused_before_fitting(labelled_store, tmp_path, capsys,
+                                                      no_fit):
+    (tmp_path / "folder").mkdir()
+    message = _one_line_error(capsys, r"Is a directory.*: '.*folder'$", "fit", "--store",
+                              labelled_store, "--out", tmp_path / "folder")
+    assert ".tmp-" not in message
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="needs POSIX permissions that apply (not root)")
+def test_fit_to_an_unwritable_folder_is_refused_before_fitting(labelled_store, tmp_path,
+                                                               capsys, no_fit):
+    (tmp_path / "ro").mkdir(0o555)
+    message = _one_line_error(capsys, r"Permission denied: '.*ro[/\\]m\.joblib'$", "fit",
+                              "--store", labelled_store, "--out", tmp_path / "ro" / "m.joblib")
+    assert ".tmp-" not in message
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EFBIG"])
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch, code):
+    import errno
+
+    from sktdtw._atomic import atomic_file
+
+    def full(fd):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    monkeypatch.setattr(os, "fsync", full)  # where a full disk shows, past the buffers
+    with pytest.raises(OSError, match=rf"\[Errno {getattr(errno, code)}\] .*: '.*m\.joblib'"):
+        with atomic_file(tmp_path / "m.joblib") as fp:
+            fp.write(b"model")
+    with pytest.raises(OSError, match=rf"\[Errno {getattr(errno, code)}\] .*: '.*[/\\]s'"):
+        write_store(tmp_path / "s", _series())
+    assert os.listdir(tmp_path) == []
