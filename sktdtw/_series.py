@@ -33,23 +33,60 @@ from .dtw._packing import offsets_from_lengths
 
 __all__ = [
     "check_lazy_series", "check_series_list", "check_targets", "is_lazy", "read_series_batch",
+    "tensor_as_numpy",
 ]
 
+# Floating-point dtypes NumPy has; a tensor of another one (bfloat16, float8) is converted
+# to float32, which holds its values exactly.
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
-def _as_real_array(x, what):
-    """``np.asarray`` with the errors scikit-learn's own validation raises."""
+
+def tensor_as_numpy(x, what):
+    """The values of the tensor ``x`` as a NumPy array (cut from the graph, on the CPU).
+
+    Raises
+    ------
+    ValueError
+        For a tensor on the meta device, which holds no values; ``what`` names it.
+    """
+    if x.is_meta:
+        raise InputError(f"{what} is a tensor on the meta device, which holds no values")
+    x = x.detach().cpu()
+    if x.dtype.is_floating_point and x.dtype not in _NUMPY_FLOATS:
+        x = x.float()
+    return x.numpy()
+
+
+def _non_number(arr, what, samples):
+    """The error for the first entry of the object array ``arr`` that is not a real number
+    (``samples``: its first axis numbers the samples of X)."""
+    for index, value in np.ndenumerate(arr):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            where = (f"sample {index[0]} of {what} holds {value!r} at index {index[1:]}"
+                     if samples else f"{what} holds {value!r} at index {index}")
+            return InputError(f"{where}, not a real number")
+    return InputError(f"{what} holds entries that are not real numbers")
+
+
+def _as_real_array(x, what, samples=False):
+    """``np.asarray`` with the errors scikit-learn's own validation raises; an entry that is
+    not a number is named by its sample (``samples``: the first axis numbers them)."""
     if sparse.issparse(x):
         raise TypeError(
             f"{what} is a sparse matrix; sparse input is not supported, pass dense arrays"
         )
     if isinstance(x, torch.Tensor):  # the estimators never backpropagate into their input
-        x = x.detach().cpu()
+        x = tensor_as_numpy(x, what)
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise InputError(f"Complex data not supported: {what} has dtype {arr.dtype}")
     if arr.dtype.kind == "O":
-        # Raises TypeError/ValueError for entries that are not numbers, as check_array does.
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise _non_number(arr, what, samples) from exc
     if arr.dtype.kind not in "fiub":
         raise InputError(f"{what} has dtype {arr.dtype}; expected real numbers")
     return arr
@@ -105,7 +142,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
                 f"{input_name} is a {type(X).__name__}; expected a list of (T, F) series, an "
                 "array or a Sequence (materialise an iterator or generator with list())"
             )
-        arr = _as_real_array(X, input_name)
+        arr = _as_real_array(X, input_name, samples=True)
         if arr.ndim == 2 and n_features not in (None, 1):
             raise InputError(
                 f"{input_name} is a 2-D array of shape {arr.shape}, read as {arr.shape[0]} "

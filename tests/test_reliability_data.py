@@ -5,8 +5,11 @@ a store being replaced by a concurrent writer is never called corrupted.
 
 import numpy as np
 import pytest
+import torch
 
 import sktdtw.io._format
+from sktdtw import DejaVidClassifier
+from sktdtw.dtw import weighted_dtw
 from sktdtw.io import open_store, write_store
 
 # ------------------------------------------------------------ item 13: concurrent writers
@@ -59,3 +62,68 @@ def test_an_open_that_races_overwrites_forever_says_so(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="is being replaced by other writers faster than it "
                        "can be opened"):
         open_store(path)
+
+
+# ------------------------------------------------------------ item 12: odd dtypes
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(int(t), 3)).astype(np.float32) for t in rng.integers(4, 9, 8)]
+    y = np.arange(8) % 2
+    return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean", n_prototypes=1,
+                             random_state=0).fit(X, y), X, y
+
+
+def _object_array(items):
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def test_a_string_in_an_object_array_names_its_sample(fitted):
+    clf, X, _ = fitted
+    bad = X[1].astype(object)
+    bad[2, 1] = "a"
+    with pytest.raises(ValueError, match=r"sample 1 of X holds 'a' at index \(2, 1\), not a "
+                       "real number"):
+        clf.predict(_object_array([X[0], bad]))
+    whole = np.stack([X[0][:4], X[1][:4]]).astype(object)
+    whole[1, 3, 0] = "b"
+    with pytest.raises(ValueError, match=r"sample 1 of X holds 'b' at index \(3, 0\)"):
+        clf.predict(whole)
+
+
+def test_bfloat16_tensors_are_converted(fitted, tmp_path):
+    clf, X, _ = fitted
+    half = [torch.from_numpy(x).to(torch.bfloat16) for x in X]
+    exact = [t.float().numpy() for t in half]
+    np.testing.assert_array_equal(clf.predict_proba(half), clf.predict_proba(exact))
+    store = write_store(tmp_path / "s", half)
+    np.testing.assert_array_equal(store[3], exact[3])
+
+
+def test_meta_tensors_are_refused_naming_the_sample(fitted, tmp_path):
+    clf, X, _ = fitted
+    meta = [torch.from_numpy(x) for x in X[:2]] + [torch.empty(5, 3, device="meta")]
+    with pytest.raises(ValueError, match="sample 2 of X is a tensor on the meta device, which "
+                       "holds no values"):
+        clf.predict(meta)
+    with pytest.raises(ValueError, match="series 2 is a tensor on the meta device"):
+        write_store(tmp_path / "s", meta)
+
+
+@pytest.mark.parametrize("offsets, message", [
+    (torch.tensor([0.0, 4.0, 10.0]), "offsets have dtype torch.float32; expected integers"),
+    (np.array([0.0, 4.0, 10.0]), "offsets have dtype torch.float64; expected integers"),
+    (torch.tensor([[0, 4, 10]]), r"offsets must be a 1-D int64 tensor .* shape \(1, 3\)"),
+    ([0, 4, 10], None),
+])
+def test_bad_offsets_of_a_pair_are_named_as_offsets(offsets, message):
+    values, C = torch.rand(10, 3), torch.rand(2, 4, 3)
+    if message is None:  # a list of ints is offsets too
+        assert weighted_dtw((values, offsets), C, torch.ones_like(C)).shape == (2, 2)
+        return
+    with pytest.raises(ValueError, match=message):
+        weighted_dtw((values, offsets), C, torch.ones_like(C))
