@@ -12,6 +12,8 @@ from sktdtw import DejaVidClassifier
 from sktdtw.dtw import weighted_dtw
 from sktdtw.io import open_store, write_store
 
+from conftest import LazySequence
+
 # ------------------------------------------------------------ item 13: concurrent writers
 
 
@@ -127,3 +129,40 @@ def test_bad_offsets_of_a_pair_are_named_as_offsets(offsets, message):
         return
     with pytest.raises(ValueError, match=message):
         weighted_dtw((values, offsets), C, torch.ones_like(C))
+
+
+# ------------------------------------------------------------ item 11: float32's range
+
+
+def _two_classes(scale, n=8, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    X = [(rng.normal(size=(6, 2)) * scale).astype(dtype) for _ in range(n)]
+    return X, np.arange(n) % 2
+
+
+_RANGE = r"float32's range: magnitudes from 1\.18e-38 \(the smallest normal number\) to 3\.4e\+38"
+
+
+@pytest.mark.parametrize("scale, params", [
+    (1e-39, {}),  # default pooled scaling: the weights 1 / std overflowed
+    (1e-42, {"feature_scaling": None}),  # no scaling: the training diverged
+])
+def test_values_below_float32s_normal_range_name_it_and_the_sample(scale, params, tmp_path):
+    X, y = _two_classes(scale)
+    X = [np.ones((6, 2), np.float32)] + X[1:]
+    with pytest.raises(ValueError, match=rf"sample 1 of X has no value larger than \S+ in "
+                       rf"magnitude, below {_RANGE}"):
+        DejaVidClassifier(max_epochs=2, random_state=0, **params).fit(X, y)
+    store = write_store(tmp_path / "s", X, labels=y)  # a store holds them; a fit refuses
+    with pytest.raises(ValueError, match=rf"sample [1-7] of X has no value larger .*{_RANGE}"):
+        DejaVidClassifier(max_epochs=2, random_state=0, **params).fit(store, y)
+
+
+def test_float64_values_beyond_float32_name_the_range_and_the_sample(fitted):
+    clf, X, _ = fitted
+    big = X[2].astype(np.float64)
+    big[3, 1] = 1e39
+    for data in (X[:2] + [big], LazySequence(X[:2] + [big])):
+        with pytest.raises(ValueError, match=rf"sample 2 of X has the value 1e\+39 at time step "
+                           rf"3, beyond {_RANGE}, in which the estimators compute"):
+            clf.predict(data)
