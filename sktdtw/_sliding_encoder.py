@@ -223,7 +223,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
             series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos; tensors
             like arrays. A list of video files (paths or :class:`sktdtw.video.VideoFile`,
             RGB frames resized to the encoder's ``frame_size`` if it has one) or a lazy
-            sequence is read one video at a time, windows batched across videos, holding
+            sequence is read one video at a time, windows batched per video, holding
             only the frames of the windows in flight (``pip install 'sktdtw[video]'``).
         y : None
             Ignored.

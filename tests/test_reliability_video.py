@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("av")
 transformers = pytest.importorskip("transformers")
@@ -146,8 +147,6 @@ class _Payload:
 
 
 def test_pickled_hf_weights_are_refused_saying_why(checkpoint, tmp_path, capsys):
-    import torch
-
     folder = tmp_path / "pickled"
     shutil.copytree(checkpoint, folder)
     os.remove(folder / "model.safetensors")
@@ -178,3 +177,42 @@ def test_a_setting_error_before_any_video_leaves_nothing_to_resume(checkpoint, v
     (tmp_path / "store.partial" / "settings.json").write_text('{"clip_length": 3}')
     assert main(argv) == 0, capsys.readouterr().err
     assert not os.path.exists(tmp_path / "store.partial") and os.path.isdir(tmp_path / "store")
+
+
+# ------------------------------------------------------------ item 21: resumed encode
+
+
+class _BatchSensitive(torch.nn.Module):
+    """A window encoder whose output depends on its batch's size, as PyTorch's kernels may
+    (another algorithm for another batch size) in the last bits; here in the third digit."""
+
+    def forward(self, clips):
+        means = clips.float().mean(dim=(1, 2, 3, 4))
+        return torch.stack([means, means + 1e-3 * len(clips)], dim=1)
+
+
+def test_a_resumed_encode_is_bit_identical_to_an_uninterrupted_one(videos, tmp_path):
+    def encoder(stop_at=None):
+        module, calls = _BatchSensitive(), []
+
+        def forward(clips):
+            calls.append(len(clips))
+            if len(calls) == stop_at:
+                raise KeyboardInterrupt
+            return _BatchSensitive.forward(module, clips)
+
+        module.forward = forward
+        return TSESlidingEncoder(module, window=4, stride=2, batch_size=3, n_jobs=3)
+
+    full, _ = encode_videos(videos, encoder(), tmp_path / "full")
+    # 2 + 3 + 3 model calls for the 5, 9 and 7 windows: after 6, one video at least is done.
+    with pytest.raises(KeyboardInterrupt):
+        encode_videos(videos, encoder(stop_at=7), tmp_path / "resumed")
+    assert [name for name in os.listdir(tmp_path / "resumed.partial") if name.endswith(".npy")]
+    resumed, _ = encode_videos(videos, encoder(), tmp_path / "resumed")
+    np.testing.assert_array_equal(resumed.read_batch(slice(None))[0],
+                                  full.read_batch(slice(None))[0])
+    # Each video as if encoded alone.
+    for i in range(3):
+        alone = encoder().fit_transform([str(videos.parent / f"v{i}.mp4")])[0]
+        np.testing.assert_array_equal(full[i], alone)

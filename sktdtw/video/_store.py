@@ -143,7 +143,7 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
                   root=None, allow_outside_root=False, bf16=False, verbose=0, stats=None):
     """Encode the video files of a CSV manifest into a TSE store.
 
-    Windows are batched across videos and decoded by ``tse_encoder.n_jobs`` threads (at
+    Windows are batched per video and decoded by ``tse_encoder.n_jobs`` threads (at
     least 2) ahead of the model. Each finished TSE is saved at once to ``<out_path>.partial``,
     so an interrupted run, started again with the same arguments, encodes only the videos
     not finished yet; the store is written from them at the end and the directory removed.
