@@ -129,8 +129,9 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
     ------
     ValueError
         If ``X`` is empty or 1-D, a series is empty, is not 1-D/2-D, contains non-finite
-        values (other than trailing NaN padding), or has a feature count differing from
-        the others or from ``n_features``; the message names the sample.
+        values (other than trailing NaN padding), values beyond float32's range or only
+        float32 subnormal ones (with ``dtype=np.float32``), or has a feature count
+        differing from the others or from ``n_features``; the message names the sample.
     TypeError
         For sparse input, or an iterator (pass a list).
     """
