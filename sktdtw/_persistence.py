@@ -14,8 +14,8 @@ from sklearn.exceptions import InconsistentVersionWarning
 __all__ = ["SktdtwVersionWarning", "VersionedPickleMixin"]
 
 _KEY = "_sktdtw_version"
-# What a pickle written before versions were recorded is said to come from.
-_UNRECORDED = "unrecorded (before 0.1.0)"
+# The version of a pickle written before versions were recorded.
+_UNRECORDED = "unrecorded"
 
 
 class SktdtwVersionWarning(InconsistentVersionWarning):
@@ -23,11 +23,13 @@ class SktdtwVersionWarning(InconsistentVersionWarning):
     it (a scikit-learn ``InconsistentVersionWarning``, so filters for it apply)."""
 
     def __str__(self):
+        saved, current = self.original_sklearn_version, self.current_sklearn_version
+        by = ("an sktdtw that did not record its version" if saved == _UNRECORDED
+              else f"sktdtw {saved}")
         return (
-            f"{self.estimator_name} was saved by sktdtw {self.original_sklearn_version} and "
-            f"is loaded by sktdtw {self.current_sklearn_version}: it may fail or give other "
-            f"results; refit it with sktdtw {self.current_sklearn_version}, or load it with "
-            f"sktdtw {self.original_sklearn_version}"
+            f"{self.estimator_name} was saved by {by} and is loaded by sktdtw {current}: it "
+            f"may fail or give other results; refit it with sktdtw {current}"
+            + ("" if saved == _UNRECORDED else f", or load it with sktdtw {saved}")
         )
 
 

@@ -224,3 +224,20 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch, code):
     with pytest.raises(OSError, match=rf"\[Errno {getattr(errno, code)}\] .*: '.*[/\\]s'"):
         write_store(tmp_path / "s", _series())
     assert os.listdir(tmp_path) == []
+
+
+def test_a_model_pickled_without_a_version_warns_too(model_file):
+    import pickle
+
+    from sktdtw._persistence import SktdtwVersionWarning
+
+    model = joblib.load(model_file)
+    state = model.__getstate__()
+    del state["_sktdtw_version"]
+    bare = DejaVidClassifier.__new__(DejaVidClassifier)
+    with pytest.warns(SktdtwVersionWarning, match="DejaVidClassifier was saved by an sktdtw "
+                      "that did not record its version and is loaded by sktdtw"):
+        bare.__setstate__(state)
+    assert not hasattr(bare, "_sktdtw_version")
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(bare)).centroids_,
+                                  model.centroids_)
