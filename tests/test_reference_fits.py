@@ -73,11 +73,13 @@ def _environment():
 @pytest.mark.parametrize("lazy", [False, True], ids=["list", "lazy"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_fitted_arrays_match_the_saved_reference(case, lazy):
-    saved = np.load(REFERENCE)
-    if str(saved["environment"]) != _environment():
-        pytest.skip(f"reference saved with {saved['environment']}, this is {_environment()}")
-    for key, value in _fit(case, lazy).items():
-        np.testing.assert_array_equal(value, saved[f"{case}/{key}"], err_msg=f"{case} {key}")
+    with np.load(REFERENCE) as saved:  # closed on the skip too (else a ResourceWarning)
+        if str(saved["environment"]) != _environment():
+            pytest.skip(f"reference saved with {saved['environment']}, this is "
+                        f"{_environment()}")
+        for key, value in _fit(case, lazy).items():
+            np.testing.assert_array_equal(value, saved[f"{case}/{key}"],
+                                          err_msg=f"{case} {key}")
 
 
 if __name__ == "__main__":
