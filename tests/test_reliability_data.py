@@ -3,6 +3,8 @@ of float32's range and odd dtypes are errors naming the range or the type and th
 a store being replaced by a concurrent writer is never called corrupted.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -166,3 +168,10 @@ def test_float64_values_beyond_float32_name_the_range_and_the_sample(fitted):
         with pytest.raises(ValueError, match=rf"sample 2 of X has the value 1e\+39 at time step "
                            rf"3, beyond {_RANGE}, in which the estimators compute"):
             clf.predict(data)
+
+
+def test_the_values_memmap_names_its_file(tmp_path):
+    """joblib sends a view of a memmap to a worker process by its file's path."""
+    _write(tmp_path / "s", 1)
+    store = open_store(tmp_path / "s")
+    assert store._files.values.filename == os.path.join(str(tmp_path / "s"), "values.npy")

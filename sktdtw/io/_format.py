@@ -228,8 +228,12 @@ def _map_values(path, fp, meta):
     if size > needed or needed != meta["values_nbytes"]:
         raise _corrupt(path, "values.npy", f"has {size} bytes of values; meta.json says "
                        f"{meta['values_nbytes']} and its shape {needed}")
-    return np.memmap(fp, dtype=_VALUES_DTYPE, mode="r", offset=header_end,
-                     shape=(rows, n_features))
+    values = np.memmap(fp, dtype=_VALUES_DTYPE, mode="r", offset=header_end,
+                       shape=(rows, n_features))
+    # The file's path, not its name relative to the directory's descriptor: joblib ships
+    # views of a memmap to worker processes by reopening this file.
+    values.filename = os.path.join(path, "values.npy")
+    return values
 
 
 def _load_small(directory, name, n_samples, digests):
