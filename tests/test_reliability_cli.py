@@ -241,3 +241,10 @@ def test_a_model_pickled_without_a_version_warns_too(model_file):
     assert not hasattr(bare, "_sktdtw_version")
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(bare)).centroids_,
                                   model.centroids_)
+
+
+def test_a_fifo_in_a_manifest_is_named_as_such(tmp_path, capsys):
+    os.mkfifo(tmp_path / "a.npy")
+    (tmp_path / "m.csv").write_text("id,path\na,a.npy\n")
+    _one_line_error(capsys, r"row 1 \(id 'a'\): file .*a\.npy is not a regular file",
+                    "build-store", "--manifest", tmp_path / "m.csv", "--out", tmp_path / "s")

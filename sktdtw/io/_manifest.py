@@ -95,7 +95,9 @@ def _shape_and_dtype(row, manifest):
     if os.path.isdir(row.file):
         raise row.error(manifest, f"{row.file} is a directory, not a .npy or .pt file")
     if not os.path.isfile(row.file):
-        raise row.error(manifest, f"file {row.file} does not exist")
+        problem = ("is not a regular file (a FIFO, socket or device)"
+                   if os.path.exists(row.file) else "does not exist")
+        raise row.error(manifest, f"file {row.file} {problem}")
     kind = os.path.splitext(row.file)[1].lower()
     if kind == ".pt":
         tensor = _load_pt(row, manifest, mmap=True)
