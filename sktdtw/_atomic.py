@@ -15,13 +15,14 @@ here, so that:
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import secrets
 import shutil
 import socket
 from contextlib import contextmanager
 
-__all__ = ["atomic_directory", "atomic_file", "remove_stale"]
+__all__ = ["atomic_directory", "atomic_file", "check_writable", "remove_stale"]
 
 _HOST = socket.gethostname().replace("-", "_")
 _TAG = ".tmp-"
@@ -98,6 +99,54 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+# Errors of writing data: they carry no file name of their own.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextmanager
+def _errors_naming(path):
+    """An OSError while ``path`` is written names ``path``: not its temporary sibling, nor
+    nothing (a full disk, a file-size limit)."""
+    try:
+        yield
+    except OSError as exc:
+        unnamed = exc.filename is None and exc.errno in _WRITE_ERRNOS
+        if unnamed or _TAG in os.path.basename(os.fspath(exc.filename or "")):
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
+
+
+def _create_sibling(path):
+    """Create the temporary sibling file of ``path``; returns its name and descriptor."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    remove_stale(path)
+    tmp = _sibling(path, "tmp")
+    return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+
+
+def check_writable(path):
+    """Raise now, naming ``path``, where :func:`atomic_file` could not write it later: a
+    directory at ``path``, a folder that cannot be created or written.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file a long computation will write; its directory is created if missing.
+
+    Raises
+    ------
+    OSError
+        ``IsADirectoryError``, ``PermissionError``... naming ``path``.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a file", path)
+    with _errors_naming(path):
+        tmp, fd = _create_sibling(path)
+        os.close(fd)
+        os.unlink(tmp)
+
+
 @contextmanager
 def atomic_file(path, mode="wb"):
     """Open a temporary sibling of ``path`` for writing; rename it to ``path`` on success.
@@ -113,23 +162,22 @@ def atomic_file(path, mode="wb"):
     ------
     file : file object
         Flushed and fsynced before the rename; on an exception the temporary file is
-        removed and ``path`` is untouched.
+        removed and ``path`` is untouched. An OSError of the write (a full disk...) or of
+        the temporary file names ``path``.
     """
     path = os.path.abspath(os.fspath(path))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    remove_stale(path)
-    tmp = _sibling(path, "tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-    try:
-        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **text) as fp:
-            yield fp
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with _errors_naming(path):
+        tmp, fd = _create_sibling(path)
+        try:
+            text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+            with os.fdopen(fd, mode, **text) as fp:
+                yield fp
+                fp.flush()
+                os.fsync(fp.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     _fsync_directory(os.path.dirname(path))
 
 
@@ -189,25 +237,27 @@ def atomic_directory(path, replace=None):
     ------
     directory : str
         The temporary directory to fill (mode 0777 less the umask). On an exception it is
-        removed and ``path`` is untouched.
+        removed and ``path`` is untouched. An OSError of a write (a full disk...) or of the
+        temporary directory names ``path``.
     """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    remove_stale(path)
-    tmp = _sibling(path, "tmp")
-    os.mkdir(tmp, 0o777)
-    try:
-        yield tmp
-        _fsync_directory(tmp)
-        if not os.path.lexists(path):
-            os.rename(tmp, path)
-        else:
-            if replace is None:
-                raise FileExistsError(f"{path} already exists")
-            replace(path)
-            _replace_directory(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _errors_naming(path):
+        os.makedirs(parent, exist_ok=True)
+        remove_stale(path)
+        tmp = _sibling(path, "tmp")
+        os.mkdir(tmp, 0o777)
+        try:
+            yield tmp
+            _fsync_directory(tmp)
+            if not os.path.lexists(path):
+                os.rename(tmp, path)
+            else:
+                if replace is None:
+                    raise FileExistsError(f"{path} already exists")
+                replace(path)
+                _replace_directory(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     _fsync_directory(parent)

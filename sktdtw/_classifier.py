@@ -25,6 +25,7 @@ from ._errors import InputError
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
 from ._initialization import auto_centroid_length, check_centroid_length, initial_prototypes
 from ._parameters import LearnedPrototypes
+from ._persistence import VersionedPickleMixin
 from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
 from ._series import check_targets
 from ._source import as_source
@@ -42,7 +43,7 @@ _SCORING_SAMPLES = 2048
 
 class DejaVidClassifier(
     PrototypeClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-    ClassifierMixin, BaseEstimator
+    ClassifierMixin, VersionedPickleMixin, BaseEstimator
 ):
     """Classify variable-length multivariate time series by learned weighted DTW (DejaVid).
 

@@ -76,13 +76,6 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
 def _fraction(text):
     value = float(text)
     if not 0 < value < 1:
@@ -165,12 +158,13 @@ def _add_demo(commands):
                       help="number of classes (motion orders)")
     demo.add_argument("--test-size", type=_fraction, default=0.5,
                       help="fraction of the videos held out for testing")
-    demo.add_argument("--max-epochs", type=_positive_int, default=None,
+    # The estimators' options are checked by the estimators' own parameter constraints.
+    demo.add_argument("--max-epochs", type=int, default=None,
                       help="DejaVid training epochs (default: DejaVidClassifier's)")
-    demo.add_argument("--centroid-length", type=_positive_int, default=None,
+    demo.add_argument("--centroid-length", type=int, default=None,
                       help="steps per class centroid (default: DejaVidClassifier's 'auto', "
                            "half the median number of windows)")
-    demo.add_argument("--learning-rate", type=_positive_float, default=None,
+    demo.add_argument("--learning-rate", type=float, default=None,
                       help="learning rate of the log-weights (default: DejaVidClassifier's)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the videos, the split and the classifier")
@@ -238,7 +232,10 @@ def _add_fit(commands, estimator_options):
 def _add_model_store_split(parser, verb):
     """``--model``, ``--store`` and ``--split`` of a command that ``verb``s a fitted model on
     a store."""
-    parser.add_argument("--model", required=True, metavar="FILE", help="model written by fit")
+    parser.add_argument("--model", required=True, metavar="FILE",
+                        help="model written by fit: a joblib pickle, and loading one runs "
+                             "whatever code it names, so load models only from trusted "
+                             "sources")
     parser.add_argument("--store", required=True, metavar="DIR", help="the TSE store")
     parser.add_argument("--split", default=None,
                         help=f"{verb} this split of the store only (default: every sample)")
@@ -275,10 +272,14 @@ def _add_evaluate(commands):
 
 
 def _add_root(parser):
-    """``--root``, for the relative paths of a manifest."""
+    """``--root``, for the relative paths of a manifest, and ``--allow-outside-root``."""
     parser.add_argument("--root", metavar="DIR", default=None,
                         help="directory that relative paths start from (default: the "
                              "manifest's directory)")
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="read files outside the root too (by default a path leading out "
+                             "of it, by .., an absolute path, ~ or a symbolic link, is an "
+                             "error)")
 
 
 def _add_encode(commands):

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import validate_data
 
 from ._errors import InputError
+from ._persistence import VersionedPickleMixin
 from ._series import check_series_list, check_targets
 from ._source import as_source, split_batch
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
@@ -214,7 +215,7 @@ def dba_barycenter(
     return (barycenter, n_iter) if return_n_iter else barycenter
 
 
-class DBAInitializer(BaseEstimator):
+class DBAInitializer(VersionedPickleMixin, BaseEstimator):
     """Per-class DTW barycenters: the centroids DejaVid starts from.
 
     For every class, up to ``n_samples`` training series are drawn uniformly without

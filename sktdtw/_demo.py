@@ -40,6 +40,16 @@ def run_demo(args):
     """``sktdtw demo``; returns the exit status."""
     if args.n_videos < 2 * args.n_classes:
         raise InputError(f"--n-videos must be at least 2 per class ({2 * args.n_classes})")
+    encoder = TSESlidingEncoder(
+        RandomConv3dEncoder(), window=8, stride=2, n_jobs=args.n_jobs, verbose=args.verbose
+    )
+    clf = DejaVidClassifier(random_state=args.seed, verbose=args.verbose).set_params(**{
+        name: value for name in ("centroid_length", "learning_rate", "max_epochs")
+        if (value := getattr(args, name)) is not None
+    })
+    # The options' numbers, by the estimators' own rules, before the videos are made.
+    encoder._validate_params()
+    clf._validate_params()
     videos, y = make_action_videos(args.n_videos, args.n_classes, random_state=args.seed)
     lengths = [len(video) for video in videos]
     print(
@@ -52,16 +62,7 @@ def run_demo(args):
         videos, y, test_size=args.test_size, stratify=y, random_state=args.seed
     )
 
-    encoder = TSESlidingEncoder(
-        RandomConv3dEncoder(), window=8, stride=2, n_jobs=args.n_jobs, verbose=args.verbose
-    )
-    dejavid = Pipeline([
-        ("encoder", encoder),
-        ("clf", DejaVidClassifier(random_state=args.seed, verbose=args.verbose).set_params(**{
-            name: value for name in ("centroid_length", "learning_rate", "max_epochs")
-            if (value := getattr(args, name)) is not None
-        })),
-    ])
+    dejavid = Pipeline([("encoder", encoder), ("clf", clf)])
     baseline = Pipeline([
         ("encoder", clone(encoder)),
         ("mean_pool", FunctionTransformer(_mean_over_windows)),

@@ -31,13 +31,14 @@ def run_encode(args):
     encoder = HuggingFaceVideoEncoder(args.encoder, output=args.output)
     tse_encoder = TSESlidingEncoder(
         encoder, window=args.window, stride=args.stride, padding=args.padding,
-        clip_length=args.clip_length or encoder.num_frames, batch_size=args.batch_size,
-        device=args.device, n_jobs=args.workers,
+        clip_length=encoder.num_frames if args.clip_length is None else args.clip_length,
+        batch_size=args.batch_size, device=args.device, n_jobs=args.workers,
     )
     stats = EncodeStats()
-    store, failures = encode_videos(args.videos, tse_encoder, args.out, fps=args.fps,
-                                    seek=args.seek, root=args.root, bf16=args.bf16, verbose=1,
-                                    stats=stats)
+    store, failures = encode_videos(
+        args.videos, tse_encoder, args.out, fps=args.fps, seek=args.seek, root=args.root,
+        allow_outside_root=args.allow_outside_root, bf16=args.bf16, verbose=1, stats=stats,
+    )
     for video_id, reason in failures:
         print(f"sktdtw encode: failed: {video_id}: {reason}", file=sys.stderr)
     print(f"store {store.path}: {len(store)} videos of {store.n_features} features; "

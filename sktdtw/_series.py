@@ -35,23 +35,64 @@ from .dtw._packing import offsets_from_lengths
 
 __all__ = [
     "check_lazy_series", "check_series_list", "check_targets", "is_lazy", "read_series_batch",
+    "tensor_as_numpy",
 ]
 
+# Floating-point dtypes NumPy has; a tensor of another one (bfloat16, float8) is converted
+# to float32, which holds its values exactly.
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
-def _as_real_array(x, what):
-    """``np.asarray`` with the errors scikit-learn's own validation raises."""
+
+def tensor_as_numpy(x, what):
+    """The values of the tensor ``x`` as a NumPy array (cut from the graph, on the CPU).
+
+    Raises
+    ------
+    ValueError
+        For a tensor on the meta device, which holds no values; ``what`` names it.
+    """
+    if x.is_meta:
+        raise InputError(f"{what} is a tensor on the meta device, which holds no values")
+    x = x.detach().cpu()
+    if x.dtype.is_floating_point and x.dtype not in _NUMPY_FLOATS:
+        x = x.float()
+    return x.numpy()
+
+
+def _non_number(arr, what, samples, exc):
+    """The error for the first entry of the object array ``arr`` that is not a real number
+    (``samples``: its first axis numbers the samples of X), of the type of ``exc``, the
+    conversion's error: a ValueError for a string that is not a number, a TypeError for
+    another object, as scikit-learn's validation raises."""
+    for index, value in np.ndenumerate(arr):
+        try:
+            float(value)
+        except (TypeError, ValueError) as error:
+            where = (f"sample {index[0]} of {what} holds {value!r} at index {index[1:]}"
+                     if samples else f"{what} holds {value!r} at index {index}")
+            if isinstance(error, TypeError):
+                return TypeError(f"{where}: {error}")
+            return InputError(f"{where}, not a real number")
+    return exc
+
+
+def _as_real_array(x, what, samples=False):
+    """``np.asarray`` with the errors scikit-learn's own validation raises; an entry that is
+    not a number is named by its sample (``samples``: the first axis numbers them)."""
     if sparse.issparse(x):
         raise TypeError(
             f"{what} is a sparse matrix; sparse input is not supported, pass dense arrays"
         )
     if isinstance(x, torch.Tensor):  # the estimators never backpropagate into their input
-        x = x.detach().cpu()
+        x = tensor_as_numpy(x, what)
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise InputError(f"Complex data not supported: {what} has dtype {arr.dtype}")
     if arr.dtype.kind == "O":
-        # Raises TypeError/ValueError for entries that are not numbers, as check_array does.
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise _non_number(arr, what, samples, exc) from exc
     if arr.dtype.kind not in "fiub":
         raise InputError(f"{what} has dtype {arr.dtype}; expected real numbers")
     return arr
@@ -90,8 +131,9 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
     ------
     ValueError
         If ``X`` is empty or 1-D, a series is empty, is not 1-D/2-D, contains non-finite
-        values (other than trailing NaN padding), or has a feature count differing from
-        the others or from ``n_features``; the message names the sample.
+        values (other than trailing NaN padding), values beyond float32's range or only
+        float32 subnormal ones (with ``dtype=np.float32``), or has a feature count
+        differing from the others or from ``n_features``; the message names the sample.
     TypeError
         For sparse input, or an iterator (pass a list).
     """
@@ -107,7 +149,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
                 f"{input_name} is a {type(X).__name__}; expected a list of (T, F) series, an "
                 "array or a Sequence (materialise an iterator or generator with list())"
             )
-        arr = _as_real_array(X, input_name)
+        arr = _as_real_array(X, input_name, samples=True)
         if arr.ndim == 2 and n_features not in (None, 1):
             raise InputError(
                 f"{input_name} is a 2-D array of shape {arr.shape}, read as {arr.shape[0]} "
@@ -138,7 +180,30 @@ def _check_width(arr, i, input_name, dtype):
     """``arr`` as ``dtype``, after checking it has at least one feature."""
     if arr.shape[1] == 0:
         raise InputError(f"sample {i} of {input_name} has 0 features; at least 1 is required")
-    return np.asarray(arr, dtype=dtype)
+    return _converted(arr, dtype, i, input_name)
+
+
+_FLOAT32 = np.finfo(np.float32)
+# The range the estimators compute in, as the errors name it.
+_FLOAT32_RANGE = (f"float32's range: magnitudes from {_FLOAT32.smallest_normal:.3g} (the "
+                  f"smallest normal number) to {_FLOAT32.max:.3g}")
+
+
+def _converted(arr, dtype, i, input_name):
+    """``arr`` as ``dtype``; a finite value too large for float32, which would become inf,
+    is an error naming float32's range and the sample."""
+    with np.errstate(over="ignore"):
+        converted = np.asarray(arr, dtype=dtype)
+    if converted.dtype == np.float32 and arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+        beyond = np.isinf(converted) & np.isfinite(arr)
+        if beyond.any():
+            step, feature = np.argwhere(beyond)[0]
+            raise InputError(
+                f"sample {i} of {input_name} has the value {arr[step, feature]:.3g} at time "
+                f"step {step}, beyond {_FLOAT32_RANGE}, in which the estimators compute; "
+                "rescale the data"
+            )
+    return converted
 
 
 def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=True):
@@ -174,7 +239,19 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
                 else "every value of a lazily read series must be finite"
             )
         )
+    if arr.dtype == np.float32 and _only_subnormal(np.abs(arr).max()):
+        raise InputError(
+            f"sample {i} of {input_name} has no value larger than {np.abs(arr).max():.3g} in "
+            f"magnitude, below {_FLOAT32_RANGE}: float32, in which the estimators compute, "
+            "keeps too few digits of such values for distances or weights; rescale the data"
+        )
     return np.ascontiguousarray(arr)
+
+
+def _only_subnormal(peak):
+    """Whether a series whose largest magnitude is ``peak`` (or series: an array of those)
+    holds only float32 subnormal numbers and zeros."""
+    return (0 < peak) & (peak < _FLOAT32.smallest_normal)
 
 
 def check_targets(y, n_samples, *, min_classes=1, expected_classes=None, name="the estimator"):
@@ -306,13 +383,15 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     if read_batch is None:
         items = []
         for i in indices.tolist():
-            arr = np.asarray(_item_array(X[i], i, input_name), dtype=np.float32)
+            arr = _converted(_item_array(X[i], i, input_name), np.float32, i, input_name)
             items.append(_check_sample(arr, i, n_features, from_estimator, input_name, False))
         lengths = np.array([len(x) for x in items], dtype=np.int64)
         return np.concatenate(items), lengths
 
-    values, lengths = read_batch(indices)
-    values = np.ascontiguousarray(values, dtype=np.float32)
+    raw, lengths = read_batch(indices)
+    raw = np.asarray(raw)
+    with np.errstate(over="ignore"):  # values beyond float32 are named below
+        values = np.ascontiguousarray(raw, dtype=np.float32)
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.shape != indices.shape or values.ndim != 2 or lengths.sum() != len(values):
         raise InputError(
@@ -325,11 +404,11 @@ def read_series_batch(X, indices, *, n_features, from_estimator=True, input_name
     if empty.size:
         i = int(indices[empty[0]])
         _check_sample(values[:0], i, n_features, from_estimator, input_name, False)
-    if values.shape[1] != n_features or not np.isfinite(values).all():
+    if (values.shape[1] != n_features or not np.isfinite(values).all()
+            or _only_subnormal(np.maximum.reduceat(np.abs(values).max(1), offsets[:-1])).any()):
         # Re-check sample by sample to name the first offending one.
         for b, i in enumerate(indices.tolist()):
-            _check_sample(
-                values[offsets[b]:offsets[b + 1]], i, n_features, from_estimator, input_name,
-                False,
-            )
+            rows = slice(offsets[b], offsets[b + 1])
+            _check_sample(_converted(raw[rows], np.float32, i, input_name), i, n_features,
+                          from_estimator, input_name, False)
     return values, lengths

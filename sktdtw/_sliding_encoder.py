@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._device import resolve_device
 from ._errors import InputError
+from ._persistence import VersionedPickleMixin
 from ._series import check_series_list
 from ._windows import (
     _BUILTIN_ENCODERS,
@@ -24,7 +25,7 @@ from ._windows import (
 __all__ = ["TSESlidingEncoder"]
 
 
-class TSESlidingEncoder(TransformerMixin, BaseEstimator):
+class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
     """Encode sequences into temporal sequences of embeddings with a sliding window.
 
     A frozen encoder is applied to windows of frames slid along each sequence (a video
@@ -222,7 +223,7 @@ class TSESlidingEncoder(TransformerMixin, BaseEstimator):
             series, a 3-D array as ``(n, T, d)``, a 4-D or 5-D array as videos; tensors
             like arrays. A list of video files (paths or :class:`sktdtw.video.VideoFile`,
             RGB frames resized to the encoder's ``frame_size`` if it has one) or a lazy
-            sequence is read one video at a time, windows batched across videos, holding
+            sequence is read one video at a time, windows batched per video, holding
             only the frames of the windows in flight (``pip install 'sktdtw[video]'``).
         y : None
             Ignored.

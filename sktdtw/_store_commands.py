@@ -1,13 +1,14 @@
 """The work of ``sktdtw build-store``, ``fit``, ``predict`` and ``evaluate`` (their options
 are in :mod:`sktdtw._cli`)."""
 
-import csv
 import json
 import os
 import sys
 import time
+import warnings
 
-from ._atomic import atomic_file
+from ._atomic import atomic_file, check_writable
+from ._csv import write_csv
 from ._errors import InputError
 
 __all__ = ["TOP_K", "run_build_store", "run_evaluate", "run_fit", "run_predict"]
@@ -23,17 +24,29 @@ def _open(path, split):
     return store if split is None else store.split(split)
 
 
-def _load_model(path):
+def _load_model(path, command):
+    """The fitted classifier in the joblib file ``path``; a model saved by another sktdtw
+    version is one line of warning on stderr."""
     import joblib
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    from ._persistence import SktdtwVersionWarning
+
     if not os.path.isfile(path):
         raise InputError(f"no model file at {path}")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling raises anything (EOFError, pickle errors, ...)
-        raise InputError(f"cannot load a model from {path}: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SktdtwVersionWarning)
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # unpickling raises anything (EOFError, pickle errors, ...)
+            raise InputError(f"cannot load a model from {path}: {exc}") from exc
+    for warning in caught:
+        if issubclass(warning.category, SktdtwVersionWarning):
+            print(f"sktdtw {command}: warning: {path}: {warning.message}", file=sys.stderr)
+        else:  # not ours to report: shown as it would have been
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     if not hasattr(model, "predict_proba"):
         raise InputError(f"{path} holds a {type(model).__name__}, not a classifier")
     try:
@@ -80,7 +93,8 @@ def run_build_store(args):
         raise InputError(f"{os.path.abspath(args.out)} already exists; pass --overwrite to "
                            "replace it")
     start = time.perf_counter()
-    store = build_store(args.manifest, args.out, root=args.root, overwrite=args.overwrite,
+    store = build_store(args.manifest, args.out, root=args.root,
+                        allow_outside_root=args.allow_outside_root, overwrite=args.overwrite,
                         verbose=args.verbose)
     parts = [f"{len(store)} series of {store.n_features} features "
              f"({int(store.lengths.sum())} time steps)"]
@@ -103,6 +117,7 @@ def run_fit(args):
 
     store = _open(args.store, args.split)
     labels = _labels_of(store, "fit")
+    check_writable(args.out)  # now, not after the fit
     model = DejaVidClassifier(**estimator_params(args))
     checkpoint = None if model.checkpoint is None else read_checkpoint(model.checkpoint)
     distributed = _init_distributed(model.device)
@@ -133,18 +148,18 @@ def _fit_summary(model, n_samples, checkpoint, seconds, out):
 
 def run_predict(args):
     """``sktdtw predict``; returns the exit status."""
-    model = _load_model(args.model)
+    model = _load_model(args.model, "predict")
     store = _open(args.store, args.split)
+    check_writable(args.out)
     proba = model.predict_proba(store)
     # The most probable class is the nearest centroid: the softmax is increasing in the
     # logits, which decrease with the distance.
     predicted = model.classes_[proba.argmax(1)]
 
+    header = ["id", "predicted"] + [f"proba_{c}" for c in model.classes_]
     with atomic_file(args.out, "w") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(["id", "predicted"] + [f"proba_{c}" for c in model.classes_])
-        for sample_id, label, row in zip(store.ids, predicted, proba):
-            writer.writerow([sample_id, label] + [repr(float(p)) for p in row])
+        write_csv(fp, [header] + [[sample_id, label] + [repr(float(p)) for p in row]
+                                  for sample_id, label, row in zip(store.ids, predicted, proba)])
     print(f"predictions for {len(store)} series written to {args.out}")
     return 0
 
@@ -154,9 +169,13 @@ def run_evaluate(args):
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, "evaluate")
     store = _open(args.store, args.split)
     labels = _labels_of(store, "evaluate").tolist()
+    metrics_file = os.path.join(args.out_dir, "metrics.json")
+    confusion_file = os.path.join(args.out_dir, "confusion_matrix.csv")
+    for file in (metrics_file, confusion_file):
+        check_writable(file)
     proba = model.predict_proba(store)
     classes = model.classes_.tolist()
     index = {c: i for i, c in enumerate(classes)}
@@ -180,15 +199,11 @@ def run_evaluate(args):
         f"top{TOP_K}_k": k,
     }
     confusion = confusion_matrix(truth, ranked[:, 0], labels=np.arange(len(every_label)))
-    metrics_file = os.path.join(args.out_dir, "metrics.json")
-    confusion_file = os.path.join(args.out_dir, "confusion_matrix.csv")
     with atomic_file(metrics_file, "w") as fp:
         json.dump(metrics, fp, indent=2)
     with atomic_file(confusion_file, "w") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(["true\\predicted"] + every_label)
-        for label, row in zip(every_label, confusion.tolist()):
-            writer.writerow([label] + row)
+        write_csv(fp, [["true\\predicted"] + every_label]
+                  + [[label] + row for label, row in zip(every_label, confusion.tolist())])
     print(json.dumps(metrics, indent=2))
     print(f"written to {metrics_file} and {confusion_file}")
     return 0

@@ -86,8 +86,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(manifest, tmp_path):
 
 def test_resuming_with_other_settings_is_refused(manifest, tmp_path):
     out = tmp_path / "store"
+    # Batches of 8 windows of one video, 2 videos at a time: after 9 calls one is finished.
     with pytest.raises(KeyboardInterrupt):
-        encode_videos(manifest, _tse(_interrupted(stop_at=3)), out, fps=12)
+        encode_videos(manifest, _tse(_interrupted(stop_at=10)), out, fps=12)
+    assert [name for name in os.listdir(str(out) + ".partial") if name.endswith(".npy")]
     changes = [
         (dict(encoder=RandomConv3dEncoder(in_channels=3, random_state=1)), {},
          "encoder weights sha256"),

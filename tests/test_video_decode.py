@@ -203,5 +203,5 @@ def test_unreadable_and_missing_files_are_named(tmp_path):
         VideoReader(str(bad))
     with pytest.raises(VideoDecodeError, match="missing.mp4"):
         VideoReader(str(tmp_path / "missing.mp4"))
-    with pytest.raises(ValueError, match="fps must be a number > 0"):
+    with pytest.raises(ValueError, match="fps must be a finite number > 0"):
         VideoReader(VideoFile(str(bad), fps=0))

@@ -53,14 +53,21 @@ def pad_features(t, width):
 
 
 def _is_packed_pair(X):
+    """Whether ``X`` is a ``(values, offsets)`` pair rather than two series: its second item
+    is not 2-D (every series is), or is a tensor of integers (no series may be); its
+    dtype and shape are then checked as offsets'."""
     if not (isinstance(X, tuple) and len(X) == 2):
         return False
     values, offsets = X
-    return (
-        getattr(values, "ndim", None) == 2
-        and getattr(offsets, "ndim", None) == 1
-        and np.issubdtype(np.dtype(str(offsets.dtype).replace("torch.", "")), np.integer)
-    )
+    if getattr(values, "ndim", None) != 2:
+        return False
+    if isinstance(offsets, torch.Tensor):
+        return offsets.ndim != 2 or not (offsets.dtype.is_floating_point
+                                         or offsets.dtype.is_complex)
+    try:
+        return np.ndim(offsets) != 2
+    except ValueError:  # ragged nested lists: a series, refused as one
+        return False
 
 
 def _as_float_tensor(x, index, dtype, device):

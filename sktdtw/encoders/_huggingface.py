@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import pickle
 
 import numpy as np
 import torch
@@ -112,8 +113,18 @@ class HuggingFaceVideoEncoder(nn.Module):
                              f"{', '.join(_SUPPORTED.values())}")
         self.path = path
         self.output = output
-        self.model = transformers.AutoModelForVideoClassification.from_pretrained(
-            path, local_files_only=True).eval().requires_grad_(False)
+        try:
+            model = transformers.AutoModelForVideoClassification.from_pretrained(
+                path, local_files_only=True)
+        except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) refused it
+            raise InputError(
+                f"checkpoint {path}: its weights are a PyTorch pickle (pytorch_model.bin) "
+                "holding objects other than tensors, refused because unpickling them could "
+                "run code. Use a checkpoint saved as safetensors (model.safetensors, what "
+                "save_pretrained writes), converted from a copy you trust. PyTorch says: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        self.model = model.eval().requires_grad_(False)
         self.processor = transformers.AutoImageProcessor.from_pretrained(
             path, local_files_only=True)
         self.num_frames = int(config.num_frames)

@@ -24,14 +24,16 @@ import hashlib
 import io
 import json
 import os
+import tokenize
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._atomic import remove_stale
 from .._errors import InputError
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_npy_header"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_npy", "read_npy_header"]
 
 FORMAT_NAME = "sktdtw-tse-store"
 FORMAT_VERSION = 2
@@ -52,11 +54,35 @@ def read_npy_header(file):
         If the file cannot be read or has no valid header.
     """
     with open(file, "rb") as fp:
-        version = np.lib.format.read_magic(fp)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
+        return _read_header(fp)
+
+
+def _read_header(fp):
+    """:func:`read_npy_header` of a binary file open at its start."""
+    version = np.lib.format.read_magic(fp)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    with _header_errors_as_value_errors():
         shape, fortran_order, dtype = read_header(fp)
-        return shape, fortran_order, dtype, fp.tell()
+    return shape, fortran_order, dtype, fp.tell()
+
+
+def load_npy(file):
+    """``np.load(file, allow_pickle=False)``, whose errors are OSError, ValueError or
+    EOFError (as :func:`read_npy_header`'s)."""
+    with _header_errors_as_value_errors():
+        return np.load(file, allow_pickle=False)
+
+
+@contextmanager
+def _header_errors_as_value_errors():
+    """NumPy retries a header it cannot parse as Python 2 text, with :mod:`tokenize` and
+    :func:`ast.literal_eval`, so a damaged header may raise their TokenError or SyntaxError:
+    made a ValueError that says the header is corrupted."""
+    try:
+        yield
+    except (tokenize.TokenError, SyntaxError) as exc:
+        raise ValueError(f"the .npy header is corrupted ({type(exc).__name__}: {exc})") from exc
 
 
 def _offsets_of(lengths):
@@ -106,14 +132,47 @@ def _corrupt(path, name, problem):
     return InputError(f"TSE store {path}: {name} {problem}")
 
 
-def _read_meta(path):
-    file = os.path.join(path, "meta.json")
-    if not os.path.isfile(file):
+class _Directory:
+    """A store directory whose files are opened relative to one descriptor of it, so that
+    they all come from the same directory even when a writer renames another one to its
+    path meanwhile (``write_store(..., overwrite=True)``)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+    def _opener(self, name, flags):
+        return os.open(name, flags, dir_fd=self.fd)
+
+    def open(self, name):
+        """The file ``name`` open for binary reading, or None where it is missing."""
+        try:
+            return open(name, "rb", opener=self._opener)
+        except FileNotFoundError:
+            return None
+
+    def replaced(self):
+        """Whether ``path`` now holds another directory (or none)."""
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        opened = os.fstat(self.fd)
+        return (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino)
+
+    def close(self):
+        os.close(self.fd)
+
+
+def _read_meta(directory):
+    path = directory.path
+    fp = directory.open("meta.json")
+    if fp is None:
         raise _corrupt(path, "meta.json", "is missing: this is not a TSE store written by "
                        "sktdtw.io.write_store, or it is incomplete")
     try:
-        with open(file, encoding="utf-8") as fp:
-            meta = json.load(fp)
+        with fp:
+            meta = json.loads(fp.read().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _corrupt(path, "meta.json", f"is unreadable: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
@@ -140,14 +199,19 @@ def _read_meta(path):
     return meta
 
 
-def _open_values(path, meta):
+def _open_values(directory, meta):
     """Memory-map values.npy after checking its header and size against meta.json."""
-    file = os.path.join(path, "values.npy")
-    if not os.path.isfile(file):
-        raise _corrupt(path, "values.npy", "is missing")
+    fp = directory.open("values.npy")
+    if fp is None:
+        raise _corrupt(directory.path, "values.npy", "is missing")
+    with fp:
+        return _map_values(directory.path, fp, meta)
+
+
+def _map_values(path, fp, meta):
     rows, n_features = meta["n_rows"], meta["n_features"]
     try:
-        shape, fortran_order, dtype, header_end = read_npy_header(file)
+        shape, fortran_order, dtype, header_end = _read_header(fp)
     except (OSError, ValueError, EOFError) as exc:
         raise _corrupt(path, "values.npy", f"has no valid .npy header: {exc}") from exc
     if dtype != _VALUES_DTYPE or fortran_order or shape != (rows, n_features):
@@ -157,7 +221,7 @@ def _open_values(path, meta):
             f"meta.json says little-endian float32 of shape ({rows}, {n_features})",
         )
     needed = rows * n_features * _VALUES_DTYPE.itemsize
-    size = os.path.getsize(file) - header_end
+    size = os.fstat(fp.fileno()).st_size - header_end
     if size < needed:
         raise _corrupt(
             path, "values.npy",
@@ -167,18 +231,23 @@ def _open_values(path, meta):
     if size > needed or needed != meta["values_nbytes"]:
         raise _corrupt(path, "values.npy", f"has {size} bytes of values; meta.json says "
                        f"{meta['values_nbytes']} and its shape {needed}")
-    return np.memmap(file, dtype=_VALUES_DTYPE, mode="r", offset=header_end,
-                     shape=(rows, n_features))
+    values = np.memmap(fp, dtype=_VALUES_DTYPE, mode="r", offset=header_end,
+                       shape=(rows, n_features))
+    # The file's path, not its name relative to the directory's descriptor: joblib ships
+    # views of a memmap to worker processes by reopening this file.
+    values.filename = os.path.join(path, "values.npy")
+    return values
 
 
-def _load_small(path, name, n_samples, digests):
+def _load_small(directory, name, n_samples, digests):
     """Load a per-sample (n_samples,) array and make it read-only (views share it), after
     checking its digest (``digests``: meta.json's, None for format version 1)."""
-    file = os.path.join(path, name)
-    if not os.path.isfile(file):
+    path = directory.path
+    fp = directory.open(name)
+    if fp is None:
         raise _corrupt(path, name, "is missing")
     try:
-        with open(file, "rb") as fp:
+        with fp:
             data = fp.read()
     except OSError as exc:
         raise _corrupt(path, name, f"is unreadable: {exc}") from exc
@@ -186,7 +255,7 @@ def _load_small(path, name, n_samples, digests):
         raise _corrupt(path, name, "does not match its digest in meta.json: the file is "
                        "corrupted or was modified after the store was written")
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        array = load_npy(io.BytesIO(data))
     except (ValueError, EOFError) as exc:
         raise _corrupt(path, name, f"is unreadable: {exc or type(exc).__name__}") from exc
     if array.shape != (n_samples,):
@@ -214,23 +283,47 @@ def _check_offsets(path, offsets, n_rows):
     return offsets.astype(np.int64, copy=False)
 
 
+# Opens of a store that another writer keeps replacing before this one gives up.
+_OPEN_ATTEMPTS = 20
+
+
 def _open_files(path):
     path = os.path.abspath(os.fspath(path))
     if not os.path.isdir(path):
         remove_stale(path)  # puts back a store moved aside by a replacement that crashed
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"no TSE store at {path}: no such directory")
-    meta = _read_meta(path)
+    for _ in range(_OPEN_ATTEMPTS):
+        try:
+            directory = _Directory(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(f"no TSE store at {path}: no such directory") from None
+        try:
+            return _read_files(directory)
+        except (InputError, OSError):
+            # A writer's rename swapped in a new store while this one was read, and
+            # removed the files of the old one: read the new one. Else the error is real.
+            if not directory.replaced():
+                raise
+        finally:
+            directory.close()
+    raise InputError(f"TSE store {path} is being replaced by other writers faster than it "
+                     f"can be opened ({_OPEN_ATTEMPTS} attempts); try again")
+
+
+def _read_files(directory):
+    """The arrays of the store in ``directory``, every one from that directory."""
+    path = directory.path
+    meta = _read_meta(directory)
     n = meta["n_samples"]
     digests = meta.get("digests")
-    values = _open_values(path, meta)
+    values = _open_values(directory, meta)
     # offsets has n + 1 entries: load it through the same checks with one more sample.
     offsets = _check_offsets(
-        path, _load_small(path, "offsets.npy", n + 1, digests), meta["n_rows"]
+        path, _load_small(directory, "offsets.npy", n + 1, digests), meta["n_rows"]
     )
-    checksums = _load_small(path, "checksums.npy", n, digests) if digests is not None else None
-    ids = _load_small(path, "ids.npy", n, digests)
-    labels = _load_small(path, "labels.npy", n, digests) if meta["has_labels"] else None
-    splits = _load_small(path, "splits.npy", n, digests) if meta["has_splits"] else None
+    checksums = (_load_small(directory, "checksums.npy", n, digests) if digests is not None
+                 else None)
+    ids = _load_small(directory, "ids.npy", n, digests)
+    labels = _load_small(directory, "labels.npy", n, digests) if meta["has_labels"] else None
+    splits = _load_small(directory, "splits.npy", n, digests) if meta["has_splits"] else None
     identity = _file_digest(json.dumps(meta, sort_keys=True).encode())
     return _Files(path, identity, values, offsets, checksums, ids, labels, splits)

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
-from ._format import read_npy_header
+from ._format import load_npy, read_npy_header
 from ._writer import write_store
 
 __all__ = ["build_store", "read_manifest"]
@@ -36,6 +36,25 @@ class _Row:
             f"manifest {manifest}, line {self.line}, row {self.number} (id {self.id!r}): "
             f"{problem}"
         )
+
+
+def resolve_manifest_path(path, root, allow_outside_root):
+    """The file a manifest's ``path`` cell names, and why it is refused (None if it is not).
+
+    A relative path starts from ``root``; ``~`` is the home directory. Unless
+    ``allow_outside_root``, a file that is not inside ``root`` once both are resolved
+    (``..``, an absolute path, ``~``, a symbolic link leading out) is refused: a manifest
+    from elsewhere must not copy any file the user can read into a store.
+    """
+    file = os.path.join(root, os.path.expanduser(path))
+    if allow_outside_root:
+        return file, None
+    real_root, real_file = os.path.realpath(root), os.path.realpath(file)
+    if os.path.commonpath([real_root, real_file]) == real_root:
+        return file, None
+    return file, (f"path {path!r} is {real_file}, outside {real_root} (the manifest's folder "
+                  "or the given root); pass --allow-outside-root (allow_outside_root=True) "
+                  "to read files anywhere")
 
 
 def _records(manifest, reader):
@@ -144,11 +163,15 @@ def read_manifest(manifest, required, optional=()):
     return rows
 
 
-def _read_manifest(manifest, root):
+def _read_manifest(manifest, root, allow_outside_root):
     rows = []
     for number, line, cells in read_manifest(manifest, _REQUIRED, ("label", "split")):
-        file = os.path.join(root, os.path.expanduser(cells["path"]))
-        rows.append(_Row(number, line, cells["id"], file, cells.get("label"), cells.get("split")))
+        row = _Row(number, line, cells["id"], cells["path"], cells.get("label"),
+                   cells.get("split"))
+        row.file, outside = resolve_manifest_path(row.file, root, allow_outside_root)
+        if outside:
+            raise row.error(manifest, outside)
+        rows.append(row)
     return rows
 
 
@@ -157,7 +180,9 @@ def _shape_and_dtype(row, manifest):
     if os.path.isdir(row.file):
         raise row.error(manifest, f"{row.file} is a directory, not a .npy or .pt file")
     if not os.path.isfile(row.file):
-        raise row.error(manifest, f"file {row.file} does not exist")
+        problem = ("is not a regular file (a FIFO, socket or device)"
+                   if os.path.exists(row.file) else "does not exist")
+        raise row.error(manifest, f"file {row.file} {problem}")
     kind = os.path.splitext(row.file)[1].lower()
     if kind == ".pt":
         tensor = _load_pt(row, manifest, mmap=True)
@@ -189,7 +214,7 @@ def _load(row, manifest):
             raise row.error(manifest, f"file {row.file} holds complex values")
         return tensor.detach().to(torch.float32).numpy()
     try:
-        array = np.load(row.file, allow_pickle=False)
+        array = load_npy(row.file)
     except (OSError, ValueError, EOFError) as exc:
         raise row.error(manifest, f"file {row.file} cannot be read: {exc}") from exc
     return array.astype(np.float32, copy=False)
@@ -244,7 +269,8 @@ def _labels(rows):
     return labels
 
 
-def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0):
+def build_store(manifest_csv, out_path, *, root=None, allow_outside_root=False,
+                overwrite=False, verbose=0):
     """Build a TSE store from per-sample ``.npy`` / ``.pt`` files and a CSV manifest.
 
     The manifest has a header naming the columns ``id`` and ``path``, optionally ``label``
@@ -266,6 +292,10 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     root : str or path-like, default=None
         Directory that relative paths of the manifest start from; None means the
         manifest's own directory.
+    allow_outside_root : bool, default=False
+        Read files outside ``root`` too. By default a row whose path leads out of it
+        (``..``, an absolute path, ``~``, a symbolic link; resolved first) is an error, so
+        that a manifest cannot copy any file the user can read into the store.
     overwrite : bool, default=False
         Replace an existing store at ``out_path`` (never a directory that is not a store).
     verbose : int, default=0
@@ -281,11 +311,12 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     ValueError
         If the manifest lacks a required column or has no rows, or for the first row
         whose id repeats an earlier one, whose cell is empty, that has more cells than the
-        header has columns, whose file is missing, unreadable, not 2-D, empty, has a feature
-        count differing from the first row's or non-finite values; the message names the
-        line of the file, the row (1-based, header excluded) and its id. A header that names
-        a column twice, and a quote left open (a cell over several lines) or other invalid
-        CSV, are errors naming the line.
+        header has columns, whose path leads outside ``root`` (without
+        ``allow_outside_root``), whose file is missing, unreadable, not 2-D, empty, has a
+        feature count differing from the first row's or non-finite values; the message names
+        the line of the file, the row (1-based, header excluded) and its id. A header that
+        names a column twice, and a quote left open (a cell over several lines) or other
+        invalid CSV, are errors naming the line.
 
     Examples
     --------
@@ -305,7 +336,7 @@ def build_store(manifest_csv, out_path, *, root=None, overwrite=False, verbose=0
     if os.path.isdir(manifest):
         raise InputError(f"manifest {manifest} is a directory, not a CSV file")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
-    rows = _read_manifest(manifest, root)
+    rows = _read_manifest(manifest, root, allow_outside_root)
 
     n_features = None
     for row in tqdm(rows, disable=not verbose, desc="checking files", unit="file"):

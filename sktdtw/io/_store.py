@@ -285,7 +285,9 @@ def open_store(path):
         inconsistent with the others (``values.npy`` shorter than the offsets say, offsets
         not starting at 0 or not increasing, per-sample files of the wrong length, an
         unknown format version); the message names the file. Reading a series whose bytes
-        do not match their checksum raises a ValueError naming the sample.
+        do not match their checksum raises a ValueError naming the sample. A store that
+        another writer replaces meanwhile (``overwrite=True``) is read whole, the old or
+        the new one, never taken for a corrupted one.
 
     Examples
     --------

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_directory
 from .._errors import InputError
+from .._series import tensor_as_numpy
 from ._format import _VALUES_DTYPE, FORMAT_NAME, FORMAT_VERSION, _file_digest, _offsets_of
 from ._store import open_store
 
@@ -20,7 +21,7 @@ __all__ = ["write_store"]
 def _as_series(x, i):
     """One input series as a C-contiguous little-endian float32 (T, F) array."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = tensor_as_numpy(x, f"series {i}")
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise InputError(f"series {i} has dtype {arr.dtype}; expected real numbers")

@@ -2,7 +2,7 @@
 
 :class:`VideoReader` decodes each file once, in order, keeping only the frames of the
 windows in flight (a ring buffer), resized on decode; :func:`encode_videos` (and the
-``sktdtw encode`` command) batches windows across videos, decodes ahead of the model in
+``sktdtw encode`` command) batches each video's windows, decodes ahead of the model in
 worker threads and streams the TSEs into an :mod:`sktdtw.io` store, resuming after an
 interruption and reporting the files that fail.
 """

@@ -8,6 +8,7 @@ buffer just large enough for the windows in flight.
 """
 
 import os
+import stat
 from numbers import Integral
 
 import numpy as np
@@ -100,6 +101,14 @@ def _output_size(width, height, size, path):
 
 def _open(path):
     av = _import_av()
+    # FFmpeg would block on a FIFO (or a device) until a writer comes, stalling the run.
+    try:
+        is_regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        is_regular = True  # a missing file: FFmpeg's own error names it
+    if not is_regular:
+        raise VideoDecodeError(f"video {path} is not a regular file (a FIFO, socket or "
+                               "device); only video files are read")
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -193,8 +202,10 @@ class VideoReader:
         self.path = video.path
         self._video = video
         self._size = video.size if video.size is not None else frame_size
-        if video.fps is not None and not (isinstance(video.fps, (int, float)) and video.fps > 0):
-            raise InputError(f"video {self.path}: fps must be a number > 0, got {video.fps!r}")
+        if video.fps is not None and not (isinstance(video.fps, (int, float))
+                                          and 0 < video.fps < float("inf")):
+            raise InputError(f"video {self.path}: fps must be a finite number > 0, got "
+                             f"{video.fps!r}")
         self._times, self._pts, self._seekable, rate = _probe(self.path)
         self._sources = _source_frames(self._times, rate, video.fps)
         self.n_frames = len(self._sources)

@@ -70,7 +70,7 @@ def first_windows(video, frame_size, windows, stride, padding, clip_length):
 
 
 def encode_streamed(videos, encoder, settings, *, batch_size, device, n_workers, verbose):
-    """The TSEs of videos read one at a time, windows batched across them; a video that
+    """The TSEs of videos read one at a time, windows batched per video; a video that
     fails is an error naming it."""
     tses = [None] * len(videos)
     encoded = iter_encoded(videos, encoder, settings, batch_size=batch_size, device=device,

@@ -1,4 +1,12 @@
-"""Encoding many videos: decoding threads ahead of the model, windows batched across videos."""
+"""Encoding many videos: decoding threads ahead of the model, each video's windows batched.
+
+A video's windows go to the model in runs of ``batch_size``, in the video's order, never
+mixed with another video's: a model's output for a window may depend on the size and the
+rest of its batch (PyTorch picks other kernels for other batch sizes), so batches mixing
+videos as the decoding threads deliver them would make a video's TSE depend on which
+videos are encoded with it, and a resumed ``encode_videos`` differ from an uninterrupted
+one in the last bits. The cost: a video's last, partial batch, a smaller model call.
+"""
 
 import queue
 import threading
@@ -33,13 +41,14 @@ class EncodeStats:
 
 
 class _Video:
-    """Encoded windows of one video, assembled into its TSE as they arrive."""
+    """Windows of one video, batched (``clips``: decoded, not embedded yet), and their
+    embeddings assembled into its TSE as they arrive."""
 
     def __init__(self, counts):
         self.parts = [None] * len(counts)
         self.counts = counts
         self.pending = sum(counts)
-        self.error = None
+        self.clips = []
         self.ended = False
 
     def put(self, width, position, embedding):
@@ -145,7 +154,7 @@ def iter_encoded(sources, encoder, settings, *, batch_size, device, n_workers=2,
     settings : tuple
         ``(windows, stride, padding, clip_length)``, validated.
     batch_size : int
-        Windows per model call, taken from any videos.
+        Windows per model call, all of one video (see the module's docstring).
     device : torch.device
     n_workers : int, default=2
         Decoding threads.
@@ -200,35 +209,41 @@ def _finished(videos):
             yield index, exc
 
 
+def _embed_clips(video, encoder, device, bf16, stats):
+    """Embed the batched clips of ``video``, one batch of the video alone."""
+    began = time.perf_counter()
+    embeddings = _embed(encoder, [clip for _, _, clip in video.clips], device, bf16)
+    stats.model_seconds += time.perf_counter() - began
+    stats.windows += len(video.clips)
+    for (width, position, _), embedding in zip(video.clips, embeddings):
+        video.put(width, position, embedding)
+    video.clips = []
+
+
 def _consume(out, n_workers, encoder, batch_size, device, bf16, stats):
-    videos, batch, running = {}, [], n_workers
-    while running or batch:
-        if running and len(batch) < batch_size:
-            waited = time.perf_counter()
-            item = out.get()
-            stats.wait_seconds += time.perf_counter() - waited
-            if item is _DONE:
-                running -= 1
-            elif item[0] == "start":
-                videos[item[1]] = _Video(item[2])
-                stats.frames_decoded += item[3]
-            elif item[0] == "clip":
-                batch.append(item[1:])
-            elif item[0] == "error":
-                videos.pop(item[1], None)
-                if not isinstance(item[2], VideoDecodeError):
-                    raise item[2]  # not the file's fault: a setting, the preprocessing...
-                yield item[1], item[2]
-            else:
-                videos[item[1]].ended = True
-        # Encode when a batch is full, or when nothing else is coming.
-        if batch and (len(batch) >= batch_size or not running):
-            began = time.perf_counter()
-            embeddings = _embed(encoder, [b[3] for b in batch], device, bf16)
-            stats.model_seconds += time.perf_counter() - began
-            stats.windows += len(batch)
-            for (index, width, position, _), embedding in zip(batch, embeddings):
-                if index in videos:  # not a video that failed meanwhile
-                    videos[index].put(width, position, embedding)
-            batch = []
+    videos, running = {}, n_workers
+    while running:
+        waited = time.perf_counter()
+        item = out.get()
+        stats.wait_seconds += time.perf_counter() - waited
+        if item is _DONE:
+            running -= 1
+        elif item[0] == "start":
+            videos[item[1]] = _Video(item[2])
+            stats.frames_decoded += item[3]
+        elif item[0] == "clip":
+            video = videos[item[1]]
+            video.clips.append(item[2:])
+            if len(video.clips) >= batch_size:
+                _embed_clips(video, encoder, device, bf16, stats)
+        elif item[0] == "error":
+            videos.pop(item[1], None)
+            if not isinstance(item[2], VideoDecodeError):
+                raise item[2]  # not the file's fault: a setting, the preprocessing...
+            yield item[1], item[2]
+        else:
+            video = videos[item[1]]
+            video.ended = True
+            if video.clips:
+                _embed_clips(video, encoder, device, bf16, stats)
         yield from _finished(videos)

@@ -17,9 +17,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_file
+from .._csv import write_csv
 from .._errors import InputError
 from ..io import build_store
-from ..io._manifest import read_manifest
+from ..io._manifest import read_manifest, resolve_manifest_path
 from ._decode import VideoFile
 from ._pipeline import EncodeStats, iter_encoded
 
@@ -72,16 +73,21 @@ def _encoding_settings(rows, videos, tse_encoder, fps, size, bf16):
     return json.loads(json.dumps(settings))  # tuples as lists, as read back
 
 
+def _has_finished_videos(partial):
+    return any(name.endswith(".npy") for name in os.listdir(partial))
+
+
 def _check_resumable(partial, settings):
-    """Record ``settings`` in a new partial directory, or check they are the recorded ones."""
+    """Record ``settings`` in a partial directory holding no finished video (whatever an
+    earlier run that finished none recorded), or check they are the recorded ones."""
     path = os.path.join(partial, SETTINGS_FILE)
-    if not os.path.isfile(path):
-        if any(name.endswith(".npy") for name in os.listdir(partial)):
-            raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
-                             "cannot be checked against this run's settings; remove it")
+    if not _has_finished_videos(partial):
         with atomic_file(path, "w") as fp:
             json.dump(settings, fp, indent=1)
         return
+    if not os.path.isfile(path):
+        raise InputError(f"{partial} holds encoded videos but no {SETTINGS_FILE}, so they "
+                         "cannot be checked against this run's settings; remove it")
     try:
         with open(path, encoding="utf-8") as fp:
             recorded = json.load(fp)
@@ -109,10 +115,10 @@ def _build(rows, columns, done, files, partial, out_path, verbose):
 
 
 def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, seek=False,
-                  root=None, bf16=False, verbose=0, stats=None):
+                  root=None, allow_outside_root=False, bf16=False, verbose=0, stats=None):
     """Encode the video files of a CSV manifest into a TSE store.
 
-    Windows are batched across videos and decoded by ``tse_encoder.n_jobs`` threads (at
+    Windows are batched per video and decoded by ``tse_encoder.n_jobs`` threads (at
     least 2) ahead of the model. Each finished TSE is saved at once to ``<out_path>.partial``,
     so an interrupted run, started again with the same arguments, encodes only the videos
     not finished yet; the store is written from them at the end and the directory removed.
@@ -136,6 +142,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         encoder's ``frame_size`` when it has one.
     root : str or path-like, default=None
         Directory that relative paths start from; None means the manifest's directory.
+    allow_outside_root : bool, default=False
+        Read videos outside ``root`` too; by default a row whose path leads out of it is
+        an error (as for :func:`sktdtw.io.build_store`).
     bf16 : bool, default=False
         Run a ``torch.nn.Module`` encoder under bfloat16 autocast (for CUDA).
     verbose : int, default=0
@@ -154,8 +163,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     Raises
     ------
     ValueError
-        If the manifest is malformed (the row is named), every video failed, or
-        ``<out_path>.partial`` was encoded with other settings (they are named).
+        If a parameter of ``tse_encoder`` is invalid (scikit-learn's InvalidParameterError,
+        before anything is read), the manifest is malformed (the row is named), every video
+        failed, or ``<out_path>.partial`` was encoded with other settings (they are named).
     FileExistsError
         If ``out_path`` exists.
 
@@ -176,13 +186,21 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     >>> store.lengths.tolist(), store.n_features, failures
     ([3, 5], 768, [])
     """
+    # Its parameters, checked now: encode_videos does not fit it, and a batch_size < 1
+    # would never fill a batch.
+    tse_encoder._validate_params()
     manifest = os.path.abspath(os.fspath(manifest_csv))
     out_path = os.path.abspath(os.fspath(out_path))
     if os.path.lexists(out_path):
         raise FileExistsError(f"{out_path} already exists; the store is written there")
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
     rows, columns = _read_video_manifest(manifest)
-    videos = [os.path.join(root, os.path.expanduser(row["path"])) for row in rows]
+    videos = []
+    for number, row in enumerate(rows, start=1):
+        video, outside = resolve_manifest_path(row["path"], root, allow_outside_root)
+        if outside:
+            raise InputError(f"manifest {manifest}, row {number} (id {row['id']!r}): {outside}")
+        videos.append(video)
     settings = _encoding_settings(rows, videos, tse_encoder, fps, size, bf16)
     partial = out_path + ".partial"
     os.makedirs(partial, exist_ok=True)
@@ -197,15 +215,20 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         n_workers=max(2, tse_encoder.n_jobs or 1), bf16=bf16,
         stats=EncodeStats() if stats is None else stats)
     failures = {}
-    with tqdm(total=len(rows), initial=len(rows) - len(todo), disable=verbose < 1,
-              desc="encoding videos", unit="video") as progress:
-        for position, result in encoded:
-            if isinstance(result, Exception):
-                failures[todo[position]] = " ".join(str(result).split())
-            else:
-                with atomic_file(files[todo[position]]) as fp:
-                    np.save(fp, result, allow_pickle=False)
-            progress.update()
+    try:
+        with tqdm(total=len(rows), initial=len(rows) - len(todo), disable=verbose < 1,
+                  desc="encoding videos", unit="video") as progress:
+            for position, result in encoded:
+                if isinstance(result, Exception):
+                    failures[todo[position]] = " ".join(str(result).split())
+                else:
+                    with atomic_file(files[todo[position]]) as fp:
+                        np.save(fp, result, allow_pickle=False)
+                progress.update()
+    except BaseException:
+        if not _has_finished_videos(partial):  # nothing to resume (e.g. a setting's error)
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     done = [i for i in range(len(rows)) if i not in failures]
     if not done:
         raise InputError(f"every video of {manifest} failed; the first, id "
@@ -215,6 +238,6 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         table = [("id", "path", "error")] + [(rows[i]["id"], videos[i], failures[i])
                                              for i in sorted(failures)]
         with atomic_file(os.path.join(out_path, FAILURES_FILE), "w") as fp:
-            csv.writer(fp).writerows(table)
+            write_csv(fp, table)
     shutil.rmtree(partial)
     return store, [(rows[i]["id"], failures[i]) for i in sorted(failures)]
