@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import tomllib
 
 import sktdtw
@@ -59,6 +60,20 @@ def test_importing_the_op_loads_no_estimator():
                           env=subprocess_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize("users_policy", [None, "ACTIVE"])
+def test_openmp_threads_sleep_while_they_wait_unless_the_user_says_otherwise(users_policy):
+    # Set before torch loads the OpenMP runtime, which reads it once.
+    env = subprocess_env()
+    env.pop("OMP_WAIT_POLICY", None)
+    if users_policy:
+        env["OMP_WAIT_POLICY"] = users_policy
+    code = "import os, sktdtw, torch\nprint(os.environ['OMP_WAIT_POLICY'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (users_policy or "PASSIVE")
 
 
 def _architecture_table():
