@@ -8,7 +8,7 @@ Methods, side by side in one run:
   untrained initialisation (the defaults with ``max_epochs=0``: DBA centroids, calibrated),
   and the paper's configuration;
 * DejaVid tuned by a small ``GridSearchCV`` (3-fold, over ``n_prototypes`` and
-  ``max_epochs``). The candidates are scored with ``calibration_cv=None`` (accuracy does
+  ``max_epochs``). The candidates are scored with ``cv=None`` (accuracy does
   not depend on the calibration cross-fits, which would triple the search's cost) and
   the best one is refitted with the defaults' calibration: ``refit=False`` and one more
   ``fit``, as the README recommends;
@@ -155,7 +155,7 @@ class GridSearchThenCalibrate(BaseEstimator, ClassifierMixin):
 
     def fit(self, X, y):
         search = GridSearchCV(
-            DejaVidClassifier(calibration_cv=None, random_state=self.seed), GRID, cv=3,
+            DejaVidClassifier(cv=None, random_state=self.seed), GRID, cv=3,
             refit=False,
         ).fit(X, y)
         self.best_params_ = search.best_params_

@@ -36,7 +36,7 @@ from sktdtw.dtw import get_num_threads
 
 X, y = make_temporal_order(n_samples=160, n_classes=4, n_features=3, min_length=40,
                            max_length=120, random_state=0)
-clf = DejaVidClassifier(max_epochs=15, calibration_cv=None, random_state=0)
+clf = DejaVidClassifier(max_epochs=15, cv=None, random_state=0)
 start = time.perf_counter()
 clf.fit(X, y)
 print(json.dumps({"fit_s": time.perf_counter() - start, "threads": get_num_threads()}))

@@ -54,7 +54,7 @@ X, y = make_temporal_order(n_samples=400, n_classes=4, n_features=config["n_feat
 train, test = X[:300], X[300:]
 if config.get("lazy"):
     train, test = Lazy(train), Lazy(test)
-clf = DejaVidClassifier(max_epochs=20, calibration_cv=None, random_state=0,
+clf = DejaVidClassifier(max_epochs=20, cv=None, random_state=0,
                         **config["params"])
 start = time.perf_counter()
 clf.fit(train, y[:300])

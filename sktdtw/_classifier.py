@@ -1,6 +1,8 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
 import os
+import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,32 +14,34 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._calibration import calibrated_temperature
+from ._calibration import fit_temperature
 from ._checkpoint import Checkpoint, fit_fingerprint
 from ._dba import DBAInitializer
 from ._device import resolve_device
-from ._errors import InputError
+from ._errors import InputError, InputWarning
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
 from ._initialization import auto_centroid_length, check_centroid_length, initial_prototypes
 from ._parameters import LearnedPrototypes
 from ._persistence import VersionedPickleMixin
 from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
+from ._selection import HeldOutDistances, candidate_epochs, select_epochs
 from ._series import check_targets
 from ._source import as_source
 from ._strategy import current_strategy
-from ._training import Trainer, TrainingSettings, Validation, empty_history
+from ._training import Trainer, TrainingSettings, empty_history
 from .dtw._backends import BACKEND_NAMES
 
 __all__ = ["DejaVidClassifier"]
 
 
-# Samples whose distances before and after training fit the logits' scale and the
-# temperature and decide the ConvergenceWarning (all held-out or training ones, if fewer).
+# Training samples whose distances under the initial prototypes fit the logits' scale
+# (and, where no held-out samples choose the epoch, after training decide the
+# ConvergenceWarning and the temperature); all of them, if fewer.
 _SCORING_SAMPLES = 2048
 
 
@@ -55,7 +59,10 @@ class DejaVidClassifier(
     by backpropagating a cross-entropy loss through the DTW distances, with AdamW and a
     cosine learning-rate schedule. By default the warping paths of an epoch are those of
     the parameters frozen at its start (FECW, ``path_update="epoch"``); predictions always
-    use the exact DTW under the final parameters.
+    use the exact DTW under the final parameters. By default ``fit`` chooses how many
+    epochs of the schedule to keep, from 0 (the initial centroids) to ``max_epochs``, on
+    samples its models did not learn from (see ``cv``), so training never ends below its
+    starting point on held-out data.
 
     Parameters
     ----------
@@ -114,12 +121,21 @@ class DejaVidClassifier(
         ``"temperature"``: ``predict_proba`` is the softmax of the negated class
         distances over a temperature (``temperature_``) fitted by minimising the
         cross-entropy against Platt's smoothed targets on samples the model did not learn
-        from (see ``calibration_cv``): finite even where those samples are all separated.
+        from (see ``cv``): finite even where those samples are all separated.
         ``None``: the softmax of the training logits (the paper's).
-    calibration_cv : int or None, default=3
-        Stratified folds of the cross-fits whose out-of-fold distances fit the
-        temperature (``fit`` costs ``1 + calibration_cv`` fits); a ``validation_fraction``
-        is used instead when set. ``None``: the training samples (cheap, over-confident).
+    cv : int or None, default=3
+        Stratified folds of the cross-fits that choose the number of epochs and fit the
+        temperature (at most as many as the smallest class has samples). Each fold model
+        trains on the other folds along the full schedule and records its held-out
+        samples' distances at 0 and at every eighth of ``max_epochs`` epochs; the epoch
+        count with the best out-of-fold accuracy (then log-loss, then fewer epochs) is
+        kept (``cv_results_``), and the model on all the data trains for that many
+        epochs of the same schedule; the temperature is fitted on the out-of-fold
+        distances at that count, in units of each model's ``logit_scale_``. ``fit`` then
+        costs at most ``1 + cv`` fits. A ``validation_fraction`` is used instead when
+        set. ``None``: no cross-fits; all ``max_epochs`` epochs are kept and the
+        temperature is fitted on training distances, with an InputWarning (cheap,
+        over-confident), as it is with a warm start.
     init : {"dba", "medoid", "mean"}, DBAInitializer or array-like, default="dba"
         Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
@@ -132,8 +148,11 @@ class DejaVidClassifier(
     dba_max_iter : int, default=100
         Maximum number of DBA updates per class for ``init="dba"``.
     validation_fraction : float, default=None
-        Fraction of the training set held out (stratified) to pick the epoch whose
-        parameters are kept; ``None`` trains on everything and keeps the last epoch.
+        Fraction of the training set held out (stratified) instead of the ``cv``
+        cross-fits: one model trains on the rest, one half of the held-out samples
+        (about half of each class) chooses the epoch count among the same candidates,
+        and the other half fits the temperature (a temperature fitted on the samples
+        that chose the epoch would be over-confident). ``fit`` then costs one fit.
     warm_start : bool, default=False
         If True and the estimator is fitted, a new ``fit`` starts from the current
         centroids and weights (``init`` and ``weight_init`` are ignored) and trains for
@@ -156,9 +175,9 @@ class DejaVidClassifier(
         written by a fit with the same parameters (but ``verbose``, ``checkpoint``,
         ``n_jobs``, ``device``), series (their lengths and values, by a digest of their
         CRC-32s) and labels, training resumes after its last epoch with the result of an
-        uninterrupted run (bit for bit on the CPU; the ``calibration_cv`` cross-fits run
-        again); another fit's checkpoint is a ValueError, never overwritten. So one file
-        serves one fit: in a cross-validation or a search, every fit after the first
+        uninterrupted run (bit for bit on the CPU; the ``cv`` cross-fits run again);
+        another fit's checkpoint is a ValueError, never overwritten. So one file serves
+        one fit: in a cross-validation or a search, every fit after the first
         (other data or parameters) fails with that error. Only rank 0 writes it.
 
     Attributes
@@ -183,14 +202,17 @@ class DejaVidClassifier(
         One entry per epoch of the last call to ``fit``: ``"loss"`` (mean training loss),
         ``"train_accuracy"`` (accuracy of the training-batch predictions made during the
         epoch), ``"learning_rate"`` and ``"centroid_learning_rate"`` (those used in the
-        epoch), ``"seconds"``, and with a validation fraction ``"validation_loss"`` and
-        ``"validation_accuracy"`` (after the epoch, exact DTW).
+        epoch) and ``"seconds"``.
     n_epochs_ : int
-        Number of epochs run by the last call to ``fit`` (0 when nothing is learned).
-    best_epoch_ : int or None
-        Index in ``history_`` of the epoch whose parameters were kept: the best
-        validation accuracy (ties: lowest validation loss), else the last epoch; ``None``
-        when no epoch ran.
+        Number of epochs of training that the fitted parameters have had in the last call
+        to ``fit`` (0: the initial ones).
+    cv_results_ : dict of ndarray or None
+        The candidates of the epoch count and their scores on the out-of-fold (or
+        validation) samples: ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (of the
+        softmax at the candidate's fitted temperature) and ``"temperature"`` (in units of
+        the logit scale); None when nothing was chosen (``cv=None``, a warm start).
+    best_index_ : int or None
+        Index in ``cv_results_`` of the chosen candidate.
 
     See Also
     --------
@@ -200,15 +222,15 @@ class DejaVidClassifier(
     Notes
     -----
     This implements DejaVid (Ho et al., CVPR 2025). Where the paper selected the best
-    epoch on its test split, this estimator only selects on the held-out
-    ``validation_fraction`` of the training data.
+    epoch on its test split, this estimator selects the epoch count on cross-fits of the
+    training data (or a held-out ``validation_fraction`` of it).
 
     **Defaults and the paper's configuration.** The defaults were chosen on the
     classification data sets inside aeon (``benchmarks/bench_accuracy.py``), where the
     paper's settings often learn nothing. The paper's configuration, for video TSEs, is
     ``DejaVidClassifier(centroid_length=8, n_prototypes=1, learning_rate=1e-3,
     max_epochs=36, batch_size=48, weight_init="random", feature_scaling=None,
-    logit_norm="zscore", calibration=None)`` (HMDB51: ``learning_rate=8e-3``). A fit
+    logit_norm="zscore", calibration=None, cv=None)`` (HMDB51: ``learning_rate=8e-3``). A fit
     that ends below its initial centroids' accuracy, or no better than predicting the
     commonest class, raises a :class:`~sklearn.exceptions.ConvergenceWarning` saying
     what to try.
@@ -252,7 +274,7 @@ class DejaVidClassifier(
         "feature_scaling": [StrOptions({"standard", "pooled"}), None],
         "logit_norm": [StrOptions({"scaled", "zscore", "none"})],
         "calibration": [StrOptions({"temperature"}), None],
-        "calibration_cv": [Interval(Integral, 2, None, closed="left"), None],
+        "cv": [Interval(Integral, 2, None, closed="left"), None],
         "init": [StrOptions({"dba", "medoid", "mean"}), DBAInitializer, "array-like"],
         "dba_samples": [Interval(Integral, 1, None, closed="left")],
         "dba_max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -283,7 +305,7 @@ class DejaVidClassifier(
         feature_scaling="pooled",
         logit_norm="scaled",
         calibration="temperature",
-        calibration_cv=3,
+        cv=3,
         init="dba",
         dba_samples=50,
         dba_max_iter=100,
@@ -311,7 +333,7 @@ class DejaVidClassifier(
         self.feature_scaling = feature_scaling
         self.logit_norm = logit_norm
         self.calibration = calibration
-        self.calibration_cv = calibration_cv
+        self.cv = cv
         self.init = init
         self.dba_samples = dba_samples
         self.dba_max_iter = dba_max_iter
@@ -364,61 +386,161 @@ class DejaVidClassifier(
             )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
         rng = self._shared_random_state(strategy)
-        train_index, validation_index, scoring_index = self._split(len(source), y_index, rng)
-        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         device = resolve_device(self.device)
-        train_source, y_train = source.subset(train_index), y_index[train_index]
-        resumed = checkpoint.load() if checkpoint is not None else None
-        if resumed is not None:  # as trained; the optimiser state follows in _train
-            prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
+        fit_model = partial(
+            self._fit_model, n_classes=classes.size, length=length, rng=rng,
+            strategy=strategy, device=device,
+        )
+        candidates = candidate_epochs(self.max_epochs if trains else 0)
+        selection, n_splits = self._selection(y_index, warm, trains)
+        if selection == "cross_fit":
+            held_dist, cv_results, best = self._cross_fit(
+                fit_model, source, y_index, candidates, n_splits, rng
+            )
+            prototypes, scores, history = fit_model(
+                source, y_index, stop_epoch=candidates[best], checkpoint=checkpoint
+            )
+            temperature = cv_results["temperature"][best] * scores["logit_scale"]
+            warn_if_not_learned(
+                held_dist[0], held_dist[candidates[best]], y_index, "out-of-fold", stacklevel=4
+            )
+        elif selection == "validation":
+            train_index, held_index = self._validation_split(y_index, rng)
+            held_out = HeldOutDistances(
+                source, held_index, candidates, INFERENCE_CHUNK, keep_parameters=True
+            )
+            prototypes, scores, history = fit_model(
+                source.subset(train_index), y_index[train_index], stop_epoch=candidates[-1],
+                held_out=held_out, warm=warm, checkpoint=checkpoint,
+            )
+            cv_results, best, temperature = self._select_on_validation(
+                held_out, y_index[held_index], scores["logit_scale"]
+            )
+            if trains:
+                prototypes.C, prototypes.V = held_out.parameters[candidates[best]]
         else:
-            prototypes = initial_prototypes(
-                self, warm, classes.size, train_source, y_train, length, rng, generator,
-                strategy, device,
+            prototypes, scores, history = fit_model(
+                source, y_index, stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint
             )
-        scorer = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend)
-        scores = resumed["scores"] if resumed is not None else self._scores(
-            scorer, source, scoring_index, prototypes
-        )
-        history, n_epochs, best_epoch = empty_history(validation_index is not None), 0, None
-        if trains:
-            validation = None
-            if validation_index is not None:
-                validation = Validation(
-                    source, validation_index, y_index[validation_index], INFERENCE_CHUNK
-                )
-            history, best_epoch = self._train(
-                prototypes, scorer, train_source.to(device), y_train, generator, strategy,
-                validation, checkpoint, resumed, scores,
+            cv_results, best = None, None
+            temperature = self._training_temperature(
+                prototypes, source, y_index, scores, trains, warm
             )
-            n_epochs = self.max_epochs
-        centroids, weights, temperature = self._finish(
-            prototypes, scorer, classes, source, y_index, scoring_index, scores, warm, trains,
-            held_out=validation_index is not None,
-        )
+        centroids, weights = (a.cpu().numpy() for a in prototypes.frozen())
         # Only now, when nothing can fail any more, is the fitted state replaced: a fit
         # that fails leaves the estimator as it was (fitted or not).
         self.classes_, self.n_features_in_ = classes, source.n_features
         self.centroids_, self.weights_ = centroids, weights
         self.centroid_class_ = prototypes.centroid_class
-        self.logit_scale_, self.temperature_ = scores["logit_scale"], temperature
-        self.history_, self.n_epochs_, self.best_epoch_ = history, n_epochs, best_epoch
+        self.logit_scale_ = scores["logit_scale"]
+        self.temperature_ = None if self.calibration is None else float(temperature)
+        self.history_, self.n_epochs_ = history, (
+            len(history["loss"]) if best is None else int(candidates[best])
+        )
+        self.cv_results_, self.best_index_ = cv_results, best
         return self
 
-    def _finish(self, prototypes, scorer, classes, source, y_index, scoring_index, scores,
-                warm, trains, held_out):
-        """The fitted centroids and weights (NumPy) and temperature, after the check that
-        training helped."""
-        centroids, weights = prototypes.frozen()
-        final_dist = scorer.source(source, scoring_index, centroids, weights, self.batch_size)
-        temperature = calibrated_temperature(
-            self, classes, source, y_index, final_dist, scoring_index, held_out or warm
+    def _selection(self, y_index, warm, trains):
+        """Where the kept epoch count and the temperature are chosen, and the number of
+        folds: ``"validation"`` (a held-out split), ``"cross_fit"`` (``cv`` stratified
+        folds, as many as the smallest class allows) or None (nothing to choose, a warm
+        start, ``cv=None``, or a class of one sample)."""
+        if self.validation_fraction is not None:
+            return "validation", 0
+        if warm or self.cv is None or not (trains or self.calibration is not None):
+            return None, 0
+        n_splits = min(self.cv, int(np.bincount(y_index).min()))
+        return ("cross_fit", n_splits) if n_splits >= 2 else (None, 0)
+
+    def _fit_model(self, source, y_index, *, n_classes, length, rng, strategy, device,
+                   stop_epoch, held_out=None, warm=False, checkpoint=None):
+        """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``)
+        for ``stop_epoch`` epochs of the ``max_epochs`` schedule, recording ``held_out``
+        along the way; returns them, their initial ``scores`` and the history."""
+        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        resumed = checkpoint.load() if checkpoint is not None else None
+        if resumed is not None:  # as trained; the optimiser state follows in _train
+            prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
+        else:
+            prototypes = initial_prototypes(
+                self, warm, n_classes, source, y_index, length, rng, generator, strategy,
+                device,
+            )
+        scorer = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend)
+        scores = resumed["scores"] if resumed is not None else self._scores(
+            scorer, source, prototypes
+        )
+        if held_out is not None and resumed is None:
+            held_out.record(0, scorer, prototypes, strategy)
+        history = empty_history()
+        if stop_epoch > 0:
+            history = self._train(
+                prototypes, scorer, source.to(device), y_index, generator, strategy,
+                held_out, checkpoint, resumed, scores, stop_epoch,
+            )
+        return prototypes, scores, history
+
+    def _cross_fit(self, fit_model, source, y_index, candidates, n_splits, rng):
+        """The out-of-fold class distances at every candidate epoch count of ``n_splits``
+        stratified cross-fits, and :func:`select_epochs`' scores of them."""
+        folds = StratifiedKFold(
+            n_splits, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)
+        )
+        dist = {int(e): np.empty((len(source), int(y_index.max()) + 1)) for e in candidates}
+        scale = np.empty(len(source))
+        for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
+            held_out = HeldOutDistances(source, held_index, candidates, INFERENCE_CHUNK)
+            with warnings.catch_warnings():
+                # Warnings of the cross-fits would repeat those of the fit itself.
+                warnings.simplefilter("ignore", InputWarning)
+                _, scores, _ = fit_model(
+                    source.subset(fit_index), y_index[fit_index], stop_epoch=candidates[-1],
+                    held_out=held_out,
+                )
+            for n_epochs, held_dist in held_out.dist.items():
+                dist[n_epochs][held_index] = held_dist
+            scale[held_index] = scores["logit_scale"]
+        return (dist, *select_epochs(dist, y_index, scale))
+
+    @staticmethod
+    def _select_on_validation(held_out, targets, logit_scale):
+        """Scores of the candidate epoch counts on one half of the validation samples, the
+        chosen one, and the temperature fitted on the other half's distances under it (a
+        temperature fitted on the samples that chose the epoch would be over-confident)."""
+        choosing, calibrating = _halves(targets)
+        dist = {e: d[choosing] for e, d in held_out.dist.items()}
+        results, best = select_epochs(
+            dist, targets[choosing], np.full(choosing.size, logit_scale)
+        )
+        chosen = held_out.dist[int(results["n_epochs"][best])]
+        warn_if_not_learned(
+            dist[0], dist[int(results["n_epochs"][best])], targets[choosing], "validation"
+        )
+        return results, best, fit_temperature(-chosen[calibrating], targets[calibrating])
+
+    def _training_temperature(self, prototypes, source, y_index, scores, trains, warm):
+        """The temperature fitted on training distances (None without calibration), with
+        the InputWarning that says so, after the check that training helped."""
+        index = _evenly_spaced(len(source), _SCORING_SAMPLES)
+        final_dist = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend).source(
+            source, index, *prototypes.frozen(), self.batch_size
         )
         if trains:
             warn_if_not_learned(
-                scores["initial_dist"].numpy(), final_dist, y_index[scoring_index], held_out
+                scores["initial_dist"].numpy(), final_dist, y_index[index], "training"
             )
-        return centroids.cpu().numpy(), weights.cpu().numpy(), temperature
+        if self.calibration is None:
+            return None
+        why = ("warm_start=True (no cross-fit repeats the earlier training)" if warm
+               else "cv=None" if self.cv is None else "a class has a single sample")
+        warnings.warn(
+            f"the temperature of predict_proba is fitted on training distances ({why}): "
+            "the probabilities are over-confident on new data; give cv folds or a "
+            "validation_fraction for calibrated ones",
+            InputWarning,
+            stacklevel=4,  # the user's call: here <- fit <- sklearn's _fit_context
+        )
+        return fit_temperature(-final_dist, y_index[index])
 
     def _shared_random_state(self, strategy):
         """``random_state`` as a RandomState; every rank draws the same split, seeds and
@@ -430,12 +552,11 @@ class DejaVidClassifier(
             rng.set_state(state)
         return rng
 
-    def _scores(self, scorer, source, scoring_index, prototypes):
-        """The scoring samples' class distances under the initial prototypes, and the
-        training logits' scale they give."""
-        dist = scorer.source(
-            source, scoring_index, *prototypes.frozen(), self.batch_size
-        )
+    def _scores(self, scorer, source, prototypes):
+        """Class distances of up to _SCORING_SAMPLES training samples under the initial
+        prototypes, and the training logits' scale they give."""
+        index = _evenly_spaced(len(source), _SCORING_SAMPLES)
+        dist = scorer.source(source, index, *prototypes.frozen(), self.batch_size)
         return {"logit_scale": distance_spread(dist), "initial_dist": torch.from_numpy(dist)}
 
     def _centroid_length(self, source, warm):
@@ -452,42 +573,47 @@ class DejaVidClassifier(
             )
         return length
 
-    def _split(self, n_samples, y_index, rng):
-        """Sorted training and validation indices (None without a validation fraction),
-        and the scoring samples: up to _SCORING_SAMPLES of the held-out samples when there
-        are some, else of the training samples."""
-        train_index, validation_index = np.arange(n_samples), None
-        if self.validation_fraction is not None:
-            train_index, validation_index = train_test_split(
-                train_index, test_size=self.validation_fraction, stratify=y_index,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-            )
-            train_index, validation_index = np.sort(train_index), np.sort(validation_index)
-        pool = train_index if validation_index is None else validation_index
-        scoring_index = pool[
-            np.unique(np.linspace(0, len(pool) - 1, _SCORING_SAMPLES).astype(int))
-        ]
-        return train_index, validation_index, scoring_index
+    def _validation_split(self, y_index, rng):
+        """Sorted training and validation indices, stratified."""
+        train_index, validation_index = train_test_split(
+            np.arange(len(y_index)), test_size=self.validation_fraction, stratify=y_index,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        return np.sort(train_index), np.sort(validation_index)
 
     def _train(
-        self, prototypes, scorer, train_source, y_train, generator, strategy, validation,
-        checkpoint, resumed, scores,
+        self, prototypes, scorer, train_source, y_train, generator, strategy, held_out,
+        checkpoint, resumed, scores, stop_epoch,
     ):
-        """Run the training engine on ``prototypes`` and leave them at the chosen epoch's
-        values; return the history and the index of that epoch."""
+        """Run the training engine on ``prototypes`` for ``stop_epoch`` epochs; return the
+        history."""
         prototypes.C.requires_grad_(self.learn_centroids)
         prototypes.V.requires_grad_(self.learn_weights)
         settings = TrainingSettings.of(self, scores["logit_scale"])
-        trainer = Trainer(settings, scorer, strategy, validation, checkpoint)
+        trainer = Trainer(settings, scorer, strategy, held_out, checkpoint)
         state = trainer.initial_state(prototypes, generator)
         if resumed is not None:
             state.load_state_dict(resumed)
-        best_epoch, prototypes.C, prototypes.V = trainer.fit(
-            state, train_source, y_train, {"scores": scores}
-        )
-        return state.history, best_epoch
+        trainer.fit(state, train_source, y_train, {"scores": scores}, stop_epoch)
+        return state.history
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _evenly_spaced(n, most):
+    """Up to ``most`` of ``range(n)``, evenly spaced (all of them if fewer)."""
+    return np.unique(np.linspace(0, n - 1, most).astype(int))
+
+
+def _halves(targets):
+    """Two interleaved halves of the positions of ``targets``, each with about half of
+    every class's samples (the second is the first when it would be empty)."""
+    rank = np.empty(len(targets), dtype=int)
+    for c in np.unique(targets):
+        where = np.flatnonzero(targets == c)
+        rank[where] = np.arange(where.size)
+    first, second = np.flatnonzero(rank % 2 == 0), np.flatnonzero(rank % 2 == 1)
+    return first, second if second.size else first

@@ -91,10 +91,11 @@ def _read(source, index, device):
     return PackedBatch(*(t.to(device) for t in source.read(index)))
 
 
-def warn_if_not_learned(initial, final, targets, held_out):
-    """A ConvergenceWarning when the trained centroids' class distances ``final``
-    classify clearly worse than the initial ones (by more than two binomial standard
-    errors), or no better than always predicting the commonest class."""
+def warn_if_not_learned(initial, final, targets, where, stacklevel=5):
+    """A ConvergenceWarning when the trained centroids' class distances ``final`` of the
+    ``where`` samples (``"training"``, ``"validation"``, ``"out-of-fold"``) classify
+    clearly worse than the initial ones (by more than two binomial standard errors), or
+    no better than always predicting the commonest class."""
     chance = np.bincount(targets).max() / len(targets)
     before = float(np.mean(initial.argmin(1) == targets))
     after = float(np.mean(final.argmin(1) == targets))
@@ -102,16 +103,20 @@ def warn_if_not_learned(initial, final, targets, held_out):
     tolerance = 2 * np.sqrt(max(before * (1 - before), 1 / len(targets)) / len(targets))
     if after >= before - tolerance and after > chance:
         return
-    where = "validation" if held_out else "training"
     reason = (
         f"below the {before:.3f} of the initial centroids" if after < before
         else f"no better than always predicting the commonest class ({chance:.3f})"
     )
+    # Held-out samples chose the kept epoch: training cannot have lowered their accuracy.
+    verdict = ("training did not help" if where == "training"
+               else "at no epoch count does the model tell the classes apart on samples it "
+                    "did not learn from")
     warnings.warn(
         f"DejaVidClassifier's {where} accuracy after training is {after:.3f}, {reason}: "
-        "training did not help. Try the defaults of learning_rate, weight_init, "
-        "feature_scaling and logit_norm, a smaller learning_rate or "
-        "centroid_learning_rate, another centroid_length, or more max_epochs.",
+        f"{verdict}. Try the defaults of learning_rate, weight_init, feature_scaling and "
+        "logit_norm, a smaller learning_rate or centroid_learning_rate, another "
+        "centroid_length, or more max_epochs.",
         ConvergenceWarning,
-        stacklevel=5,  # the user's call: here <- _finish <- fit <- sklearn's _fit_context
+        # By default the user's call: here <- a method of fit <- fit <- _fit_context.
+        stacklevel=stacklevel,
     )

@@ -1,7 +1,8 @@
 """The training engine: the epoch loop of a classifier's prototypes over a data source.
 
 :class:`Trainer` owns the optimiser, the cosine schedule, the epoch loop, divergence checks,
-the history, the choice of the kept epoch (:class:`BestEpoch`) and, through a
+the history, the held-out distances recorded along the way
+(:class:`~sktdtw._selection.HeldOutDistances`) and, through a
 :class:`~sktdtw._checkpoint.Checkpoint`, saving and resuming; a strategy
 (:mod:`sktdtw._strategy`) runs the same loop on one process or several. Everything a
 resumed fit needs is :class:`TrainingState`, a ``state_dict`` of named entries.
@@ -10,7 +11,6 @@ resumed fit needs is :class:`TrainingState`, a ``state_dict`` of named entries.
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as nnf
 from tqdm.auto import tqdm
@@ -19,17 +19,12 @@ from ._errors import InputError
 from ._scoring import training_logits
 from .dtw._packing import ParameterValueError
 
-__all__ = [
-    "BestEpoch", "Trainer", "TrainingSettings", "TrainingState", "Validation", "empty_history",
-]
+__all__ = ["Trainer", "TrainingSettings", "TrainingState", "empty_history"]
 
 
-def empty_history(validation):
-    """The per-epoch history of a fit, no epoch run yet (``validation``: with the held-out
-    loss and accuracy)."""
+def empty_history():
+    """The per-epoch history of a fit, no epoch run yet."""
     keys = ["loss", "train_accuracy", "learning_rate", "centroid_learning_rate", "seconds"]
-    if validation:
-        keys += ["validation_loss", "validation_accuracy"]
     return {key: [] for key in keys}
 
 
@@ -69,57 +64,14 @@ class TrainingSettings:
         return training_logits(dist, self.logit_norm, self.logit_scale)
 
 
-@dataclass
-class Validation:
-    """Held-out samples ``index`` of a source with their class indices ``targets``."""
-
-    source: object
-    index: np.ndarray
-    targets: np.ndarray
-    chunk: int
-
-    def score(self, scorer, centroids, weights, settings, strategy):
-        """(loss, accuracy) under exact DTW; each rank scores its share and the sums are
-        all-reduced."""
-        index, targets = strategy.shard(self.index), strategy.shard(self.targets)
-        totals = torch.zeros(2, dtype=torch.float64)
-        if index.size:
-            dist = scorer.source(self.source, index, centroids, weights, self.chunk)
-            logits = settings.logits(torch.from_numpy(dist))
-            totals[0] = nnf.cross_entropy(logits, torch.from_numpy(targets), reduction="sum")
-            totals[1] = float(np.sum(dist.argmin(1) == targets))
-        totals = strategy.all_reduce_sum(totals.to(centroids.device)).cpu()
-        return float(totals[0]) / self.index.size, float(totals[1]) / self.index.size
-
-
-class BestEpoch:
-    """The epoch of the best validation score (accuracy, then lowest loss) and the learned
-    ``(C', V')`` it ended with."""
-
-    def __init__(self):
-        self.score = self.epoch = self.C = self.V = None
-
-    def update(self, score, epoch, prototypes):
-        if self.score is None or score > self.score:
-            self.score, self.epoch = score, epoch
-            self.C, self.V = prototypes.C.detach().clone(), prototypes.V.detach().clone()
-
-    def state_dict(self):
-        return {"score": self.score, "epoch": self.epoch, "C": self.C, "V": self.V}
-
-    def load_state_dict(self, state, device):
-        self.score, self.epoch = state["score"], state["epoch"]
-        self.C, self.V = (None if t is None else t.to(device) for t in (state["C"], state["V"]))
-
-
 class TrainingState:
     """What a fit has done so far: the epochs run, the prototypes, the optimiser, the
-    schedule, the shuffling generator, the history and the best epoch."""
+    schedule, the shuffling generator, the history and the held-out distances recorded."""
 
-    def __init__(self, prototypes, optimizer, schedule, generator, history, best):
+    def __init__(self, prototypes, optimizer, schedule, generator, history, held_out):
         self.epoch = 0
         self.prototypes, self.optimizer, self.schedule = prototypes, optimizer, schedule
-        self.generator, self.history, self.best = generator, history, best
+        self.generator, self.history, self.held_out = generator, history, held_out
 
     def state_dict(self):
         return {
@@ -129,7 +81,7 @@ class TrainingState:
             "schedule": self.schedule.state_dict(),
             "generator": self.generator.get_state(),
             "history": self.history,
-            "best": self.best.state_dict(),
+            "held_out": None if self.held_out is None else self.held_out.state_dict(),
         }
 
     def load_state_dict(self, state):
@@ -139,7 +91,8 @@ class TrainingState:
         self.schedule.load_state_dict(state["schedule"])
         self.generator.set_state(state["generator"])
         self.history = state["history"]
-        self.best.load_state_dict(state["best"], self.prototypes.C.device)
+        if self.held_out is not None:
+            self.held_out.load_state_dict(state["held_out"], self.prototypes.C.device)
 
 
 def _diverged(epoch):
@@ -158,15 +111,15 @@ class Trainer:
     settings : TrainingSettings
     scorer : ClassScorer
     strategy : SingleProcess or DataParallel
-    validation : Validation, default=None
-        Selects the kept epoch; without it, the last epoch is kept.
+    held_out : HeldOutDistances, default=None
+        Recorded after every epoch that is one of its candidates.
     checkpoint : Checkpoint, default=None
         Saved after every epoch, with ``extra`` entries (the fit's other state).
     """
 
-    def __init__(self, settings, scorer, strategy, validation=None, checkpoint=None):
+    def __init__(self, settings, scorer, strategy, held_out=None, checkpoint=None):
         self.settings, self.scorer, self.strategy = settings, scorer, strategy
-        self.validation, self.checkpoint = validation, checkpoint
+        self.held_out, self.checkpoint = held_out, checkpoint
 
     def initial_state(self, prototypes, generator):
         s = self.settings
@@ -179,45 +132,33 @@ class Trainer:
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=s.max_epochs, eta_min=0.0
         )
-        history = empty_history(self.validation is not None)
-        return TrainingState(prototypes, optimizer, schedule, generator, history, BestEpoch())
+        return TrainingState(
+            prototypes, optimizer, schedule, generator, empty_history(), self.held_out
+        )
 
-    def fit(self, state, source, targets, extra):
-        """Run the epochs from ``state.epoch`` to ``max_epochs`` on the SeriesSource
-        ``source`` (class indices ``targets``); return the epoch kept and its learned
-        ``(C', V')``. ``extra``: the fit's state saved beside the training state."""
+    def fit(self, state, source, targets, extra, stop_epoch):
+        """Run the epochs from ``state.epoch`` to ``stop_epoch`` (at most ``max_epochs``,
+        whose cosine the schedule follows) on the SeriesSource ``source`` (class indices
+        ``targets``), leaving ``state.prototypes`` at their last values. ``extra``: the
+        fit's state saved beside the training state."""
         epochs = tqdm(
-            range(state.epoch, self.settings.max_epochs), desc=self.settings.name,
-            unit="epoch", initial=state.epoch, total=self.settings.max_epochs,
+            range(state.epoch, stop_epoch), desc=self.settings.name,
+            unit="epoch", initial=state.epoch, total=stop_epoch,
             disable=self.settings.verbose < 1 or not self.strategy.is_main,
         )
         targets = torch.from_numpy(targets).to(state.prototypes.C.device)
         for epoch in epochs:
             start = time.perf_counter()
             record = self._run_epoch(state, source, targets, epoch)
-            if self.validation is not None:
-                centroids, weights = state.prototypes.frozen()
-                record["validation_loss"], record["validation_accuracy"] = (
-                    self.validation.score(
-                        self.scorer, centroids, weights, self.settings, self.strategy
-                    )
-                )
-                state.best.update(
-                    (record["validation_accuracy"], -record["validation_loss"]), epoch,
-                    state.prototypes,
-                )
+            if self.held_out is not None:
+                self.held_out.record(epoch + 1, self.scorer, state.prototypes, self.strategy)
             record["seconds"] = time.perf_counter() - start
             for key, value in record.items():
                 state.history[key].append(value)
-            epochs.set_postfix({"loss": record["loss"], "acc": record["train_accuracy"], **(
-                {"val_acc": record["validation_accuracy"]} if self.validation else {}
-            )})
+            epochs.set_postfix({"loss": record["loss"], "acc": record["train_accuracy"]})
             state.epoch = epoch + 1
             if self.checkpoint is not None:
                 self.checkpoint.save({**state.state_dict(), **extra})
-        if state.best.epoch is None:
-            return self.settings.max_epochs - 1, state.prototypes.C, state.prototypes.V
-        return state.best.epoch, state.best.C, state.best.V
 
     def _run_epoch(self, state, source, targets, epoch):
         """One pass over a permutation of the training samples; the epoch's record."""

@@ -36,7 +36,7 @@ def assert_same_fit(a, b):
     epochs' timings aside)."""
     np.testing.assert_array_equal(a.centroids_, b.centroids_)
     np.testing.assert_array_equal(a.weights_, b.weights_)
-    assert (a.best_epoch_, a.n_epochs_) == (b.best_epoch_, b.n_epochs_)
+    assert (a.best_index_, a.n_epochs_) == (b.best_index_, b.n_epochs_)
     assert a.history_.keys() == b.history_.keys()
     for key in a.history_:
         if key == "seconds":

@@ -83,7 +83,8 @@ class _Interrupting(LazySequence):
 
 def test_resume_after_interruption_within_an_epoch(data, tmp_path):
     X, y = data
-    params = dict(init=np.zeros((3, 4, 2)), validation_fraction=None, max_epochs=4)
+    params = dict(init=np.zeros((3, 4, 2)), validation_fraction=None, cv=None,
+                  calibration=None, max_epochs=4)
     reference = _clf(**params).fit(X, y)
     path = tmp_path / "run.pt"
     # Read 1 is sample 0's metadata; then one pass for the checkpoint's digest of the

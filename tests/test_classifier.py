@@ -54,8 +54,8 @@ _EXPECTED_FAILED = {
 def _small(**params):
     """A fast classifier for the tests."""
     defaults = dict(
-        centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, calibration_cv=None,
-        n_prototypes=1,
+        centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, cv=None,
+        calibration=None, n_prototypes=1,
     )
     return DejaVidClassifier(**{**defaults, **params})
 
@@ -184,7 +184,7 @@ def test_fitted_attributes_and_outputs(ragged):
     assert clf.centroids_.shape == clf.weights_.shape == (3, 4, 2)
     assert isinstance(clf.centroids_, np.ndarray) and isinstance(clf.weights_, np.ndarray)
     assert (clf.weights_ > 0).all()
-    assert clf.n_epochs_ == 3 and clf.best_epoch_ == 2
+    assert clf.n_epochs_ == 3 and clf.cv_results_ is None and clf.best_index_ is None
     assert set(clf.history_) == {
         "loss", "train_accuracy", "learning_rate", "centroid_learning_rate", "seconds"
     }
@@ -199,6 +199,8 @@ def test_fitted_attributes_and_outputs(ragged):
     ).numpy()
     np.testing.assert_allclose(dist, expected, rtol=1e-6)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[dist.argmin(1)])
+    clf = _small(calibration="temperature", cv=2).fit(X, labels)
+    dist = clf.transform(X)
     logits = -dist / clf.temperature_
     np.testing.assert_allclose(clf.decision_function(X), logits, rtol=1e-6)
     proba = clf.predict_proba(X)
@@ -246,10 +248,11 @@ def test_same_seed_same_arrays_bit_for_bit(ragged):
 def test_validation_fraction_keeps_best_epoch(ragged):
     X, y = ragged
     clf = _small(max_epochs=4, validation_fraction=0.25, learning_rate=0.05).fit(X, y)
-    history = clf.history_
-    assert len(history["validation_accuracy"]) == len(history["validation_loss"]) == 4
-    scores = list(zip(history["validation_accuracy"], -np.array(history["validation_loss"])))
-    assert clf.best_epoch_ == max(range(4), key=lambda e: (scores[e], -e))
+    results = clf.cv_results_
+    np.testing.assert_array_equal(results["n_epochs"], [0, 1, 2, 3, 4])
+    assert len(clf.history_["loss"]) == 4  # trained through; the chosen epoch's values kept
+    best = max(range(5), key=lambda i: (results["accuracy"][i], -results["log_loss"][i], -i))
+    assert clf.best_index_ == best and clf.n_epochs_ == results["n_epochs"][best]
     with pytest.raises(ValueError, match="least populated class"):
         _small(validation_fraction=0.5).fit(X[:4], [0, 0, 0, 1])
 
@@ -262,7 +265,7 @@ def test_init_options(ragged):
     given = np.random.default_rng(0).normal(size=(3, 4, 2)).astype(np.float32)
     clf = _small(init=given, max_epochs=0).fit(X, y)
     np.testing.assert_array_equal(clf.centroids_, given)
-    assert clf.n_epochs_ == 0 and clf.best_epoch_ is None
+    assert clf.n_epochs_ == 0 and clf.history_["loss"] == []
 
     mean = _small(init="mean", n_prototypes=1, max_epochs=0).fit(X, y)
     resampled = _resample(check_series_list(X), 4)
@@ -385,7 +388,7 @@ def test_verbose_progress_bar(ragged, capsys):
     assert capsys.readouterr().err == ""
     _small(max_epochs=2, verbose=1, validation_fraction=0.25).fit(X, y)
     err = capsys.readouterr().err
-    assert "DejaVidClassifier" in err and "loss=" in err and "val_acc=" in err
+    assert "DejaVidClassifier" in err and "loss=" in err and "acc=" in err
 
 
 # --- scikit-learn integration ------------------------------------------------------------
@@ -499,7 +502,8 @@ def test_feature_padding_is_exact():
     X = [rng.normal(size=(int(t), 70)).astype(np.float32) for t in rng.integers(3, 12, 30)]
     y = np.arange(30) % 3
     clf = DejaVidClassifier(
-        centroid_length=4, max_epochs=2, n_prototypes=1, calibration_cv=None, random_state=0
+        centroid_length=4, max_epochs=2, n_prototypes=1, cv=None, calibration=None,
+        random_state=0,
     ).fit(X, y)
     assert clf.centroids_.shape == clf.weights_.shape == (3, 4, 70)
     expected = weighted_dtw(

@@ -35,7 +35,7 @@ def _data():
 def _clf(**params):
     defaults = dict(
         centroid_length=4, max_epochs=3, dba_max_iter=3, random_state=0, weight_init="ones",
-        calibration_cv=None, n_prototypes=1,
+        cv=None, calibration=None, n_prototypes=1,
     )
     return DejaVidClassifier(**{**defaults, **params})
 
@@ -64,7 +64,7 @@ def _worker(rank, world_size, directory):
                 directory / f"{name}-rank{rank}.npz", centroids=clf.centroids_,
                 weights=clf.weights_, loss=clf.history_["loss"],
                 train_accuracy=clf.history_["train_accuracy"],
-                best_epoch=clf.best_epoch_,
+                n_epochs=clf.n_epochs_,
             )
         # random_state=None shares rank 0's global draws; no other rank's global NumPy
         # state (the legacy one, which random_state=None means) may change.
@@ -99,7 +99,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         np.testing.assert_allclose(ranks[0]["loss"], clf.history_["loss"], rtol=1e-5)
         # Labels of parameters that agree to 1e-5: equal unless a sample is that near a tie.
         np.testing.assert_array_equal(ranks[0]["train_accuracy"], clf.history_["train_accuracy"])
-        assert int(ranks[0]["best_epoch"]) == clf.best_epoch_
+        assert int(ranks[0]["n_epochs"]) == clf.n_epochs_
     assert all((tmp_path / f"init-error-rank{r}").exists() for r in range(2))
     np.random.seed(1)  # noqa: NPY002
     assert np.load(tmp_path / "global-draw-rank1.npy") == np.random.randint(2**31)  # noqa: NPY002

@@ -77,7 +77,7 @@ def data():
 def _clf(**params):
     defaults = dict(
         centroid_length=4, max_epochs=3, batch_size=8, dba_max_iter=3, random_state=0,
-        calibration_cv=None, n_prototypes=1,
+        cv=None, calibration=None, n_prototypes=1,
     )
     return DejaVidClassifier(**{**defaults, **params})
 
@@ -135,14 +135,12 @@ def test_validation_split_reads_by_index(data, tmp_path):
     store = CountingStore(X, tmp_path / "v.f32")
     clf = _clf(init=np.zeros((3, 4, 3)), max_epochs=2, validation_fraction=0.25).fit(store, y)
     counts = np.bincount(store.reads[1:], minlength=len(X))
-    # Training and validation samples alike are read once per epoch (2 reads each);
-    # training samples once more for the features' scales, validation samples twice more
-    # for the initial and final scores.
-    held_out = np.zeros(len(X), bool)
-    held_out[counts == 4] = True
+    # Training samples are read for the features' scales, the initial scores and once per
+    # epoch (4 reads); validation samples at each candidate epoch count, 0, 1 and 2 (3).
+    held_out = counts == 3
     assert held_out.sum() == 15
-    np.testing.assert_array_equal(counts[~held_out], 3)
-    assert len(clf.history_["validation_accuracy"]) == 2
+    np.testing.assert_array_equal(counts[~held_out], 4)
+    np.testing.assert_array_equal(clf.cv_results_["n_epochs"], [0, 1, 2])
 
 
 def test_dba_reads_only_its_samples(data, tmp_path):

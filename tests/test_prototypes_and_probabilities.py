@@ -10,6 +10,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._calibration import fit_temperature
+from sktdtw._errors import InputWarning
 from sktdtw._initialization import auto_centroid_length
 from sktdtw._scoring import class_distances
 from sktdtw.datasets import make_temporal_order
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.numerics
 
 
 def _fast(**params):
-    defaults = dict(max_epochs=4, dba_max_iter=3, calibration_cv=None, random_state=0)
+    defaults = dict(max_epochs=4, dba_max_iter=3, cv=None, calibration=None, random_state=0)
     return DejaVidClassifier(**{**defaults, **params})
 
 
@@ -272,14 +273,15 @@ def test_feature_std_of_constant_and_offset_features():
     np.testing.assert_allclose(std[1:], expected[1:], rtol=1e-6)
 
 
-def test_warm_start_keeps_a_calibrated_temperature(temporal):
-    # A warm start has no out-of-fold models that repeat its training: its temperature is
-    # fitted on the training distances, so continuing with no epoch changes nothing.
+def test_a_temperature_fitted_on_training_distances_says_so(temporal):
+    # Issue 18, item 6: a warm start (test log-loss 6.17 against 0.39 out of fold) and
+    # cv=None fitted the temperature on training distances without a word.
     X, y = temporal
-    clf = DejaVidClassifier(max_epochs=4, calibration_cv=None, random_state=0).fit(X, y)
-    proba = clf.predict_proba(X)
-    clf.set_params(warm_start=True, max_epochs=0, calibration_cv=3).fit(X, y)
-    np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-4, atol=1e-7)
+    clf = DejaVidClassifier(max_epochs=2, cv=2, random_state=0).fit(X, y)  # no warning
+    with pytest.warns(InputWarning, match=r"training distances \(warm_start=True"):
+        clf.set_params(warm_start=True).fit(X, y)
+    with pytest.warns(InputWarning, match=r"training distances \(cv=None\)"):
+        DejaVidClassifier(max_epochs=2, cv=None, random_state=0).fit(X, y)
 
 
 def test_initializer_must_match_the_prototype_count(temporal):

@@ -4,7 +4,9 @@
 ``CASES``, saved by the code before the training engine, the data source and the op's
 memory layout were restructured (issue 11), on an AVX-512 machine. The temperatures were
 saved again when ``fit_temperature`` took Platt's smoothed targets (issue 17: on classes
-the cross-fits separate, the old temperature was rounding noise), on an AVX2 machine.
+the cross-fits separate, the old temperature was rounding noise), on an AVX2 machine; the
+"default" and "validation" cases again when the epoch count came to be chosen on held-out
+samples (issue 18), on an AVX2 machine.
 ``python tests/test_reference_fits.py`` saves every array anew, for a change of what is
 learned that is intended.
 
@@ -43,6 +45,7 @@ CASES = {
     "paper": dict(
         centroid_length=8, n_prototypes=1, learning_rate=1e-3, max_epochs=3, batch_size=8,
         weight_init="random", feature_scaling=None, logit_norm="zscore", calibration=None,
+        cv=None,
     ),
     # Held-out epoch selection, per-batch paths, per-feature scaling.
     "validation": dict(
@@ -50,7 +53,7 @@ CASES = {
         feature_scaling="standard", n_prototypes=2,
     ),
     # 70 features: rows the kernels pad to whole 64-byte vectors.
-    "wide": dict(max_epochs=2, n_prototypes=1, init="mean", calibration_cv=None),
+    "wide": dict(max_epochs=2, n_prototypes=1, init="mean", cv=None, calibration=None),
 }
 
 # How much further than a one-ulp perturbation of the data another machine's rounding may

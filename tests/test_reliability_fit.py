@@ -43,11 +43,12 @@ def _foreign_checkpoint(data, tmp_path):
 
 
 def _fail_in_calibration(monkeypatch):
-    """Make the last step of a fit (after training) raise, as a late failure would."""
+    """Make the last step of a fit (the check after training, beside the temperature)
+    raise, as a late failure would."""
     def fail(*args, **kwargs):
         raise InputError("calibration failed")
 
-    monkeypatch.setattr(classifier_module, "calibrated_temperature", fail)
+    monkeypatch.setattr(classifier_module, "warn_if_not_learned", fail)
 
 
 @pytest.mark.parametrize("where", ["checkpoint", "calibration"])
@@ -55,7 +56,7 @@ def test_failed_refit_leaves_the_fitted_model_as_it_was(data, tmp_path, monkeypa
     """Issue 21, item 1: a refit on labels a, b, c refused midway kept the new classes_
     with the old centroids, so predict answered 'a'/'b' for data labelled 0/1."""
     X, y = data
-    clf = _clf(calibration="temperature", calibration_cv=None).fit(X, y)
+    clf = _clf(calibration="temperature", cv=2).fit(X, y)
     if where == "checkpoint":
         clf.set_params(checkpoint=_foreign_checkpoint(data, tmp_path))
     else:
@@ -72,7 +73,7 @@ def test_failed_first_fit_leaves_the_estimator_unfitted(data, tmp_path, monkeypa
     """Issue 21, item 1: a first fit that failed midway left classes_ and n_features_in_,
     so check_is_fitted passed and predict raised AttributeError (no centroids_)."""
     X, y = data
-    clf = _clf(calibration="temperature", calibration_cv=None)
+    clf = _clf(calibration="temperature", cv=2)
     if where == "checkpoint":
         clf.set_params(checkpoint=_foreign_checkpoint(data, tmp_path))
     else:
@@ -178,7 +179,7 @@ def test_centroid_length_far_beyond_the_series_warns_once(data):
     with pytest.warns(UserWarning, match=r"centroid_length=40 is 8 times the longest "
                                          r"training series \(5 steps\)") as record:
         clf = _clf(centroid_length=40, max_epochs=1, calibration="temperature",
-                   calibration_cv=2).fit(short, y)
+                   cv=2).fit(short, y)
     assert len(record) == 1 and record[0].filename == __file__
     assert clf.centroids_.shape[1] == 40
 

@@ -1,0 +1,107 @@
+"""The number of epochs a fit keeps, chosen on samples its models did not learn from.
+
+A model records the class distances of its held-out samples at candidate epoch counts along
+its schedule (:class:`HeldOutDistances`); :func:`select_epochs` scores each candidate by the
+accuracy and the calibrated log-loss of those distances and picks one.
+"""
+
+import numpy as np
+import torch
+from scipy.special import log_softmax
+
+from ._calibration import fit_temperature
+
+__all__ = ["HeldOutDistances", "candidate_epochs", "select_epochs"]
+
+# Candidates: 0 (the initial prototypes) and this many evenly spaced points of the schedule.
+_CANDIDATES_ALONG_SCHEDULE = 8
+
+
+def candidate_epochs(max_epochs):
+    """The epoch counts a fit may keep: 0 and ``ceil(max_epochs * k / 8)``, k = 1..8."""
+    steps = np.ceil(max_epochs * np.arange(1, _CANDIDATES_ALONG_SCHEDULE + 1)
+                    / _CANDIDATES_ALONG_SCHEDULE)
+    return np.unique(np.concatenate([[0], steps])).astype(int)
+
+
+class HeldOutDistances:
+    """Exact class distances of held-out samples ``index`` of a source, recorded at the
+    candidate ``epochs`` (epoch counts), read ``chunk`` series at a time; with
+    ``keep_parameters``, also the learned ``(C', V')`` at each of them, to return to."""
+
+    def __init__(self, source, index, epochs, chunk, keep_parameters=False):
+        self.source, self.index, self.chunk = source, np.asarray(index), chunk
+        self.epochs = [int(e) for e in epochs]
+        self.keep_parameters = keep_parameters
+        self.dist, self.parameters = {}, {}
+
+    def record(self, n_epochs, scorer, prototypes, strategy):
+        """Record the distances after ``n_epochs`` epochs if that is a candidate. Each rank
+        scores its share; the shares are summed into one matrix on every rank."""
+        if n_epochs not in self.epochs or n_epochs in self.dist:
+            return
+        centroids, weights = prototypes.frozen()
+        n_classes = int(scorer.centroid_class[-1]) + 1
+        share = strategy.shard(np.arange(self.index.size))
+        dist = torch.zeros((self.index.size, n_classes), dtype=torch.float64)
+        if share.size:
+            dist[share] = torch.from_numpy(
+                scorer.source(self.source, self.index[share], centroids, weights, self.chunk)
+            )
+        self.dist[n_epochs] = strategy.all_reduce_sum(dist.to(centroids.device)).cpu().numpy()
+        if self.keep_parameters:
+            self.parameters[n_epochs] = (
+                prototypes.C.detach().clone(), prototypes.V.detach().clone()
+            )
+
+    def state_dict(self):
+        # Tensors only: a checkpoint is read back with torch.load(weights_only=True).
+        return {
+            "dist": {e: torch.from_numpy(d) for e, d in self.dist.items()},
+            "parameters": dict(self.parameters),
+        }
+
+    def load_state_dict(self, state, device):
+        self.dist = {e: d.numpy() for e, d in state["dist"].items()}
+        self.parameters = {
+            e: tuple(t.to(device) for t in pair) for e, pair in state["parameters"].items()
+        }
+
+
+def select_epochs(dist, targets, scale):
+    """Score every candidate epoch count and pick one.
+
+    Parameters
+    ----------
+    dist : dict of int to ndarray of shape (n_samples, n_classes)
+        Held-out class distances at each candidate epoch count.
+    targets : ndarray of shape (n_samples,)
+        Their class indices.
+    scale : ndarray of shape (n_samples,)
+        Divides each sample's distances (the logit scale of the model that scored it), so
+        that the temperatures of models fitted on different samples share one unit.
+
+    Returns
+    -------
+    results : dict of ndarray
+        ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (at the fitted temperature) and
+        ``"temperature"`` (in units of ``scale``) of each candidate.
+    best : int
+        Index of the chosen candidate: the highest accuracy, then the lowest log-loss,
+        then the fewest epochs.
+    """
+    epochs = sorted(dist)
+    rows = np.arange(len(targets))
+    results = {"n_epochs": np.array(epochs), "accuracy": [], "log_loss": [], "temperature": []}
+    for n_epochs in epochs:
+        logits = -dist[n_epochs] / scale[:, None]
+        temperature = fit_temperature(logits, targets)
+        log_proba = log_softmax(logits / temperature, axis=1)
+        results["accuracy"].append(float(np.mean(logits.argmax(1) == targets)))
+        results["log_loss"].append(float(-log_proba[rows, targets].mean()))
+        results["temperature"].append(temperature)
+    results = {key: np.asarray(value) for key, value in results.items()}
+    best = min(range(len(epochs)), key=lambda i: (
+        -results["accuracy"][i], results["log_loss"][i], epochs[i]
+    ))
+    return results, best

@@ -1,0 +1,173 @@
+"""The epoch count chosen on held-out samples (issue 18, items 1 and 6)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+
+import sktdtw._classifier as classifier_module
+from sktdtw import DejaVidClassifier
+from sktdtw._calibration import fit_temperature
+from sktdtw._selection import candidate_epochs, select_epochs
+from sktdtw._training import Trainer
+from sktdtw.datasets import make_temporal_order
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = make_temporal_order(n_samples=120, n_classes=3, n_features=2, random_state=0)
+    return X[:60], y[:60], X[60:], y[60:]
+
+
+def test_candidates_are_zero_and_eighths_of_the_schedule():
+    np.testing.assert_array_equal(candidate_epochs(72), [0, 9, 18, 27, 36, 45, 54, 63, 72])
+    np.testing.assert_array_equal(candidate_epochs(3), [0, 1, 2, 3])
+    np.testing.assert_array_equal(candidate_epochs(0), [0])
+
+
+def test_candidate_scores_are_those_of_numpy_and_scikit_learn():
+    rng = np.random.default_rng(0)
+    targets = np.arange(40) % 3
+    scale = rng.uniform(0.5, 2.0, 40)
+    dist = {e: rng.uniform(0, 5, (40, 3)) for e in (0, 2, 4)}
+    dist[2][np.arange(40), targets] -= 3  # epoch 2 separates the classes best
+    results, best = select_epochs(dist, targets, scale)
+    for i, e in enumerate((0, 2, 4)):
+        logits = -dist[e] / scale[:, None]
+        assert results["accuracy"][i] == np.mean(logits.argmax(1) == targets)
+        t = fit_temperature(logits, targets)
+        assert results["temperature"][i] == t
+        expected = log_loss(targets, softmax(logits / t, axis=1), labels=[0, 1, 2])
+        np.testing.assert_allclose(results["log_loss"][i], expected, rtol=1e-9)
+    assert results["n_epochs"][best] == 2
+
+
+def test_ties_go_to_the_lower_log_loss_then_to_fewer_epochs():
+    targets = np.array([0, 1, 0, 1])
+    sharp = np.array([[0.0, 4.0], [4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+    blunt = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # half wrong
+    results, best = select_epochs({0: blunt, 3: sharp, 6: sharp.copy()}, targets,
+                                  np.ones(4))
+    assert results["n_epochs"][best] == 3
+
+
+def test_training_that_hurts_is_not_kept(split):
+    # At a learning rate of 2 every epoch wrecks the model: keeping them all falls to
+    # chance on new data, the held-out choice keeps the initial centroids.
+    X, y, X_test, y_test = split
+    params = dict(max_epochs=8, learning_rate=2.0, centroid_learning_rate=2.0,
+                  calibration=None, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        every_epoch = DejaVidClassifier(cv=None, **params).fit(X, y)
+    initial = DejaVidClassifier(max_epochs=0, calibration=None, random_state=0).fit(X, y)
+    chosen = DejaVidClassifier(cv=3, **params).fit(X, y)
+    start = initial.score(X_test, y_test)
+    assert every_epoch.score(X_test, y_test) < start - 0.3
+    assert chosen.n_epochs_ == 0 and chosen.score(X_test, y_test) >= start - 1 / 60
+    assert chosen.cv_results_["accuracy"][0] == chosen.cv_results_["accuracy"].max()
+
+
+def test_the_model_trains_the_chosen_epochs_of_the_full_schedule(split):
+    X, y, X_test, y_test = split
+    clf = DejaVidClassifier(max_epochs=8, cv=2, random_state=0).fit(X, y)
+    results = clf.cv_results_
+    np.testing.assert_array_equal(results["n_epochs"], candidate_epochs(8))
+    assert clf.n_epochs_ == results["n_epochs"][clf.best_index_]
+    assert len(clf.history_["loss"]) == clf.n_epochs_
+    cosine = [clf.learning_rate * (1 + math.cos(math.pi * e / 8)) / 2
+              for e in range(clf.n_epochs_)]
+    np.testing.assert_allclose(clf.history_["learning_rate"], cosine)
+    # The temperature is the out-of-fold one, in this model's units of distance.
+    assert clf.temperature_ == pytest.approx(
+        results["temperature"][clf.best_index_] * clf.logit_scale_, rel=1e-12
+    )
+    proba = clf.predict_proba(X_test)
+    assert log_loss(y_test, proba) < np.log(3)
+
+
+def test_fit_costs_at_most_one_plus_cv_fits(split, monkeypatch):
+    X, y, _, _ = split
+    epochs = []
+    run_epoch = Trainer._run_epoch
+
+    def counting(self, state, source, targets, epoch):
+        epochs.append(len(targets))
+        return run_epoch(self, state, source, targets, epoch)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", counting)
+    clf = DejaVidClassifier(max_epochs=4, cv=3, random_state=0).fit(X, y)
+    # Three fold models of 40 series through the whole schedule, then the chosen epochs of
+    # the model on all 60.
+    assert epochs == [40] * 12 + [60] * clf.n_epochs_
+
+
+def test_the_folds_follow_random_state(split, monkeypatch):
+    # Issue 18, item 6: StratifiedKFold(random_state=0) ignored the estimator's seed.
+    X, y, _, _ = split
+    seeds = []
+    folds = classifier_module.StratifiedKFold
+
+    def recording(n_splits, shuffle, random_state):
+        seeds.append(random_state)
+        return folds(n_splits, shuffle=shuffle, random_state=random_state)
+
+    monkeypatch.setattr(classifier_module, "StratifiedKFold", recording)
+    for seed in (0, 0, 1):
+        DejaVidClassifier(max_epochs=0, cv=2, random_state=seed).fit(X, y)
+    assert seeds[0] == seeds[1] != seeds[2]
+
+
+def test_validation_halves_choose_and_calibrate_apart(split, monkeypatch):
+    # Issue 18, item 6: one validation split chose the epoch and fitted the temperature,
+    # so the probabilities were as over-confident as the choice was lucky.
+    X, y, _, _ = split
+    chose, calibrated = [], []
+    select, fit = classifier_module.select_epochs, classifier_module.fit_temperature
+
+    def recording_select(dist, targets, scale):
+        chose.append(len(targets))
+        return select(dist, targets, scale)
+
+    def recording_fit(logits, targets):
+        calibrated.append(len(targets))
+        return fit(logits, targets)
+
+    monkeypatch.setattr(classifier_module, "select_epochs", recording_select)
+    monkeypatch.setattr(classifier_module, "fit_temperature", recording_fit)
+    clf = DejaVidClassifier(max_epochs=4, validation_fraction=0.4, random_state=0).fit(X, y)
+    # 24 validation series: each half holds about half of every class's.
+    assert len(chose) == len(calibrated) == 1 and chose[0] + calibrated[0] == 24
+    assert abs(chose[0] - calibrated[0]) <= 3
+    assert clf.n_epochs_ in clf.cv_results_["n_epochs"]
+    assert len(clf.history_["loss"]) == 4
+
+
+def test_halves_split_every_class():
+    targets = np.array([0, 1, 0, 0, 1, 2, 2, 0, 1])
+    first, second = classifier_module._halves(targets)
+    assert np.intersect1d(first, second).size == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([first, second])), np.arange(9))
+    for c in range(3):
+        assert abs((targets[first] == c).sum() - (targets[second] == c).sum()) <= 1
+    one_each = classifier_module._halves(np.array([0, 1, 2]))
+    np.testing.assert_array_equal(one_each[0], one_each[1])
+
+
+def test_a_resumed_fit_chooses_as_an_uninterrupted_one(split, tmp_path):
+    from conftest import assert_same_fit
+
+    X, y, _, _ = split
+    params = dict(max_epochs=4, cv=2, learning_rate=0.05, random_state=0)
+    reference = DejaVidClassifier(**params).fit(X, y)
+    path = tmp_path / "run.pt"
+    first = DejaVidClassifier(checkpoint=path, **params).fit(X, y)
+    assert_same_fit(first, reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = DejaVidClassifier(checkpoint=path, **params).fit(X, y)
+    assert_same_fit(again, reference)
+    assert again.temperature_ == reference.temperature_
