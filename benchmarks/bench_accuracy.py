@@ -17,6 +17,13 @@ Methods, side by side in one run:
   over time + standardised logistic regression, and MiniRocket (aeon; unequal-length
   sets are zero-padded at the end to the longest series, as aeon's ``Padder`` does).
 
+Stress variants (``--variants``), built from the sets above to look like what users bring:
+``+stretched`` (every series resampled to a random length of 1000 to 3000 steps),
+``+two-per-class`` (two training series per class), ``+superclasses`` (classes merged in
+pairs into super-classes of several shapes) and ``+many-classes`` (every series and its
+time reversal, each a class of its own: twice the classes). Their test splits are built the
+same way from the official test splits.
+
 Reported per data set and method: accuracy, balanced accuracy, log-loss of
 ``predict_proba`` (clipped as scikit-learn does; the log-loss of predicting the training
 class frequencies is given for reference), fit and predict seconds.
@@ -24,6 +31,7 @@ class frequencies is given for reference), fit and predict seconds.
 Usage::
 
     python benchmarks/bench_accuracy.py [--datasets NAME ...] [--methods NAME ...]
+        [--variants NAME+VARIANT ...]
 """
 
 import argparse
@@ -42,6 +50,7 @@ import torch
 from aeon.classification.convolution_based import MiniRocketClassifier
 from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
 from aeon.datasets import load_from_ts_file
+from bench_dtw import machine
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -87,6 +96,47 @@ def load(name):
         X, y = load_from_ts_file(str(DATA_DIR / name / f"{name}_{split}.ts"))
         splits.append(([np.asarray(x, dtype=np.float64).T for x in X], np.asarray(y)))
     return splits
+
+
+def _stretched(series, rng):
+    """Each series linearly resampled to a random length of 1000 to 3000 steps."""
+    out = []
+    for x in series:
+        length = int(rng.integers(1000, 3001))
+        old, new = np.linspace(0, 1, len(x)), np.linspace(0, 1, length)
+        out.append(np.stack([np.interp(new, old, x[:, f]) for f in range(x.shape[1])], 1))
+    return out
+
+
+def _variant(splits, variant):
+    """The stress variant ``variant`` of the (train, test) splits (see the module doc)."""
+    rng = np.random.default_rng(0)
+    (X_train, y_train), (X_test, y_test) = splits
+    if variant == "stretched":
+        return (_stretched(X_train, rng), y_train), (_stretched(X_test, rng), y_test)
+    if variant == "two-per-class":
+        keep = np.concatenate([rng.choice(np.flatnonzero(y_train == c), 2, replace=False)
+                               for c in np.unique(y_train)])
+        keep.sort()
+        return ([X_train[i] for i in keep], y_train[keep]), (X_test, y_test)
+    if variant == "superclasses":
+        classes = np.unique(y_train)
+        merged = {c: f"super{i // 2}" for i, c in enumerate(classes)}
+        return ((X_train, np.array([merged[c] for c in y_train])),
+                (X_test, np.array([merged[c] for c in y_test])))
+    if variant == "many-classes":
+        def doubled(X, y):
+            return X + [x[::-1].copy() for x in X], np.concatenate(
+                [np.char.add(y.astype(str), "+"), np.char.add(y.astype(str), "-")])
+        return doubled(X_train, y_train), doubled(X_test, y_test)
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+def load_set(name):
+    """``load(name)``, or the stress variant of ``"SET+variant"``."""
+    base, _, variant = name.partition("+")
+    splits = load(base)
+    return _variant(splits, variant) if variant else splits
 
 
 def mean_pooling(series):
@@ -212,6 +262,7 @@ def git_commit():
 
 def environment():
     return {
+        "cpu": machine(torch.device("cpu"))["cpu"],
         "machine": platform.machine(),
         "processor": platform.processor(),
         "platform": platform.platform(),
@@ -233,7 +284,7 @@ def environment():
 
 
 def run(dataset, seed, names):
-    (X_train, y_train), (X_test, y_test) = load(dataset)
+    (X_train, y_train), (X_test, y_test) = load_set(dataset)
     lengths = [len(x) for x in X_train + X_test]
     classes, counts = np.unique(y_train, return_counts=True)
     prior = counts / counts.sum()
@@ -295,6 +346,9 @@ def main():
     parser.add_argument("--datasets", nargs="+", default=None,
                         help="default: every classification set in aeon's wheel")
     parser.add_argument("--methods", nargs="+", default=None, choices=list(methods(0)))
+    parser.add_argument("--variants", nargs="*", default=[],
+                        help="stress variants, as SET+stretched, SET+two-per-class, "
+                             "SET+superclasses, SET+many-classes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--output", type=Path,
@@ -304,13 +358,14 @@ def main():
     datasets = args.datasets or classification_datasets()
     report = {"environment": environment(), "seed": args.seed, "grid": GRID,
               "paper_config": PAPER, "datasets": {}}
-    for name in datasets:
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    for name in datasets + args.variants:
         report["datasets"][name] = run(name, args.seed, args.methods)
-    report["mean"] = summary(report)
+        report["mean"] = summary(report)
+        # After every set: a run cut short keeps what it measured.
+        args.output.write_text(json.dumps(report, indent=2))
     for name, means in report["mean"].items():
         print(f"MEAN {name:32s} acc={means['accuracy']:.3f} ll={means['log_loss']:.3f}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.output}")
 
 

@@ -25,7 +25,12 @@ from ._dba import DBAInitializer
 from ._device import resolve_device
 from ._errors import InputError, InputWarning
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
-from ._initialization import auto_centroid_length, check_centroid_length, initial_prototypes
+from ._initialization import (
+    auto_centroid_length,
+    check_centroid_length,
+    initial_prototypes,
+    prototypes_per_class,
+)
 from ._parameters import LearnedPrototypes
 from ._persistence import VersionedPickleMixin
 from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
@@ -76,7 +81,8 @@ class DejaVidClassifier(
         Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
         the same DTW with DBA centers; a class's distance is the least distance to its
         prototypes, so a class can hold several shapes. A class gets at most one per 5
-        of its training series. ``1`` is DejaVid exactly.
+        of its training series (counted on all of them: the cross-fits of ``cv`` start
+        from as many as the model they choose for). ``1`` is DejaVid exactly.
     learning_rate : float, default=1e-2
         Learning rate of the log-weights (see ``feature_scaling``).
     centroid_learning_rate : float, default=None
@@ -394,6 +400,7 @@ class DejaVidClassifier(
         candidates = candidate_epochs(self.max_epochs if trains else 0)
         selection, n_splits = self._selection(y_index, warm, trains)
         if selection == "cross_fit":
+            fit_model = partial(fit_model, n_prototypes=self._prototypes_per_class(y_index))
             held_dist, cv_results, best = self._cross_fit(
                 fit_model, source, y_index, candidates, n_splits, rng
             )
@@ -410,7 +417,9 @@ class DejaVidClassifier(
                 source, held_index, candidates, INFERENCE_CHUNK, keep_parameters=True
             )
             prototypes, scores, history = fit_model(
-                source.subset(train_index), y_index[train_index], stop_epoch=candidates[-1],
+                source.subset(train_index), y_index[train_index],
+                n_prototypes=self._prototypes_per_class(y_index[train_index]),
+                stop_epoch=candidates[-1],
                 held_out=held_out, warm=warm, checkpoint=checkpoint,
             )
             cv_results, best, temperature = self._select_on_validation(
@@ -420,7 +429,8 @@ class DejaVidClassifier(
                 prototypes.C, prototypes.V = held_out.parameters[candidates[best]]
         else:
             prototypes, scores, history = fit_model(
-                source, y_index, stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint
+                source, y_index, n_prototypes=self._prototypes_per_class(y_index),
+                stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint,
             )
             cv_results, best = None, None
             temperature = self._training_temperature(
@@ -452,19 +462,24 @@ class DejaVidClassifier(
         n_splits = min(self.cv, int(np.bincount(y_index).min()))
         return ("cross_fit", n_splits) if n_splits >= 2 else (None, 0)
 
-    def _fit_model(self, source, y_index, *, n_classes, length, rng, strategy, device,
-                   stop_epoch, held_out=None, warm=False, checkpoint=None):
-        """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``)
-        for ``stop_epoch`` epochs of the ``max_epochs`` schedule, recording ``held_out``
-        along the way; returns them, their initial ``scores`` and the history."""
+    def _prototypes_per_class(self, y_index):
+        """:func:`prototypes_per_class` of the model trained on the samples ``y_index``."""
+        return prototypes_per_class(self.init, self.n_prototypes, self.dba_samples, y_index)
+
+    def _fit_model(self, source, y_index, *, n_classes, length, n_prototypes, rng, strategy,
+                   device, stop_epoch, held_out=None, warm=False, checkpoint=None):
+        """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``),
+        starting from ``n_prototypes`` per class, for ``stop_epoch`` epochs of the
+        ``max_epochs`` schedule, recording ``held_out`` along the way; returns them, their
+        initial ``scores`` and the history."""
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         resumed = checkpoint.load() if checkpoint is not None else None
         if resumed is not None:  # as trained; the optimiser state follows in _train
             prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
         else:
             prototypes = initial_prototypes(
-                self, warm, n_classes, source, y_index, length, rng, generator, strategy,
-                device,
+                self, warm, n_classes, source, y_index, length, n_prototypes, rng, generator,
+                strategy, device,
             )
         scorer = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend)
         scores = resumed["scores"] if resumed is not None else self._scores(

@@ -22,12 +22,18 @@ from ._source import as_source, split_batch
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 from .dtw._backends import BACKEND_NAMES
 
-__all__ = ["DBAInitializer", "dba_barycenter"]
+__all__ = ["DBAInitializer", "dba_barycenter", "prototype_counts"]
 
 # Assignment/update rounds of the per-class k-means of DBAInitializer(n_prototypes > 1).
 _KMEANS_MAX_ROUNDS = 10
 # A class gets at most one prototype per this many of its series.
 _SERIES_PER_PROTOTYPE = 5
+
+
+def prototype_counts(n_prototypes, sizes):
+    """``n_prototypes`` per class, at most one per _SERIES_PER_PROTOTYPE of the class's
+    ``sizes`` series and at least one."""
+    return np.minimum(n_prototypes, np.maximum(1, np.asarray(sizes) // _SERIES_PER_PROTOTYPE))
 
 
 def _resample(series, length):
@@ -234,9 +240,12 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
     max_iter : int, default=100
         Maximum number of DBA updates per class (per center and k-means step with
         ``n_prototypes > 1``); ``0`` gives the medoids.
-    n_prototypes : int, default=1
+    n_prototypes : int or array-like of shape (n_classes,), default=1
         Number of barycenters per class. A class gets at most one per 5 of its drawn
         series (and at least one): fewer series cannot shape a prototype of their own.
+        An array gives each class's number exactly (at most its drawn series; k-means
+        even for 1), as :class:`DejaVidClassifier` does so that its cross-fits on part
+        of the data have the prototypes of the model on all of it.
     feature_weights : array-like of shape (n_features,), default=None
         Weight of each feature in the point cost of the alignments (see
         :func:`dba_barycenter`); ``None`` weighs all features 1.
@@ -285,7 +294,7 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
         "centroid_length": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
         "backend": [StrOptions(set(BACKEND_NAMES))],
@@ -338,12 +347,15 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
             picked.append(np.sort(rng.choice(in_class, size=size, replace=False)))
 
         feature_weights = self._check_feature_weights(n_features)
+        counts = self._prototype_counts([index.size for index in picked])
         seeds = rng.randint(np.iinfo(np.int32).max, size=len(picked))
         # A generator: joblib reads a class's series only when it dispatches that class, so
         # a lazy X holds the series of a few classes at a time, not of all of them.
         results = Parallel(n_jobs=self.n_jobs)(
-            delayed(self._class_centers)(split_batch(source.read(index)), feature_weights, seed)
-            for index, seed in zip(picked, seeds)
+            delayed(self._class_centers)(
+                split_batch(source.read(index)), feature_weights, seed, count
+            )
+            for index, seed, count in zip(picked, seeds, counts)
         )
         # Set only now: a fit that fails leaves the estimator as it was.
         self.classes_, self.n_features_in_ = classes, n_features
@@ -353,6 +365,23 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
         )
         self.n_iter_ = np.array([n_iter for _, n_iter in results])
         return self
+
+    def _prototype_counts(self, sizes):
+        """The number of barycenters of each class, whose drawn series number ``sizes``;
+        None for every class with ``n_prototypes=1`` (one DBA barycenter each)."""
+        if isinstance(self.n_prototypes, Integral):
+            if self.n_prototypes == 1:
+                return [None] * len(sizes)
+            return list(prototype_counts(self.n_prototypes, sizes))
+        counts = np.asarray(self.n_prototypes)
+        if (counts.shape != (len(sizes),) or not np.issubdtype(counts.dtype, np.integer)
+                or not ((counts >= 1) & (counts <= sizes)).all()):
+            raise InputError(
+                f"n_prototypes must be an int or {len(sizes)} integers (one per class), "
+                f"each from 1 to the class's drawn series {list(sizes)}; got "
+                f"{self.n_prototypes!r}"
+            )
+        return [int(c) for c in counts]
 
     def _check_feature_weights(self, n_features):
         if self.feature_weights is None:
@@ -365,10 +394,10 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
             )
         return weights
 
-    def _class_centers(self, series, feature_weights, seed):
+    def _class_centers(self, series, feature_weights, seed, n_centers):
         """The ``(n_centers, L, F)`` barycenters of one class's series and the updates
-        (or k-means rounds) run."""
-        if self.n_prototypes == 1:
+        (or k-means rounds) run; ``n_centers=None``: one DBA barycenter."""
+        if n_centers is None:
             barycenter, n_iter = dba_barycenter(
                 series, self.centroid_length, max_iter=self.max_iter,
                 feature_weights=feature_weights, diagonal=self.diagonal,
@@ -376,10 +405,8 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
             )
             return barycenter[None], n_iter
         return _dba_kmeans(
-            _resample(series, self.centroid_length),
-            min(self.n_prototypes, max(1, len(series) // _SERIES_PER_PROTOTYPE)),
-            feature_weights, self.max_iter, self.diagonal, self.backend,
-            np.random.RandomState(seed),
+            _resample(series, self.centroid_length), n_centers, feature_weights,
+            self.max_iter, self.diagonal, self.backend, np.random.RandomState(seed),
         )
 
     def __sklearn_tags__(self):

@@ -7,14 +7,14 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from ._dba import DBAInitializer, _resample
+from ._dba import DBAInitializer, _resample, prototype_counts
 from ._errors import InputError, InputWarning
 from ._parameters import LearnedPrototypes, Parametrization, feature_std
 from ._source import split_batch
 
 __all__ = [
     "auto_centroid_length", "check_centroid_length", "initial_centroids", "initial_log_weights",
-    "initial_prototypes",
+    "initial_prototypes", "prototypes_per_class",
 ]
 
 # Bounds of centroid_length="auto".
@@ -51,18 +51,34 @@ def check_centroid_length(length, lengths):
         )
 
 
-def initial_centroids(estimator, source, y_index, n_classes, length, rng, feature_weights):
+def prototypes_per_class(init, n_prototypes, dba_samples, y_index):
+    """The number of prototypes of each class that a model trained on the samples of
+    class indices ``y_index`` starts from: for ``init="dba"`` or ``"medoid"``,
+    :func:`prototype_counts` of the series its initialiser draws, else ``n_prototypes``.
+
+    Computed once from the data of the model that is kept, so that its cross-fits, on
+    part of the data, start from as many prototypes as it does.
+    """
+    if isinstance(init, str) and init != "mean" and n_prototypes > 1:
+        return prototype_counts(n_prototypes, np.minimum(np.bincount(y_index), dba_samples))
+    return n_prototypes
+
+
+def initial_centroids(
+    estimator, source, y_index, n_classes, length, n_prototypes, rng, feature_weights
+):
     """Initial centroids ``(n_centroids, L, F)`` float32 from ``estimator.init`` and the
     class index of each (grouped by class).
 
-    ``source``: the training SeriesSource; ``feature_weights``: None or the per-feature
-    weights of the DBA alignments.
+    ``source``: the training SeriesSource; ``n_prototypes``: from
+    :func:`prototypes_per_class`; ``feature_weights``: None or the per-feature weights of
+    the DBA alignments.
     """
-    init, n_prototypes = estimator.init, estimator.n_prototypes
+    init = estimator.init
     if isinstance(init, str) and init == "mean":
         return _class_means(source, y_index, n_classes, length, n_prototypes)
     if isinstance(init, (str, DBAInitializer)):
-        initializer = _initializer(estimator, length, feature_weights)
+        initializer = _initializer(estimator, length, n_prototypes, feature_weights)
         initializer.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         initializer.fit(source, y_index)
         return initializer.centroids_.astype(np.float32), initializer.centroid_class_
@@ -95,7 +111,7 @@ def _class_means(source, y_index, n_classes, length, n_prototypes):
     return (resampled_sum / counts[:, None, None]).astype(np.float32), np.arange(n_classes)
 
 
-def _initializer(estimator, length, feature_weights):
+def _initializer(estimator, length, n_prototypes, feature_weights):
     """The DBAInitializer of ``init``: a clone of the one given (its centroid_length and
     n_prototypes must match), or one made from the estimator's DBA parameters."""
     if isinstance(estimator.init, DBAInitializer):
@@ -112,7 +128,7 @@ def _initializer(estimator, length, feature_weights):
         centroid_length=length,
         n_samples=estimator.dba_samples,
         max_iter=estimator.dba_max_iter if estimator.init == "dba" else 0,
-        n_prototypes=estimator.n_prototypes,
+        n_prototypes=n_prototypes,
         feature_weights=feature_weights,
         diagonal=estimator.diagonal,
         backend=estimator.backend,
@@ -134,8 +150,8 @@ def initial_log_weights(shape, weight_init, generator, std):
 
 
 def initial_prototypes(
-    estimator, warm, n_classes, train_source, y_train, length, rng, generator, strategy,
-    device,
+    estimator, warm, n_classes, train_source, y_train, length, n_prototypes, rng, generator,
+    strategy, device,
 ):
     """The prototypes a fit starts from, at their initial learned values: the fitted ones
     of a warm start, else ``init``'s centroids (computed on rank 0 and broadcast) and
@@ -150,7 +166,7 @@ def initial_prototypes(
         log_weights = torch.from_numpy(np.log(estimator.weights_))
     else:
         centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
-            estimator, train_source, y_train, n_classes, length, rng,
+            estimator, train_source, y_train, n_classes, length, n_prototypes, rng,
             None if std is None else 1.0 / std,
         ))
         # Drawn on every rank: the generator then shuffles identically everywhere.

@@ -101,6 +101,38 @@ def test_class_with_fewer_series_than_prototypes():
     assert clf.transform(X).shape == (len(X), 2)
 
 
+def test_initializer_takes_a_count_per_class(temporal):
+    X, y = temporal
+    init = DBAInitializer(centroid_length=5, max_iter=2, n_prototypes=np.array([1, 3, 2]),
+                          random_state=0).fit(X, y)
+    assert np.bincount(init.centroid_class_).tolist() == [1, 3, 2]
+    for counts in (np.array([1, 2]), np.array([1.0, 2.0, 2.0]), np.array([0, 1, 1]),
+                   np.array([1, 1, 21])):  # 20 series per class
+        with pytest.raises(ValueError, match="n_prototypes must be an int or 3 integers"):
+            DBAInitializer(centroid_length=5, n_prototypes=counts).fit(X, y)
+
+
+def test_cross_fits_start_from_the_final_models_prototypes(monkeypatch):
+    # 10 series per class: the model on all of them gets 2 prototypes per class (one per 5
+    # series); a cross-fit on 2/3 of them alone would get 1 per class, and its out-of-fold
+    # scores would choose for another model than the one kept.
+    import sktdtw._classifier as classifier
+
+    X, y = make_temporal_order(n_samples=20, n_classes=2, random_state=0)
+    started = []
+
+    def recording(*args, **kwargs):
+        prototypes = initial_prototypes(*args, **kwargs)
+        started.append(np.bincount(prototypes.centroid_class).tolist())
+        return prototypes
+
+    initial_prototypes = classifier.initial_prototypes
+    monkeypatch.setattr(classifier, "initial_prototypes", recording)
+    clf = _fast(n_prototypes=3, centroid_length=6, cv=3, calibration="temperature").fit(X, y)
+    assert started == [[2, 2]] * 4  # three cross-fits, then the final model
+    assert np.bincount(clf.centroid_class_).tolist() == [2, 2]
+
+
 def test_feature_scaling_makes_units_irrelevant(temporal):
     X, y = temporal
     # Powers of two: the rescaled data are exact, so the rescaled fit must be too.
