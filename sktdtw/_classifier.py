@@ -34,7 +34,7 @@ from ._initialization import (
 from ._parameters import LearnedPrototypes
 from ._persistence import VersionedPickleMixin
 from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
-from ._selection import HeldOutDistances, candidate_epochs, select_epochs
+from ._selection import INIT, TRAINING_SERIES, HeldOutDistances, candidate_epochs, select
 from ._series import check_targets
 from ._source import as_source
 from ._strategy import current_strategy
@@ -77,12 +77,18 @@ class DejaVidClassifier(
         A length over twice the longest training series is honoured, with a UserWarning
         (it adds little but multiplies the cost; for a lazy sequence, only when it has
         ``lengths``).
-    n_prototypes : int, default=3
+    n_prototypes : int or "auto", default="auto"
         Centroid-and-weight pairs (prototypes) per class, initialised by k-means under
         the same DTW with DBA centers; a class's distance is the least distance to its
         prototypes, so a class can hold several shapes. A class gets at most one per 5
         of its training series (counted on all of them: the cross-fits of ``cv`` start
         from as many as the model they choose for). ``1`` is DejaVid exactly.
+        ``"auto"``: 3 (1 for ``init="mean"``; a DBAInitializer's or an array's own), or,
+        where the cross-fits (or the validation samples) score them better than every
+        epoch count of those, one prototype per training series (up to ``dba_samples``
+        of each class, resampled to ``centroid_length``, untrained): a nearest-neighbour
+        rule under the same distance, for classes of many shapes or of very few series.
+        It predicts at the cost of that many prototypes.
     learning_rate : float, default=1e-2
         Learning rate of the log-weights (see ``feature_scaling``).
     centroid_learning_rate : float, default=None
@@ -195,7 +201,7 @@ class DejaVidClassifier(
     centroids_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
         The learned centroids, float32, grouped by class (``n_centroids`` is
         ``n_classes * n_prototypes`` unless a class had fewer than 5 series per
-        prototype among its ``dba_samples``).
+        prototype among its ``dba_samples``, or the training series were chosen).
     weights_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
         The learned (positive) weights, float32.
     centroid_class_ : ndarray of shape (n_centroids,)
@@ -213,10 +219,12 @@ class DejaVidClassifier(
         Number of epochs of training that the fitted parameters have had in the last call
         to ``fit`` (0: the initial ones).
     cv_results_ : dict of ndarray or None
-        The candidates of the epoch count and their scores on the out-of-fold (or
-        validation) samples: ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (of the
-        softmax at the candidate's fitted temperature) and ``"temperature"`` (in units of
-        the logit scale); None when nothing was chosen (``cv=None``, a warm start).
+        The candidates and their scores on the out-of-fold (or validation) samples:
+        ``"prototypes"`` (``"init"``, the prototypes of ``init``, or ``"training
+        series"``, see ``n_prototypes``), ``"n_epochs"``, ``"accuracy"``, ``"log_loss"``
+        (of the softmax at the candidate's fitted temperature) and ``"temperature"`` (in
+        units of the logit scale); None when nothing was chosen (``cv=None``, a warm
+        start).
     best_index_ : int or None
         Index in ``cv_results_`` of the chosen candidate.
 
@@ -266,7 +274,7 @@ class DejaVidClassifier(
 
     _parameter_constraints: dict = {
         "centroid_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "centroid_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -297,7 +305,7 @@ class DejaVidClassifier(
     def __init__(
         self,
         centroid_length="auto",
-        n_prototypes=3,
+        n_prototypes="auto",
         learning_rate=1e-2,
         centroid_learning_rate=None,
         max_epochs=72,
@@ -399,34 +407,51 @@ class DejaVidClassifier(
         )
         candidates = candidate_epochs(self.max_epochs if trains else 0)
         selection, n_splits = self._selection(y_index, warm, trains)
+        series_candidate = self._series_candidate(warm)
         if selection == "cross_fit":
             fit_model = partial(fit_model, n_prototypes=self._prototypes_per_class(y_index))
             held_dist, cv_results, best = self._cross_fit(
-                fit_model, source, y_index, candidates, n_splits, rng
+                fit_model, source, y_index, candidates, n_splits, series_candidate, rng
             )
-            prototypes, scores, history = fit_model(
-                source, y_index, stop_epoch=candidates[best], checkpoint=checkpoint
-            )
+            chosen = (str(cv_results["prototypes"][best]), int(cv_results["n_epochs"][best]))
+            if chosen[0] == TRAINING_SERIES:
+                prototypes, scores, history = fit_model(
+                    source, y_index, n_prototypes=TRAINING_SERIES, stop_epoch=0
+                )
+            else:
+                prototypes, scores, history = fit_model(
+                    source, y_index, stop_epoch=chosen[1], checkpoint=checkpoint
+                )
             temperature = cv_results["temperature"][best] * scores["logit_scale"]
             warn_if_not_learned(
-                held_dist[0], held_dist[candidates[best]], y_index, "out-of-fold", stacklevel=4
+                held_dist[INIT, 0], held_dist[chosen], y_index, "out-of-fold", stacklevel=4
             )
         elif selection == "validation":
             train_index, held_index = self._validation_split(y_index, rng)
+            fit_train = partial(fit_model, source.subset(train_index), y_index[train_index])
             held_out = HeldOutDistances(
                 source, held_index, candidates, INFERENCE_CHUNK, keep_parameters=True
             )
-            prototypes, scores, history = fit_model(
-                source.subset(train_index), y_index[train_index],
+            prototypes, scores, history = fit_train(
                 n_prototypes=self._prototypes_per_class(y_index[train_index]),
-                stop_epoch=candidates[-1],
-                held_out=held_out, warm=warm, checkpoint=checkpoint,
+                stop_epoch=candidates[-1], held_out=held_out, warm=warm, checkpoint=checkpoint,
             )
+            rows = [(INIT, e, d, scores["logit_scale"]) for e, d in held_out.dist.items()]
+            if series_candidate:
+                series_held_out = HeldOutDistances(source, held_index, [0], INFERENCE_CHUNK)
+                series_model = fit_train(
+                    n_prototypes=TRAINING_SERIES, stop_epoch=0, held_out=series_held_out
+                )
+                rows.append(
+                    (TRAINING_SERIES, 0, series_held_out.dist[0], series_model[1]["logit_scale"])
+                )
             cv_results, best, temperature = self._select_on_validation(
-                held_out, y_index[held_index], scores["logit_scale"]
+                rows, y_index[held_index]
             )
-            if trains:
-                prototypes.C, prototypes.V = held_out.parameters[candidates[best]]
+            if cv_results["prototypes"][best] == TRAINING_SERIES:
+                prototypes, scores = series_model[:2]
+            elif trains:
+                prototypes.C, prototypes.V = held_out.parameters[cv_results["n_epochs"][best]]
         else:
             prototypes, scores, history = fit_model(
                 source, y_index, n_prototypes=self._prototypes_per_class(y_index),
@@ -445,7 +470,7 @@ class DejaVidClassifier(
         self.logit_scale_ = scores["logit_scale"]
         self.temperature_ = None if self.calibration is None else float(temperature)
         self.history_, self.n_epochs_ = history, (
-            len(history["loss"]) if best is None else int(candidates[best])
+            len(history["loss"]) if best is None else int(cv_results["n_epochs"][best])
         )
         self.cv_results_, self.best_index_ = cv_results, best
         return self
@@ -457,7 +482,9 @@ class DejaVidClassifier(
         start, ``cv=None``, or a class of one sample)."""
         if self.validation_fraction is not None:
             return "validation", 0
-        if warm or self.cv is None or not (trains or self.calibration is not None):
+        if warm or self.cv is None or not (
+            trains or self.calibration is not None or self._series_candidate(warm)
+        ):
             return None, 0
         n_splits = min(self.cv, int(np.bincount(y_index).min()))
         return ("cross_fit", n_splits) if n_splits >= 2 else (None, 0)
@@ -495,41 +522,58 @@ class DejaVidClassifier(
             )
         return prototypes, scores, history
 
-    def _cross_fit(self, fit_model, source, y_index, candidates, n_splits, rng):
-        """The out-of-fold class distances at every candidate epoch count of ``n_splits``
-        stratified cross-fits, and :func:`select_epochs`' scores of them."""
+    def _series_candidate(self, warm):
+        """Whether the untrained training series are a candidate: with
+        ``n_prototypes="auto"`` and an ``init`` by name, when not warm-starting."""
+        return self.n_prototypes == "auto" and isinstance(self.init, str) and not warm
+
+    def _cross_fit(self, fit_model, source, y_index, candidates, n_splits, series_candidate,
+                   rng):
+        """The out-of-fold class distances of every candidate, keyed by ``(prototypes,
+        n_epochs)``, of ``n_splits`` stratified cross-fits, and :func:`select`'s scores of
+        them: ``init``'s prototypes at every candidate epoch count and, with
+        ``series_candidate``, the untrained training series of the fold."""
         folds = StratifiedKFold(
             n_splits, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)
         )
-        dist = {int(e): np.empty((len(source), int(y_index.max()) + 1)) for e in candidates}
-        scale = np.empty(len(source))
+        kinds = {INIT: candidates, **({TRAINING_SERIES: [0]} if series_candidate else {})}
+        shape = (len(source), int(y_index.max()) + 1)
+        dist = {(kind, int(e)): np.empty(shape) for kind, epochs in kinds.items()
+                for e in epochs}
+        scale = {kind: np.empty(len(source)) for kind in kinds}
         for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
-            held_out = HeldOutDistances(source, held_index, candidates, INFERENCE_CHUNK)
-            with warnings.catch_warnings():
-                # Warnings of the cross-fits would repeat those of the fit itself.
-                warnings.simplefilter("ignore", InputWarning)
-                _, scores, _ = fit_model(
-                    source.subset(fit_index), y_index[fit_index], stop_epoch=candidates[-1],
-                    held_out=held_out,
-                )
-            for n_epochs, held_dist in held_out.dist.items():
-                dist[n_epochs][held_index] = held_dist
-            scale[held_index] = scores["logit_scale"]
-        return (dist, *select_epochs(dist, y_index, scale))
+            for kind, epochs in kinds.items():
+                held_out = HeldOutDistances(source, held_index, epochs, INFERENCE_CHUNK)
+                with warnings.catch_warnings():
+                    # Warnings of the cross-fits would repeat those of the fit itself.
+                    warnings.simplefilter("ignore", InputWarning)
+                    _, scores, _ = fit_model(
+                        source.subset(fit_index), y_index[fit_index], stop_epoch=epochs[-1],
+                        held_out=held_out,
+                        **({"n_prototypes": TRAINING_SERIES} if kind == TRAINING_SERIES
+                           else {}),
+                    )
+                for n_epochs, held_dist in held_out.dist.items():
+                    dist[kind, n_epochs][held_index] = held_dist
+                scale[kind][held_index] = scores["logit_scale"]
+        rows = [(kind, n_epochs, d, scale[kind]) for (kind, n_epochs), d in dist.items()]
+        return (dist, *select(rows, y_index))
 
     @staticmethod
-    def _select_on_validation(held_out, targets, logit_scale):
-        """Scores of the candidate epoch counts on one half of the validation samples, the
-        chosen one, and the temperature fitted on the other half's distances under it (a
-        temperature fitted on the samples that chose the epoch would be over-confident)."""
+    def _select_on_validation(candidates, targets):
+        """Scores of the ``candidates`` (as :func:`select` takes them, with one logit scale
+        each) on one half of the validation samples, the chosen one, and the temperature
+        fitted on the other half's distances under it (a temperature fitted on the samples
+        that chose would be over-confident)."""
         choosing, calibrating = _halves(targets)
-        dist = {e: d[choosing] for e, d in held_out.dist.items()}
-        results, best = select_epochs(
-            dist, targets[choosing], np.full(choosing.size, logit_scale)
+        results, best = select(
+            [(kind, e, d[choosing], np.full(choosing.size, scale))
+             for kind, e, d, scale in candidates],
+            targets[choosing],
         )
-        chosen = held_out.dist[int(results["n_epochs"][best])]
+        chosen = candidates[best][2]
         warn_if_not_learned(
-            dist[0], dist[int(results["n_epochs"][best])], targets[choosing], "validation"
+            candidates[0][2][choosing], chosen[choosing], targets[choosing], "validation"
         )
         return results, best, fit_temperature(-chosen[calibrating], targets[calibrating])
 

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from ._dba import DBAInitializer, _resample, prototype_counts
 from ._errors import InputError, InputWarning
 from ._parameters import LearnedPrototypes, Parametrization, feature_std
+from ._selection import TRAINING_SERIES
 from ._source import split_batch
 
 __all__ = [
@@ -23,6 +24,8 @@ _MIN_AUTO_LENGTH, _MAX_AUTO_LENGTH = 8, 64
 _FAR_BEYOND = 2
 # Series per pass of init="mean": bounds the memory of the resampled chunk.
 _MEAN_CHUNK = 1024
+# Prototypes per class of init="dba" or "medoid" with n_prototypes="auto".
+_AUTO_PROTOTYPES = 3
 
 
 def auto_centroid_length(lengths):
@@ -52,13 +55,21 @@ def check_centroid_length(length, lengths):
 
 
 def prototypes_per_class(init, n_prototypes, dba_samples, y_index):
-    """The number of prototypes of each class that a model trained on the samples of
-    class indices ``y_index`` starts from: for ``init="dba"`` or ``"medoid"``,
-    :func:`prototype_counts` of the series its initialiser draws, else ``n_prototypes``.
+    """The number of prototypes of each class of ``init`` that a model trained on the
+    samples of class indices ``y_index`` starts from.
 
-    Computed once from the data of the model that is kept, so that its cross-fits, on
-    part of the data, start from as many prototypes as it does.
+    For ``init="dba"`` or ``"medoid"``, :func:`prototype_counts` of the series its
+    initialiser draws (``n_prototypes="auto"``: _AUTO_PROTOTYPES at most); for ``"mean"``,
+    one; for a DBAInitializer, its own; for an array, its rows per class. Computed once
+    from the data of the model that is kept, so that its cross-fits, on part of the data,
+    start from as many prototypes as it does.
     """
+    if n_prototypes == "auto":
+        if isinstance(init, DBAInitializer):
+            return init.n_prototypes
+        if not isinstance(init, str):  # an array: its shape is checked against this
+            return max(1, len(init) // (int(y_index.max()) + 1))
+        n_prototypes = 1 if init == "mean" else _AUTO_PROTOTYPES
     if isinstance(init, str) and init != "mean" and n_prototypes > 1:
         return prototype_counts(n_prototypes, np.minimum(np.bincount(y_index), dba_samples))
     return n_prototypes
@@ -71,10 +82,13 @@ def initial_centroids(
     class index of each (grouped by class).
 
     ``source``: the training SeriesSource; ``n_prototypes``: from
-    :func:`prototypes_per_class`; ``feature_weights``: None or the per-feature weights of
+    :func:`prototypes_per_class`, or TRAINING_SERIES for one prototype per series of up to
+    ``dba_samples`` of each class; ``feature_weights``: None or the per-feature weights of
     the DBA alignments.
     """
     init = estimator.init
+    if isinstance(n_prototypes, str) and n_prototypes == TRAINING_SERIES:
+        return _training_series(source, y_index, n_classes, length, estimator.dba_samples, rng)
     if isinstance(init, str) and init == "mean":
         return _class_means(source, y_index, n_classes, length, n_prototypes)
     if isinstance(init, (str, DBAInitializer)):
@@ -92,6 +106,18 @@ def initial_centroids(
     if not np.isfinite(centroids).all():
         raise InputError("init contains non-finite values")
     return centroids.astype(np.float32), np.repeat(np.arange(n_classes), n_prototypes)
+
+
+def _training_series(source, y_index, n_classes, length, n_samples, rng):
+    """Up to ``n_samples`` training series of each class, drawn, each resampled to
+    ``length``: one prototype per series, as the references of a nearest neighbour."""
+    centroids, centroid_class = [], []
+    for k in range(n_classes):
+        in_class = np.flatnonzero(y_index == k)
+        picked = np.sort(rng.choice(in_class, size=min(n_samples, in_class.size), replace=False))
+        centroids.append(_resample(split_batch(source.read(picked)), length))
+        centroid_class.append(np.full(picked.size, k))
+    return np.concatenate(centroids).astype(np.float32), np.concatenate(centroid_class)
 
 
 def _class_means(source, y_index, n_classes, length, n_prototypes):
@@ -116,8 +142,7 @@ def _initializer(estimator, length, n_prototypes, feature_weights):
     n_prototypes must match), or one made from the estimator's DBA parameters."""
     if isinstance(estimator.init, DBAInitializer):
         initializer = clone(estimator.init)
-        for name, ours in (("centroid_length", length),
-                           ("n_prototypes", estimator.n_prototypes)):
+        for name, ours in (("centroid_length", length), ("n_prototypes", n_prototypes)):
             theirs = getattr(initializer, name)
             if theirs != ours:
                 raise InputError(

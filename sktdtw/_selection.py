@@ -1,8 +1,11 @@
-"""The number of epochs a fit keeps, chosen on samples its models did not learn from.
+"""The prototypes and the number of epochs a fit keeps, chosen on samples its models did
+not learn from.
 
 A model records the class distances of its held-out samples at candidate epoch counts along
-its schedule (:class:`HeldOutDistances`); :func:`select_epochs` scores each candidate by the
-accuracy and the calibrated log-loss of those distances and picks one.
+its schedule (:class:`HeldOutDistances`); :func:`select` scores each candidate (the
+prototypes of ``init`` after each candidate epoch count, and with
+``n_prototypes="auto"`` the untrained training series) by the accuracy and the calibrated
+log-loss of those distances and picks one.
 """
 
 import numpy as np
@@ -11,7 +14,11 @@ from scipy.special import log_softmax
 
 from ._calibration import fit_temperature
 
-__all__ = ["HeldOutDistances", "candidate_epochs", "select_epochs"]
+__all__ = ["INIT", "TRAINING_SERIES", "HeldOutDistances", "candidate_epochs", "select"]
+
+# The two kinds of prototypes a fit may keep: those of ``init`` (n_prototypes per class),
+# trained for a candidate number of epochs, or one per training series, untrained.
+INIT, TRAINING_SERIES = "init", "training series"
 
 # Candidates: 0 (the initial prototypes) and this many evenly spaced points of the schedule.
 _CANDIDATES_ALONG_SCHEDULE = 8
@@ -68,40 +75,52 @@ class HeldOutDistances:
         }
 
 
-def select_epochs(dist, targets, scale):
-    """Score every candidate epoch count and pick one.
+def select(candidates, targets):
+    """Score every candidate and pick one.
 
     Parameters
     ----------
-    dist : dict of int to ndarray of shape (n_samples, n_classes)
-        Held-out class distances at each candidate epoch count.
+    candidates : list of (str, int, ndarray, ndarray)
+        Per candidate: its prototypes (:data:`INIT` or :data:`TRAINING_SERIES`), its
+        number of epochs, the held-out class distances ``(n_samples, n_classes)`` under
+        it, and the divisor of each sample's distances ``(n_samples,)`` (the logit scale
+        of the model that scored it), so that the temperatures of models fitted on
+        different samples share one unit.
     targets : ndarray of shape (n_samples,)
-        Their class indices.
-    scale : ndarray of shape (n_samples,)
-        Divides each sample's distances (the logit scale of the model that scored it), so
-        that the temperatures of models fitted on different samples share one unit.
+        The held-out samples' class indices.
 
     Returns
     -------
     results : dict of ndarray
-        ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (at the fitted temperature) and
-        ``"temperature"`` (in units of ``scale``) of each candidate.
+        ``"prototypes"``, ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (at the fitted
+        temperature) and ``"temperature"`` (in units of the divisor) of each candidate.
     best : int
-        Index of the chosen candidate: the highest accuracy, then the lowest log-loss,
-        then the fewest epochs.
+        Index of the chosen candidate. Within each kind of prototypes: the highest
+        accuracy, then the lowest log-loss, then the first listed (list the fewer epochs
+        first). Between kinds, listed simpler first, a later kind's is chosen only where
+        its accuracy beats the choice so far by more than its binomial standard error
+        (the one-standard-error rule: more prototypes must be clearly better, not
+        better by chance).
     """
-    epochs = sorted(dist)
     rows = np.arange(len(targets))
-    results = {"n_epochs": np.array(epochs), "accuracy": [], "log_loss": [], "temperature": []}
-    for n_epochs in epochs:
-        logits = -dist[n_epochs] / scale[:, None]
+    results = {key: [] for key in
+               ("prototypes", "n_epochs", "accuracy", "log_loss", "temperature")}
+    for prototypes, n_epochs, dist, scale in candidates:
+        logits = -dist / scale[:, None]
         temperature = fit_temperature(logits, targets)
         log_proba = log_softmax(logits / temperature, axis=1)
+        results["prototypes"].append(prototypes)
+        results["n_epochs"].append(int(n_epochs))
         results["accuracy"].append(float(np.mean(logits.argmax(1) == targets)))
         results["log_loss"].append(float(-log_proba[rows, targets].mean()))
         results["temperature"].append(temperature)
     results = {key: np.asarray(value) for key, value in results.items()}
-    best = min(range(len(epochs)), key=lambda i: (
-        -results["accuracy"][i], results["log_loss"][i], epochs[i]
-    ))
+    accuracy = results["accuracy"]
+    best = None
+    for kind in dict.fromkeys(results["prototypes"]):  # in the order listed
+        within = np.flatnonzero(results["prototypes"] == kind)
+        best_of_kind = min(within, key=lambda i: (-accuracy[i], results["log_loss"][i], i))
+        error = np.sqrt(accuracy[best_of_kind] * (1 - accuracy[best_of_kind]) / len(targets))
+        if best is None or accuracy[best_of_kind] > accuracy[best] + error:
+            best = int(best_of_kind)
     return results, best

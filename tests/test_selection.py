@@ -1,4 +1,5 @@
-"""The epoch count chosen on held-out samples (issue 18, items 1 and 6)."""
+"""The prototypes and the epoch count chosen on held-out samples (issue 18, items 1, 4
+and 6)."""
 
 import math
 import warnings
@@ -12,9 +13,12 @@ from sklearn.metrics import log_loss
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier
 from sktdtw._calibration import fit_temperature
-from sktdtw._selection import candidate_epochs, select_epochs
+from sktdtw._errors import InputWarning
+from sktdtw._selection import INIT, TRAINING_SERIES, candidate_epochs, select
 from sktdtw._training import Trainer
 from sktdtw.datasets import make_temporal_order
+
+import dtw_oracle as oracle
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def test_candidate_scores_are_those_of_numpy_and_scikit_learn():
     scale = rng.uniform(0.5, 2.0, 40)
     dist = {e: rng.uniform(0, 5, (40, 3)) for e in (0, 2, 4)}
     dist[2][np.arange(40), targets] -= 3  # epoch 2 separates the classes best
-    results, best = select_epochs(dist, targets, scale)
+    results, best = select([(INIT, e, d, scale) for e, d in dist.items()], targets)
     for i, e in enumerate((0, 2, 4)):
         logits = -dist[e] / scale[:, None]
         assert results["accuracy"][i] == np.mean(logits.argmax(1) == targets)
@@ -50,9 +54,34 @@ def test_ties_go_to_the_lower_log_loss_then_to_fewer_epochs():
     targets = np.array([0, 1, 0, 1])
     sharp = np.array([[0.0, 4.0], [4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
     blunt = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # half wrong
-    results, best = select_epochs({0: blunt, 3: sharp, 6: sharp.copy()}, targets,
-                                  np.ones(4))
+    results, best = select(
+        [(INIT, e, d, np.ones(4)) for e, d in ((0, blunt), (3, sharp), (6, sharp.copy()))],
+        targets,
+    )
     assert results["n_epochs"][best] == 3
+
+
+@pytest.mark.parametrize("series_correct, chosen", [(34, INIT), (38, TRAINING_SERIES)])
+def test_more_prototypes_must_be_better_by_more_than_chance(series_correct, chosen):
+    # init's best: 32 of 40 right (0.80). The training series win only beyond one binomial
+    # standard error of their own accuracy: 34/40 is within it (0.85 - 0.80 < 0.056),
+    # 38/40 beyond it (0.95 - 0.80 > 0.034).
+    targets = np.arange(40) % 2
+
+    def scoring(n_correct):
+        dist = np.zeros((40, 2))
+        dist[np.arange(40), 1 - targets] = 1.0
+        dist[n_correct:] = dist[n_correct:, ::-1]  # the rest wrong
+        return dist
+
+    ones = np.ones(40)
+    results, best = select(
+        [(INIT, 0, scoring(30), ones), (INIT, 5, scoring(32), ones),
+         (TRAINING_SERIES, 0, scoring(series_correct), ones)],
+        targets,
+    )
+    assert results["prototypes"][best] == chosen
+    assert results["accuracy"][best] == (0.8 if chosen == INIT else series_correct / 40)
 
 
 def test_training_that_hurts_is_not_kept(split):
@@ -75,7 +104,9 @@ def test_the_model_trains_the_chosen_epochs_of_the_full_schedule(split):
     X, y, X_test, y_test = split
     clf = DejaVidClassifier(max_epochs=8, cv=2, random_state=0).fit(X, y)
     results = clf.cv_results_
-    np.testing.assert_array_equal(results["n_epochs"], candidate_epochs(8))
+    init = results["prototypes"] == INIT
+    np.testing.assert_array_equal(results["n_epochs"][init], candidate_epochs(8))
+    np.testing.assert_array_equal(results["n_epochs"][~init], [0])  # the training series
     assert clf.n_epochs_ == results["n_epochs"][clf.best_index_]
     assert len(clf.history_["loss"]) == clf.n_epochs_
     cosine = [clf.learning_rate * (1 + math.cos(math.pi * e / 8)) / 2
@@ -126,17 +157,17 @@ def test_validation_halves_choose_and_calibrate_apart(split, monkeypatch):
     # so the probabilities were as over-confident as the choice was lucky.
     X, y, _, _ = split
     chose, calibrated = [], []
-    select, fit = classifier_module.select_epochs, classifier_module.fit_temperature
+    select, fit = classifier_module.select, classifier_module.fit_temperature
 
-    def recording_select(dist, targets, scale):
+    def recording_select(candidates, targets):
         chose.append(len(targets))
-        return select(dist, targets, scale)
+        return select(candidates, targets)
 
     def recording_fit(logits, targets):
         calibrated.append(len(targets))
         return fit(logits, targets)
 
-    monkeypatch.setattr(classifier_module, "select_epochs", recording_select)
+    monkeypatch.setattr(classifier_module, "select", recording_select)
     monkeypatch.setattr(classifier_module, "fit_temperature", recording_fit)
     clf = DejaVidClassifier(max_epochs=4, validation_fraction=0.4, random_state=0).fit(X, y)
     # 24 validation series: each half holds about half of every class's.
@@ -171,3 +202,56 @@ def test_a_resumed_fit_chooses_as_an_uninterrupted_one(split, tmp_path):
         again = DejaVidClassifier(checkpoint=path, **params).fit(X, y)
     assert_same_fit(again, reference)
     assert again.temperature_ == reference.temperature_
+
+
+@pytest.fixture(scope="module")
+def many_shapes():
+    # Each class is four shapes (constant levels), interleaved with the other class's: three
+    # prototypes per class cannot hold four levels, a nearest training series can.
+    rng = np.random.default_rng(0)
+    data = []
+    for n in (5, 3):  # train, test
+        X = [np.full((int(rng.integers(8, 17)), 1), float(level))
+             + 0.1 * rng.standard_normal((1, 1)) for level in range(8) for _ in range(n)]
+        data += [X, np.repeat(np.arange(8) % 2, n)]
+    return data
+
+
+def test_classes_of_many_shapes_choose_the_training_series(many_shapes):
+    X, y, X_test, y_test = many_shapes
+    clf = DejaVidClassifier(max_epochs=4, random_state=0).fit(X, y)
+    results = clf.cv_results_
+    assert results["prototypes"][clf.best_index_] == TRAINING_SERIES
+    assert results["accuracy"][clf.best_index_] > results["accuracy"][results["prototypes"]
+                                                                      == INIT].max()
+    assert clf.n_epochs_ == 0 and clf.centroids_.shape[0] == len(X)
+    # The nearest training series, resampled to the centroid length, under the L1 DTW
+    # without diagonal moves: the NumPy oracle's nearest neighbour.
+    L = clf.centroids_.shape[1]
+    references = [np.interp(np.linspace(0, len(x) - 1, L), np.arange(len(x)), x[:, 0])[:, None]
+                  for x in X]
+    nearest = [int(np.argmin([oracle.dtw(oracle.cost_matrix(x, r, np.ones_like(r)))[0][-1, -1]
+                              for r in references])) for x in X_test]
+    np.testing.assert_array_equal(clf.predict(X_test), y[nearest])
+    assert clf.score(X_test, y_test) == 1.0
+
+
+def test_training_series_are_a_candidate_only_with_auto(many_shapes):
+    X, y, _, _ = many_shapes
+    clf = DejaVidClassifier(max_epochs=2, n_prototypes=3, random_state=0).fit(X, y)
+    assert set(clf.cv_results_["prototypes"]) == {INIT}
+    assert clf.centroids_.shape[0] == 6
+    mean = DejaVidClassifier(max_epochs=0, init="mean", random_state=0).fit(X, y)
+    assert mean.cv_results_["prototypes"].tolist() == [INIT, TRAINING_SERIES]
+    warm = DejaVidClassifier(max_epochs=1, warm_start=True, random_state=0).fit(X, y)
+    with pytest.warns(InputWarning, match="fitted on training distances"):
+        warm.fit(X, y)
+    assert warm.cv_results_ is None  # a warm start keeps its prototypes
+
+
+def test_validation_chooses_the_training_series_too(many_shapes):
+    X, y, X_test, y_test = many_shapes
+    clf = DejaVidClassifier(max_epochs=2, validation_fraction=0.5, random_state=0).fit(X, y)
+    assert clf.cv_results_["prototypes"][clf.best_index_] == TRAINING_SERIES
+    assert clf.centroids_.shape[0] == len(X) // 2 and clf.n_epochs_ == 0
+    assert clf.score(X_test, y_test) == 1.0
