@@ -321,6 +321,14 @@ def run(dataset, seed, names):
         }
         if hasattr(estimator, "best_params_"):
             result["best_params"] = estimator.best_params_
+        if getattr(estimator, "cv_results_", None) is not None:  # what fit chose
+            chosen = {key: values[estimator.best_index_]
+                      for key, values in estimator.cv_results_.items()}
+            result["chosen"] = {"prototypes": str(chosen["prototypes"]),
+                                "n_epochs": int(chosen["n_epochs"]),
+                                "out_of_fold_accuracy": float(chosen["accuracy"])}
+        if hasattr(estimator, "centroids_"):
+            result["centroids_shape"] = list(estimator.centroids_.shape)
         info["results"][name] = result
         print(f"{dataset:22s} {name:32s} acc={result['accuracy']:.3f} "
               f"ll={result['log_loss']:.3f} (prior {info['prior_log_loss']:.3f}) "
