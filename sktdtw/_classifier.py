@@ -399,6 +399,9 @@ class DejaVidClassifier(
                 lambda: fit_fingerprint(self, source, classes, y_index, warm)
             )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
+            # Another fit's checkpoint is refused now, before any cross-fit is paid for,
+            # even where the chosen model will not train (the training series).
+            checkpoint.load()
         rng = self._shared_random_state(strategy)
         device = resolve_device(self.device)
         fit_model = partial(

@@ -1,11 +1,13 @@
 """DTW barycenter averaging (DBA) under the weighted-DTW op with unit weights.
 
-The centroids DejaVid starts from (docs/DESIGN.md section 1): per class, resample up to
-``n_samples`` training series to the centroid length by linear interpolation, start from
-their medoid and run DBA updates, all under the same DTW variant as the classifier.
+The centroids DejaVid starts from (docs/DESIGN.md section 1): per class, up to
+``n_samples`` training series are averaged by DBA under the same DTW variant as the
+classifier: from the medoid of the series resampled to the centroid length, align the
+series as they are and set each step to the median of the frames aligned to it (the
+minimiser of the L1 point cost), until the alignment cost stops falling.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -60,87 +62,113 @@ def _alignment_weights(feature_weights, n, length, n_features):
     return w.expand(n, length, n_features)
 
 
-def _pairwise(resampled, centers, feature_weights, diagonal, backend):
-    """DTW distances ``(n_series, n_centers)`` of resampled series to centers."""
+def _pack(series):
+    """The series as one float64 PackedBatch (the op's ragged layout)."""
+    values = torch.from_numpy(np.concatenate(series).astype(np.float64, copy=False))
+    lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
+    return PackedBatch(values, torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)]))
+
+
+def _pairwise(batch, centers, feature_weights, diagonal, backend):
+    """DTW distances ``(n_series, n_centers)`` of the packed series to ``centers``."""
     centers = torch.as_tensor(centers)
     weights = _alignment_weights(feature_weights, *centers.shape)
-    return weighted_dtw(
-        list(torch.from_numpy(resampled)), centers, weights, diagonal=diagonal,
-        backend=backend,
-    )
+    return weighted_dtw(batch, centers, weights, diagonal=diagonal, backend=backend)
 
 
-def _medoid(resampled, feature_weights, diagonal, backend):
-    """The resampled series with the least total DTW distance to the others."""
-    dist = _pairwise(resampled, torch.from_numpy(resampled), feature_weights, diagonal, backend)
+def _medoid(batch, candidates, feature_weights, diagonal, backend):
+    """Index of the candidate (a series resampled to the barycenter's length) with the
+    least total DTW distance to the series."""
+    dist = _pairwise(batch, torch.from_numpy(candidates), feature_weights, diagonal, backend)
     return int(torch.argmin(dist.sum(0)))
 
 
-def _dba_updates(resampled, barycenter, feature_weights, max_iter, diagonal, backend):
-    """DBA updates of ``barycenter`` over the resampled series ``(n, L, F)``: align every
-    series, set each step to the mean of the frames aligned to it, until nothing changes
-    or ``max_iter`` updates. Returns the barycenter (float64 tensor) and the updates run."""
-    n, length, n_features = resampled.shape
-    values = torch.from_numpy(resampled.reshape(n * length, n_features))
-    starts = torch.arange(n, dtype=torch.int64) * length
-    batch = PackedBatch(values, torch.arange(n + 1, dtype=torch.int64) * length)
-    # Prefix sums turn "sum of the frames lo..hi of every series" into two lookups.
-    prefix = torch.cat([values.new_zeros(1, n_features), torch.cumsum(values, 0)])
-    weights = _alignment_weights(feature_weights, 1, length, n_features)
+def _aligned_medians(values, starts, path):
+    """Each step's per-feature median of the frames its warping paths align to it: the
+    step that minimises the L1 cost along those paths.
+
+    ``values``: the packed frames ``(N, F)``; ``starts``: each series' first row;
+    ``path``: ``(n, L, 2)`` inclusive frame ranges per step.
+    """
+    n, length, _ = path.shape
+    lo = (path[:, :, 0] + starts[:, None]).T.ravel()  # step-major: step 0 of every series,
+    counts = (path[:, :, 1] - path[:, :, 0] + 1).T.ravel()  # then step 1, ...
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    frames = values[np.repeat(lo, counts) + np.arange(counts.sum()) - first]
+    bounds = np.concatenate([[0], np.cumsum(counts.reshape(length, n).sum(1))])
+    return np.stack([np.median(frames[bounds[i]:bounds[i + 1]], axis=0)
+                     for i in range(length)])
+
+
+def _dba_updates(batch, barycenter, feature_weights, max_iter, tol, diagonal, backend):
+    """DBA updates of ``barycenter`` ``(L, F)`` over the series of ``batch``, as they
+    are: align every series, set each step to the median of the frames aligned to it,
+    until an update lowers the total alignment cost by ``tol`` times it or less (it never
+    raises it: the median minimises the cost along the paths, the next alignment can only
+    lower it further), or ``max_iter`` updates. Returns the barycenter (float64 tensor)
+    and the number of updates kept."""
+    values, starts = batch.values.numpy(), batch.offsets[:-1].numpy()
+    weights = _alignment_weights(feature_weights, 1, *barycenter.shape)
+
+    def aligned(center):
+        dist, path = weighted_dtw_path(
+            batch, center[None], weights, diagonal=diagonal, backend=backend
+        )
+        return float(dist.sum()), path[:, 0].numpy()
+
+    cost, path = aligned(barycenter)
     n_iter = 0
     for _ in range(max_iter):
-        _, path = weighted_dtw_path(
-            batch, barycenter[None], weights, diagonal=diagonal, backend=backend
-        )
-        lo = path[:, 0, :, 0].long() + starts[:, None]  # (n, length), packed rows
-        hi = path[:, 0, :, 1].long() + starts[:, None]
-        sums = (prefix[hi + 1] - prefix[lo]).sum(0)
-        counts = (hi - lo + 1).sum(0).to(torch.float64)
-        updated = sums / counts[:, None]
-        if torch.equal(updated, barycenter):
+        updated = torch.from_numpy(_aligned_medians(values, starts, path))
+        updated_cost, updated_path = aligned(updated)
+        if updated_cost < cost:  # rounding aside, always
+            barycenter, n_iter = updated, n_iter + 1
+        if updated_cost >= cost - tol * cost:
             break
-        barycenter = updated
-        n_iter += 1
+        cost, path = updated_cost, updated_path
     return barycenter, n_iter
 
 
-def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, backend, rng):
-    """k-means under DTW with DBA centers (Petitjean et al.) of resampled series.
+def _dba_kmeans(series, n_clusters, length, feature_weights, max_iter, tol, diagonal,
+                backend, rng):
+    """k-means under DTW with DBA centers (Petitjean et al.) of the series.
 
-    Seeding is k-means++ (the first center the medoid, each next one drawn with
-    probability proportional to the squared distance to the nearest center so far); then
-    assignment and DBA steps (``max_iter`` DBA updates per center and step) alternate
-    until the assignment no longer changes, for at most ``_KMEANS_MAX_ROUNDS`` rounds.
-    A cluster left empty keeps its center. Returns ``(n_clusters, L, F)`` float64 and the
-    number of rounds run.
+    Seeding is k-means++ among the series resampled to ``length`` (the first center the
+    medoid, each next one drawn with probability proportional to the squared distance to
+    the nearest center so far); then assignment and DBA steps (``max_iter`` DBA updates
+    per center and step) alternate until the assignment no longer changes, for at most
+    ``_KMEANS_MAX_ROUNDS`` rounds. A cluster left empty keeps its center. Returns
+    ``(n_clusters, L, F)`` float64 and the number of rounds run.
     """
-    n = len(resampled)
-    chosen = [_medoid(resampled, feature_weights, diagonal, backend)]
+    n, batch = len(series), _pack(series)
+    candidates = _resample(series, length)
+    chosen = [_medoid(batch, candidates, feature_weights, diagonal, backend)]
     while len(chosen) < n_clusters:
         nearest = _pairwise(
-            resampled, resampled[chosen], feature_weights, diagonal, backend
+            batch, torch.from_numpy(candidates[chosen]), feature_weights, diagonal, backend
         ).min(1).values.numpy()
         nearest[chosen] = 0.0
         p = nearest**2
         if p.sum() > 0:
             chosen.append(int(rng.choice(n, p=p / p.sum())))
-        else:  # every series equals a center already: any other one
+        else:  # every series is at distance 0 of a center: any other one
             chosen.append(int(np.setdiff1d(np.arange(n), chosen)[0]))
-    centers = [torch.from_numpy(resampled[i].copy()) for i in chosen]
+    centers = [torch.from_numpy(candidates[i].copy()) for i in chosen]
     assignment = None
     rounds = 0
     while rounds < _KMEANS_MAX_ROUNDS:
         rounds += 1
-        dist = _pairwise(resampled, torch.stack(centers), feature_weights, diagonal, backend)
+        dist = _pairwise(batch, torch.stack(centers), feature_weights, diagonal, backend)
         updated = dist.argmin(1).numpy()
         if assignment is not None and np.array_equal(updated, assignment):
             break
         assignment = updated
         for c in range(n_clusters):
-            members = resampled[assignment == c]
-            if len(members):
+            members = np.flatnonzero(assignment == c)
+            if members.size:
                 centers[c], _ = _dba_updates(
-                    members, centers[c], feature_weights, max_iter, diagonal, backend
+                    _pack([series[i] for i in members]), centers[c], feature_weights,
+                    max_iter, tol, diagonal, backend,
                 )
     return torch.stack(centers).numpy(), rounds
 
@@ -150,6 +178,7 @@ def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, back
         "series": ["array-like"],
         "length": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
         "backend": [StrOptions(set(BACKEND_NAMES))],
@@ -158,18 +187,20 @@ def _dba_kmeans(resampled, n_clusters, feature_weights, max_iter, diagonal, back
     prefer_skip_nested_validation=True,
 )
 def dba_barycenter(
-    series, length, *, max_iter=100, feature_weights=None, diagonal=False, backend="auto",
-    return_n_iter=False,
+    series, length, *, max_iter=100, tol=1e-5, feature_weights=None, diagonal=False,
+    backend="auto", return_n_iter=False,
 ):
     """DTW barycenter of a set of series, as DejaVid initialises its centroids.
 
-    Every series is resampled to ``length`` steps by linear interpolation at
-    ``linspace(0, T - 1, length)``. The barycenter starts at the medoid of the resampled
-    series and is then refined by DBA updates: align every resampled series to the
-    barycenter (weighted DTW with the same weight ``feature_weights[f]`` at every step,
-    by default 1, i.e. the L1 point cost) and set each
-    barycenter step to the mean of the frames aligned to it. Iteration stops after
-    ``max_iter`` updates or as soon as an update leaves the barycenter unchanged.
+    DBA (Petitjean et al., 2011) under DejaVid's distance: the barycenter of ``length``
+    steps starts at the medoid of the series resampled to ``length`` (linear
+    interpolation at ``linspace(0, T - 1, length)``), the one with the least total
+    distance to the series, and is refined by DBA updates: align every series as it is
+    (weighted DTW with the same weight ``feature_weights[f]`` at every step, by default 1,
+    i.e. the L1 point cost) and set each barycenter step and feature to the median of the
+    frames aligned to it, the value that minimises the L1 cost along the alignments (the
+    mean minimises a squared cost). The total alignment cost never rises; iteration stops
+    when an update lowers it by ``tol`` times it or less, or after ``max_iter`` updates.
 
     Parameters
     ----------
@@ -179,6 +210,8 @@ def dba_barycenter(
         Length of the barycenter (the centroid length ``L``).
     max_iter : int, default=100
         Maximum number of DBA updates; ``0`` returns the medoid.
+    tol : float, default=1e-5
+        Stop when an update lowers the total alignment cost by at most this fraction.
     feature_weights : array-like of shape (n_features,), default=None
         Weight of each feature in the point cost of the alignments (e.g. the inverse of
         its standard deviation, so that no feature dominates by its units); ``None``
@@ -195,7 +228,7 @@ def dba_barycenter(
     barycenter : ndarray of shape (length, n_features)
         float64.
     n_iter : int
-        Number of DBA updates that changed the barycenter; only if ``return_n_iter``.
+        Number of DBA updates kept (each lowered the cost); only if ``return_n_iter``.
 
     See Also
     --------
@@ -209,13 +242,21 @@ def dba_barycenter(
     >>> dba_barycenter(series, 2, diagonal=True).ravel()
     array([0., 1.])
     """
-    series = check_series_list(series, input_name="series")
-    resampled = _resample(series, length)
+    # float32, as the estimators hold the series, then averaged in float64.
+    series = [x.astype(np.float64) for x in check_series_list(series, input_name="series")]
+    return _barycenter(series, length, max_iter, tol, feature_weights, diagonal, backend,
+                       return_n_iter)
+
+
+def _barycenter(series, length, max_iter, tol, feature_weights, diagonal, backend,
+                return_n_iter=True):
+    batch = _pack(series)
+    candidates = _resample(series, length)
     start = torch.from_numpy(
-        resampled[_medoid(resampled, feature_weights, diagonal, backend)].copy()
+        candidates[_medoid(batch, candidates, feature_weights, diagonal, backend)].copy()
     )
     barycenter, n_iter = _dba_updates(
-        resampled, start, feature_weights, max_iter, diagonal, backend
+        batch, start, feature_weights, max_iter, tol, diagonal, backend
     )
     barycenter = barycenter.numpy()
     return (barycenter, n_iter) if return_n_iter else barycenter
@@ -240,6 +281,9 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
     max_iter : int, default=100
         Maximum number of DBA updates per class (per center and k-means step with
         ``n_prototypes > 1``); ``0`` gives the medoids.
+    tol : float, default=1e-5
+        A barycenter's updates stop when one lowers its total alignment cost by at most
+        this fraction (see :func:`dba_barycenter`).
     n_prototypes : int or array-like of shape (n_classes,), default=1
         Number of barycenters per class. A class gets at most one per 5 of its drawn
         series (and at least one): fewer series cannot shape a prototype of their own.
@@ -294,6 +338,7 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
         "centroid_length": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "n_prototypes": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "feature_weights": ["array-like", None],
         "diagonal": ["boolean"],
@@ -303,12 +348,13 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
     }
 
     def __init__(
-        self, centroid_length=8, n_samples=50, max_iter=100, n_prototypes=1,
+        self, centroid_length=8, n_samples=50, max_iter=100, tol=1e-5, n_prototypes=1,
         feature_weights=None, diagonal=False, backend="auto", random_state=None, n_jobs=None,
     ):
         self.centroid_length = centroid_length
         self.n_samples = n_samples
         self.max_iter = max_iter
+        self.tol = tol
         self.n_prototypes = n_prototypes
         self.feature_weights = feature_weights
         self.diagonal = diagonal
@@ -397,19 +443,14 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
     def _class_centers(self, series, feature_weights, seed, n_centers):
         """The ``(n_centers, L, F)`` barycenters of one class's series and the updates
         (or k-means rounds) run; ``n_centers=None``: one DBA barycenter."""
+        series = [x.astype(np.float64) for x in series]
         if n_centers is None:
-            barycenter, n_iter = dba_barycenter(
-                series, self.centroid_length, max_iter=self.max_iter,
-                feature_weights=feature_weights, diagonal=self.diagonal,
-                backend=self.backend, return_n_iter=True,
+            barycenter, n_iter = _barycenter(
+                series, self.centroid_length, self.max_iter, self.tol, feature_weights,
+                self.diagonal, self.backend,
             )
             return barycenter[None], n_iter
         return _dba_kmeans(
-            _resample(series, self.centroid_length), n_centers, feature_weights,
-            self.max_iter, self.diagonal, self.backend, np.random.RandomState(seed),
+            series, n_centers, self.centroid_length, feature_weights, self.max_iter,
+            self.tol, self.diagonal, self.backend, np.random.RandomState(seed),
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags

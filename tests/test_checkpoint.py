@@ -135,7 +135,9 @@ def test_checkpoint_of_another_fit_is_an_error_not_overwritten(data, tmp_path):
 def test_warm_start_does_not_reuse_the_previous_fits_checkpoint(data, tmp_path):
     X, y = data
     path = tmp_path / "run.pt"
-    clf = _clf(checkpoint=path, max_epochs=2, warm_start=True).fit(X, y)
+    # Every epoch kept (no held-out selection), so that a new run always moves the centroids.
+    clf = _clf(checkpoint=path, max_epochs=2, warm_start=True, validation_fraction=None,
+               cv=None, calibration=None).fit(X, y)
     first = clf.centroids_.copy()
     # Same parameters, but another starting state: a different run.
     with pytest.raises(ValueError, match="warm_start_state"):

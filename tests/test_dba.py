@@ -4,12 +4,14 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+import torch
 from tslearn.barycenters import dtw_barycenter_averaging
 from tslearn.metrics import dtw_path_from_metric
 
 from sktdtw import DBAInitializer, dba_barycenter
 from sktdtw._dba import _resample
 from sktdtw.datasets import make_temporal_order
+from sktdtw.dtw import weighted_dtw
 
 
 def _ragged(n, length_range, n_features, seed):
@@ -20,18 +22,26 @@ def _ragged(n, length_range, n_features, seed):
     ]
 
 
-def _oracle_dba(resampled, barycenter, n_iter):
-    """DBA updates with tslearn's L1 ("cityblock") DTW alignments, diagonal moves allowed."""
+def _oracle_dba(series, barycenter, n_iter):
+    """DBA updates with tslearn's L1 ("cityblock") DTW alignments of the series as they
+    are (diagonal moves allowed): each step the median of the frames aligned to it."""
     for _ in range(n_iter):
-        sums = np.zeros_like(barycenter)
-        counts = np.zeros(len(barycenter))
-        for x in resampled:
+        aligned = [[] for _ in barycenter]
+        for x in series:
             path, _ = dtw_path_from_metric(barycenter, x, metric="cityblock")
             for i, j in path:
-                sums[i] += x[j]
-                counts[i] += 1
-        barycenter = sums / counts[:, None]
+                aligned[i].append(x[j])
+        barycenter = np.array([np.median(frames, axis=0) for frames in aligned])
     return barycenter
+
+
+def _alignment_cost(series, barycenter, diagonal):
+    return float(weighted_dtw(
+        [torch.from_numpy(x.astype(np.float64)) for x in series],
+        torch.from_numpy(barycenter[None]), torch.ones((1, *barycenter.shape),
+                                                       dtype=torch.float64),
+        diagonal=diagonal,
+    ).sum())
 
 
 def test_resample_is_linear_interpolation():
@@ -45,10 +55,11 @@ def test_resample_is_linear_interpolation():
 
 
 def test_medoid_matches_tslearn_distances():
+    # The start: the resampled series nearest, in total, to the series as they are.
     series = _ragged(9, (5, 15), 3, seed=0)
     resampled = _resample(series, 6)
     totals = [
-        sum(dtw_path_from_metric(c, x, metric="cityblock")[1] for x in resampled)
+        sum(dtw_path_from_metric(c, x, metric="cityblock")[1] for x in series)
         for c in resampled
     ]
     medoid = dba_barycenter(series, 6, max_iter=0, diagonal=True)
@@ -57,45 +68,56 @@ def test_medoid_matches_tslearn_distances():
 
 @pytest.mark.parametrize("n_iter", [1, 4])
 def test_dba_updates_match_tslearn_alignments(n_iter):
-    series = _ragged(8, (4, 20), 2, seed=1)
-    resampled = _resample(series, 7)
+    # Shorter than the series (7 steps, series of 12 to 20): every frame is aligned, not
+    # only those of a resampled copy.
+    series = _ragged(8, (12, 20), 2, seed=1)
     start = dba_barycenter(series, 7, max_iter=0, diagonal=True)
-    expected = _oracle_dba(resampled, start, n_iter)
     barycenter, done = dba_barycenter(
-        series, 7, max_iter=n_iter, diagonal=True, return_n_iter=True
+        series, 7, max_iter=n_iter, tol=0.0, diagonal=True, return_n_iter=True
     )
-    assert done <= n_iter  # stops early once an update changes nothing
+    assert done == n_iter
+    expected = _oracle_dba([x.astype(np.float64) for x in series], start, n_iter)
     np.testing.assert_allclose(barycenter, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_close_to_tslearn_dba_from_the_same_start():
-    # Smooth, equal-length, time-warped signals: L1 and squared-Euclidean alignments agree
-    # up to a few cells, so the barycenters are close.
+@pytest.mark.parametrize("length", [20, 40])
+def test_close_to_tslearn_dba_from_the_same_start(length):
+    # Smooth, time-warped signals of 40 steps, averaged to 20 and to 40 steps: L1 and
+    # squared-Euclidean alignments agree up to a few cells and the aligned frames of a
+    # step are close, so their median and mean are too: the barycenters are close.
     rng = np.random.default_rng(2)
     t = np.linspace(0, 1, 40)
     series = []
     for _ in range(10):
         warp = t ** rng.uniform(0.7, 1.4)
         series.append(np.stack([np.sin(2 * np.pi * warp), np.cos(3 * warp)], axis=1))
-    start = dba_barycenter(series, 40, max_iter=0, diagonal=True)
-    ours = dba_barycenter(series, 40, max_iter=30, diagonal=True)
+    start = dba_barycenter(series, length, max_iter=0, diagonal=True)
+    ours = dba_barycenter(series, length, max_iter=30, diagonal=True)
     theirs = dtw_barycenter_averaging(
-        np.stack(series), init_barycenter=start, max_iter=30, tol=0.0
+        np.stack(series), barycenter_size=length, init_barycenter=start, max_iter=30,
+        tol=0.0,
     )
-    gap = np.abs(ours - theirs).mean()
-    assert gap < 0.02
-    assert gap < 0.2 * np.abs(start - theirs).mean()
+    assert np.abs(ours - theirs).mean() < 0.02
+    # Each minimises its own cost: ours the L1 alignment cost, which theirs does not.
+    assert _alignment_cost(series, ours, True) <= _alignment_cost(series, theirs, True)
+    assert _alignment_cost(series, ours, True) < _alignment_cost(series, start, True)
 
 
-def test_without_diagonal_reaches_a_fixed_point():
-    series = _ragged(10, (6, 12), 2, seed=3)
+def test_the_alignment_cost_never_rises_and_stops_on_the_tolerance():
+    series = _ragged(10, (6, 30), 2, seed=3)
     barycenter, n_iter = dba_barycenter(series, 5, max_iter=100, return_n_iter=True)
     assert 0 < n_iter < 100
+    costs = [_alignment_cost(series, dba_barycenter(series, 5, max_iter=k), False)
+             for k in range(n_iter + 1)]
+    assert all(b < a for a, b in zip(costs, costs[1:]))
+    # The last update kept lowered the cost; the next one would not by more than tol.
     again, more = dba_barycenter(series, 5, max_iter=n_iter + 5, return_n_iter=True)
     assert more == n_iter
     np.testing.assert_array_equal(again, barycenter)
-    # Each step is the mean of the frames aligned to it, so it lies within their range.
-    frames = np.concatenate(_resample(series, 5))
+    coarse = dba_barycenter(series, 5, max_iter=100, tol=0.5, return_n_iter=True)[1]
+    assert coarse < n_iter
+    # Each step is a median of frames aligned to it, so it lies within their range.
+    frames = np.concatenate(series)
     assert (barycenter >= frames.min(0)).all() and (barycenter <= frames.max(0)).all()
 
 

@@ -8,7 +8,9 @@ the cross-fits separate, the old temperature was rounding noise), on an AVX2 mac
 "default" and "validation" cases again when the epoch count came to be chosen on held-out
 samples (issue 18), on an AVX2 machine, and the "default" temperature when the cross-fits
 came to start from the kept model's number of prototypes and the training series became
-a candidate (``n_prototypes="auto"``, issue 18), on an AVX2 machine.
+a candidate (``n_prototypes="auto"``, issue 18), on an AVX2 machine; the "default",
+"paper" and "validation" cases when DBA came to align the raw series and update with the
+median (issue 18), on an AVX2 machine.
 ``python tests/test_reference_fits.py`` saves every array anew, for a change of what is
 learned that is intended.
 
