@@ -1,5 +1,6 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
+import dataclasses
 import os
 import warnings
 from functools import partial
@@ -497,11 +498,13 @@ class DejaVidClassifier(
         return prototypes_per_class(self.init, self.n_prototypes, self.dba_samples, y_index)
 
     def _fit_model(self, source, y_index, *, n_classes, length, n_prototypes, rng, strategy,
-                   device, stop_epoch, held_out=None, warm=False, checkpoint=None):
+                   device, stop_epoch, held_out=None, warm=False, checkpoint=None,
+                   progress=None):
         """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``),
         starting from ``n_prototypes`` per class, for ``stop_epoch`` epochs of the
         ``max_epochs`` schedule, recording ``held_out`` along the way; returns them, their
-        initial ``scores`` and the history."""
+        initial ``scores`` and the history. ``progress``: the label of the progress bar
+        (``verbose``), by default the estimator's name."""
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         resumed = checkpoint.load() if checkpoint is not None else None
         if resumed is not None:  # as trained; the optimiser state follows in _train
@@ -521,7 +524,7 @@ class DejaVidClassifier(
         if stop_epoch > 0:
             history = self._train(
                 prototypes, scorer, source.to(device), y_index, generator, strategy,
-                held_out, checkpoint, resumed, scores, stop_epoch,
+                held_out, checkpoint, resumed, scores, stop_epoch, progress,
             )
         return prototypes, scores, history
 
@@ -544,7 +547,8 @@ class DejaVidClassifier(
         dist = {(kind, int(e)): np.empty(shape) for kind, epochs in kinds.items()
                 for e in epochs}
         scale = {kind: np.empty(len(source)) for kind in kinds}
-        for fit_index, held_index in folds.split(np.zeros(len(y_index)), y_index):
+        splits = folds.split(np.zeros(len(y_index)), y_index)
+        for fold, (fit_index, held_index) in enumerate(splits, 1):
             for kind, epochs in kinds.items():
                 held_out = HeldOutDistances(source, held_index, epochs, INFERENCE_CHUNK)
                 with warnings.catch_warnings():
@@ -553,6 +557,7 @@ class DejaVidClassifier(
                     _, scores, _ = fit_model(
                         source.subset(fit_index), y_index[fit_index], stop_epoch=epochs[-1],
                         held_out=held_out,
+                        progress=f"{type(self).__name__} cross-fit {fold}/{n_splits}",
                         **({"n_prototypes": TRAINING_SERIES} if kind == TRAINING_SERIES
                            else {}),
                     )
@@ -645,13 +650,15 @@ class DejaVidClassifier(
 
     def _train(
         self, prototypes, scorer, train_source, y_train, generator, strategy, held_out,
-        checkpoint, resumed, scores, stop_epoch,
+        checkpoint, resumed, scores, stop_epoch, progress,
     ):
         """Run the training engine on ``prototypes`` for ``stop_epoch`` epochs; return the
         history."""
         prototypes.C.requires_grad_(self.learn_centroids)
         prototypes.V.requires_grad_(self.learn_weights)
         settings = TrainingSettings.of(self, scores["logit_scale"])
+        if progress is not None:
+            settings = dataclasses.replace(settings, name=progress)
         trainer = Trainer(settings, scorer, strategy, held_out, checkpoint)
         state = trainer.initial_state(prototypes, generator)
         if resumed is not None:

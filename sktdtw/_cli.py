@@ -11,6 +11,7 @@ its traceback.
 import argparse
 import sys
 
+from . import __version__
 from ._encode_command import run_encode
 from ._errors import InputError
 from ._store_commands import TOP_K, run_build_store, run_evaluate, run_fit, run_predict
@@ -58,6 +59,9 @@ def main(argv=None):
     args = build_parser(estimator_options=command == "fit").parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"sktdtw {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
     except Exception as exc:
         if not _is_user_error(exc):
             raise
@@ -102,6 +106,15 @@ def _widths(text):
 # ---------------------------------------------------------------- the parser
 
 
+def _resume_hint(args):
+    """What an interrupted ``fit`` with a checkpoint keeps, and how to resume it."""
+    checkpoint = getattr(args, "param_checkpoint", None)
+    if checkpoint is None:
+        return ""
+    return (f"; {checkpoint!r} keeps the epochs the final model finished (the cross-fits "
+            "before it are run again): the same command resumes from it")
+
+
 def build_parser(estimator_options=True):
     """The ``sktdtw`` parser.
 
@@ -126,11 +139,23 @@ def build_parser(estimator_options=True):
         prog="sktdtw",
         description="DejaVid: learned weighted DTW over temporal sequences of embeddings.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(commands)
     _add_store_commands(commands, estimator_options)
     _add_encode(commands)
     return parser
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: ...)`` to an option's help unless the help states its default
+    already or there is none to state (``None``, a flag's ``False``)."""
+
+    def _get_help_string(self, action):
+        stated = "default" in (action.help or "")
+        if stated or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_demo(commands):
@@ -149,7 +174,7 @@ def _add_demo(commands):
             "centroid. Averaging discards the order that defines the classes, so the "
             "baseline stays near chance while DejaVid does not."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelpFormatter,
     )
     demo.add_argument("--n-videos", type=_positive_int, default=400,
                       help="number of videos, split in half for training and testing")

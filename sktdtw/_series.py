@@ -59,6 +59,15 @@ def tensor_as_numpy(x, what):
     return x.numpy()
 
 
+# What the errors suggest where a layout was probably meant otherwise.
+ENCODE_FIRST = ("videos (files, or frames of shape (T, H, W) or (T, H, W, C)) are encoded into "
+                "(T, F) series with TSESlidingEncoder first")
+FITTED_FEATURES = ("the number it was fitted on: series must keep their features (videos the "
+                   "encoder, frame size and crop they were encoded with for fit)")
+TRANSPOSED = ("if the series are (F, T), features first as aeon and sktime store them, "
+              "transpose each to (T, F)")
+
+
 def _non_number(arr, what, samples, exc):
     """The error for the first entry of the object array ``arr`` that is not a real number
     (``samples``: its first axis numbers the samples of X), of the type of ``exc``, the
@@ -94,7 +103,8 @@ def _as_real_array(x, what, samples=False):
         except (TypeError, ValueError) as exc:
             raise _non_number(arr, what, samples, exc) from exc
     if arr.dtype.kind not in "fiub":
-        raise InputError(f"{what} has dtype {arr.dtype}; expected real numbers")
+        hint = f"; {ENCODE_FIRST}" if arr.dtype.kind in "US" else ""
+        raise InputError(f"{what} has dtype {arr.dtype}; expected real numbers{hint}")
     return arr
 
 
@@ -163,6 +173,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
                 f"{input_name} has shape {arr.shape}; expected a list of (T, F) series, a 3-D "
                 "array (n_samples, T, F), or a 2-D array (n_samples, T) of univariate series. "
                 "Reshape your data: a single series x is passed as [x]"
+                + (f"; {ENCODE_FIRST}" if arr.ndim > 3 else "")
             )
         if arr.shape[0] == 0:
             raise InputError(f"{input_name} is empty: need at least one series")
@@ -221,11 +232,11 @@ def _check_sample(arr, i, expected, from_estimator, input_name, padding_allowed=
         if from_estimator:
             raise InputError(
                 f"sample {i} of {input_name} has {arr.shape[1]} features, but the estimator "
-                f"is expecting {expected} features as input"
+                f"is expecting {expected} features as input ({FITTED_FEATURES}); {TRANSPOSED}"
             )
         raise InputError(
             f"sample {i} of {input_name} has {arr.shape[1]} features but sample 0 has "
-            f"{expected}; all series must have the same number of features"
+            f"{expected}; all series must have the same number of features; {TRANSPOSED}"
         )
     finite = np.isfinite(arr)
     if not finite.all():
@@ -302,7 +313,8 @@ def _item_array(x, i, input_name):
         arr = arr[:, None]
     elif arr.ndim != 2:
         raise InputError(
-            f"sample {i} of {input_name} has shape {arr.shape}; expected (T, F) or (T,)"
+            f"sample {i} of {input_name} has shape {arr.shape}; expected (T, F) or (T,); "
+            + ENCODE_FIRST
         )
     return arr
 

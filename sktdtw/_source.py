@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from ._errors import InputError
-from ._series import check_lazy_series, check_series_list, is_lazy, read_series_batch
+from ._series import (
+    FITTED_FEATURES,
+    check_lazy_series,
+    check_series_list,
+    is_lazy,
+    read_series_batch,
+)
 from .dtw import PackedBatch
 from .dtw._packing import offsets_from_lengths
 
@@ -195,7 +201,7 @@ def as_source(X, *, n_features=None):
     if isinstance(X, SeriesSource):
         if n_features is not None and X.n_features != n_features:
             raise InputError(f"X has {X.n_features} features, but the estimator is expecting "
-                             f"{n_features} features as input")
+                             f"{n_features} features as input ({FITTED_FEATURES})")
         return X
     if is_lazy(X):
         found = check_lazy_series(X, n_features=n_features)

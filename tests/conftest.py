@@ -43,3 +43,19 @@ def assert_same_fit(a, b):
             assert len(a.history_[key]) == len(b.history_[key])
         else:
             assert a.history_[key] == b.history_[key], key
+
+
+def learnable_ragged(n, seed=0):
+    """``n`` ragged float32 series of 4 to 8 steps and 3 features, the odd ones shifted by
+    3, so that labels ``arange(n) % 2`` can be learned (a fit of noise rightly warns that
+    its out-of-fold accuracy is chance)."""
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(int(t), 3)) + 3.0 * (i % 2)).astype(np.float32)
+            for i, t in enumerate(rng.integers(4, 9, n))]
+
+
+def object_array(items):
+    """A 1-D object array of ``items`` (numpy would stack equal shapes)."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array

@@ -134,6 +134,23 @@ def test_check_series_list_errors(X, match):
         check_series_list(X)
 
 
+@pytest.mark.parametrize(
+    "X, n_features, match",
+    [
+        # A transposed series of a ragged list, against sample 0 and against a fit.
+        ([np.ones((9, 2)), np.ones((2, 7))], None, "sample 1 .* transpose each to \\(T, F\\)"),
+        ([np.ones((2, 7))], 2, "expecting 2 features .*the number it was fitted on.*frame size"),
+        # Videos (frames, or file paths) given where series are expected.
+        ([np.ones((6, 8, 8, 3))], None, "has shape .*encoded into .* with TSESlidingEncoder"),
+        (np.ones((2, 6, 8, 8)), None, "has shape .*encoded into .* with TSESlidingEncoder"),
+        (["a.mp4", "b.mp4"], None, "dtype <U5; .*with TSESlidingEncoder first"),
+    ],
+)
+def test_misread_layouts_say_what_to_do(X, n_features, match):
+    with pytest.raises(ValueError, match=match):
+        check_series_list(X, n_features=n_features)
+
+
 # --- documented errors -------------------------------------------------------------------
 
 
@@ -389,6 +406,10 @@ def test_verbose_progress_bar(ragged, capsys):
     _small(max_epochs=2, verbose=1, validation_fraction=0.25).fit(X, y)
     err = capsys.readouterr().err
     assert "DejaVidClassifier" in err and "loss=" in err and "acc=" in err
+    # The cross-fits that choose the epoch count show their own bars (they ran silently).
+    _small(max_epochs=2, verbose=1, cv=3, calibration="temperature").fit(X, y)
+    bars = capsys.readouterr().err
+    assert all(f"DejaVidClassifier cross-fit {k}/3" in bars for k in (1, 2, 3)), bars
 
 
 # --- scikit-learn integration ------------------------------------------------------------
@@ -538,3 +559,12 @@ def test_overflowing_data_is_named_not_blamed_on_the_learning_rate(ragged):
         clf.predict_proba(X_test)
     with pytest.raises(ValueError, match="sample 5 .* overflows"):
         clf.predict(X_test)
+
+
+def test_a_store_of_other_features_says_what_the_fit_expects(tmp_path):
+    from sktdtw._source import as_source
+    from sktdtw.io import open_store, write_store
+
+    write_store(tmp_path / "s", [np.ones((4, 3), np.float32)] * 2)
+    with pytest.raises(ValueError, match="X has 3 features, .*expecting 2 .*fitted on"):
+        as_source(open_store(tmp_path / "s"), n_features=2)

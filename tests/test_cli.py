@@ -128,6 +128,25 @@ def test_help_lists_every_parameter(capsys):
     assert "--no-learn-weights" in text and "{dba,mean,medoid}" in text
 
 
+def test_version(capsys):
+    from sktdtw import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sktdtw {__version__}"
+
+
+def test_demo_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: DejaVidClassifier's)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert text.count("(default:") == 10  # every option but --help and the flag
+    assert "--seed SEED seed of the videos, the split and the classifier (default: 0)" in text
+
+
 def test_options_map_onto_parameters():
     args = _parse("fit", "--store", "S", "--out", "M", "--no-learn-weights", "--diagonal",
                   "--validation-fraction", "0.25", "--centroid-learning-rate", "none",
@@ -282,3 +301,32 @@ def test_encode_rejects_a_bad_window_before_running(capsys):
     args = build_parser().parse_args(["encode", "--videos", "v.csv", "--encoder", "e",
                                       "--out", "s"])
     assert (args.window, args.stride) == (0.2, 0.025)
+
+
+def test_interrupted_fit_says_how_to_resume(workdir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C during a checkpointed fit printed a raw KeyboardInterrupt traceback."""
+    import sktdtw._checkpoint as checkpoint_module
+
+    save = checkpoint_module.save_checkpoint
+
+    def save_then_stop(path, state):  # as Ctrl-C after the first epoch would
+        save(path, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "run.pt"
+    argv = ["fit", "--store", str(workdir / "store"), "--split", "train", "--out",
+            str(tmp_path / "model.joblib"), *TINY, "--cv", "none", "--calibration", "none",
+            "--checkpoint", str(checkpoint)]
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
+        assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sktdtw fit: interrupted; "), err
+    assert repr(str(checkpoint)) in err[0] and "the same command resumes" in err[0]
+    assert not (tmp_path / "model.joblib").exists()
+    assert main(argv) == 0  # resumed: the fit an uninterrupted run makes
+    uninterrupted = tmp_path / "uninterrupted.joblib"
+    assert main([*argv[:6], str(uninterrupted), *argv[7:-2]]) == 0
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").centroids_,
+                                  joblib.load(uninterrupted).centroids_)

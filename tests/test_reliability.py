@@ -32,7 +32,7 @@ from sktdtw.dtw import DistanceOverflowError, PackedBatch, max_num_threads, weig
 from sktdtw.io import build_store, open_store, write_store
 
 import dtw_oracle as oracle
-from conftest import subprocess_env
+from conftest import learnable_ragged, object_array, subprocess_env
 
 TIMEOUT = 120
 
@@ -579,25 +579,11 @@ def test_written_files_honour_the_umask(tmp_path, umask):
 # ------------------------------------------------------------ inputs of the estimators
 
 
-def _ragged(n=12, seed=0):
-    """Ragged series; the odd ones shifted by 3, so that labels ``arange(n) % 2`` can be
-    learned (a fit of noise rightly warns that its out-of-fold accuracy is chance)."""
-    rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(int(t), 3)) + 3.0 * (i % 2)).astype(np.float32)
-            for i, t in enumerate(rng.integers(4, 9, n))]
-
-
 @pytest.fixture(scope="module")
 def fitted():
-    X, y = _ragged(), np.arange(12) % 2
+    X, y = learnable_ragged(12), np.arange(12) % 2
     return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean", n_prototypes=1,
                              random_state=0).fit(X, y), X, y
-
-
-def _object_array(items):
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
 
 
 def test_ragged_containers_give_the_result_of_a_list(fitted):
@@ -607,10 +593,10 @@ def test_ragged_containers_give_the_result_of_a_list(fitted):
 
     clf, X, y = fitted
     expected = clf.predict_proba(X)
-    for same in (_object_array(X), pd.Series(X),
+    for same in (object_array(X), pd.Series(X),
                  [torch.tensor(x, requires_grad=True) for x in X]):
         np.testing.assert_array_equal(clf.predict_proba(same), expected)
-    refit = DejaVidClassifier(**clf.get_params()).fit(_object_array(X), y)
+    refit = DejaVidClassifier(**clf.get_params()).fit(object_array(X), y)
     np.testing.assert_array_equal(refit.centroids_, clf.centroids_)
 
 
@@ -629,10 +615,10 @@ _BAD_INPUTS = {
         lambda clf, X: DejaVidClassifier(device="meta", max_epochs=1).fit(X, [0, 1] * 6),
         ValueError, "device='meta' holds no data"),
     "labels mixing str and int": (
-        lambda clf, X: DejaVidClassifier(max_epochs=1).fit(X, _object_array(["a", 1] * 6)),
+        lambda clf, X: DejaVidClassifier(max_epochs=1).fit(X, object_array(["a", 1] * 6)),
         ValueError, "y mixes str and number labels"),
     "labels mixing str and int, DBA": (
-        lambda clf, X: DBAInitializer().fit(X, _object_array(["a", 1] * 6)),
+        lambda clf, X: DBAInitializer().fit(X, object_array(["a", 1] * 6)),
         ValueError, "y mixes str and number labels"),
     "a NaN inside a series": (
         lambda clf, X: clf.predict(X[:3] + [np.where(np.arange(15).reshape(5, 3) == 7,

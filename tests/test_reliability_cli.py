@@ -14,6 +14,8 @@ from sktdtw import DejaVidClassifier
 from sktdtw._cli import main
 from sktdtw.io import write_store
 
+from conftest import learnable_ragged
+
 
 def _cli(capsys, *argv):
     """Run the command line; (exit status, stderr lines). An exception escaping it (a
@@ -32,17 +34,9 @@ def _one_line_error(capsys, pattern, *argv):
     return err[0]
 
 
-def _series(n=8, seed=0):
-    """Ragged series; the odd ones shifted by 3, so that labels ``arange(n) % 2`` can be
-    learned (a fit of noise rightly warns that its out-of-fold accuracy is chance)."""
-    rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(int(t), 3)) + 3.0 * (i % 2)).astype(np.float32)
-            for i, t in enumerate(rng.integers(4, 9, n))]
-
-
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    X, y = _series(), np.arange(8) % 2
+    X, y = learnable_ragged(8), np.arange(8) % 2
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     joblib.dump(DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean",
                                   n_prototypes=1, random_state=0).fit(X, y), path)
@@ -71,7 +65,7 @@ def test_corrupted_npy_header_in_a_manifest_is_named(tmp_path, capsys):
 
 
 def test_corrupted_values_header_of_a_store_is_named(tmp_path, capsys, model_file):
-    write_store(tmp_path / "s", _series())
+    write_store(tmp_path / "s", learnable_ragged(8))
     _flip_header(tmp_path / "s" / "values.npy")
     _one_line_error(capsys, r"values\.npy has no valid \.npy header: the \.npy header is "
                     "corrupted", "predict", "--model", model_file, "--store", tmp_path / "s",
@@ -84,7 +78,7 @@ def test_corrupted_values_header_of_a_store_is_named(tmp_path, capsys, model_fil
 def test_predictions_and_confusion_matrix_neutralise_formulas(tmp_path, capsys):
     import csv
 
-    X = _series()
+    X = learnable_ragged(8)
     labels = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0"] * 4
     ids = [f"@SUM(A{i})" if i % 2 else f"-{i}" for i in range(8)]
     write_store(tmp_path / "s", X, labels=labels, ids=ids)
@@ -160,7 +154,7 @@ def test_models_record_the_sktdtw_version_and_check_it_on_load(model_file, tmp_p
                       rf"{re.escape(saved_version)} and "
                       r"is loaded by sktdtw 0\.0\.1: it may fail or give other results"):
         pickle.loads(saved)
-    write_store(tmp_path / "s", _series())
+    write_store(tmp_path / "s", learnable_ragged(8))
     monkeypatch.setattr(sktdtw, "__version__", "0.0.1")
     status, err = _cli(capsys, "predict", "--model", model_file, "--store", tmp_path / "s",
                        "--out", tmp_path / "p.csv")
@@ -181,7 +175,7 @@ def test_help_says_to_load_models_only_from_trusted_sources(capsys):
 
 @pytest.fixture
 def labelled_store(tmp_path):
-    write_store(tmp_path / "s", _series(), labels=np.arange(8) % 2)
+    write_store(tmp_path / "s", learnable_ragged(8), labels=np.arange(8) % 2)
     return tmp_path / "s"
 
 
@@ -225,7 +219,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch, code):
         with atomic_file(tmp_path / "m.joblib") as fp:
             fp.write(b"model")
     with pytest.raises(OSError, match=rf"\[Errno {getattr(errno, code)}\] .*: '.*[/\\]s'"):
-        write_store(tmp_path / "s", _series())
+        write_store(tmp_path / "s", learnable_ragged(8))
     assert os.listdir(tmp_path) == []
 
 

@@ -14,7 +14,7 @@ from sktdtw import DejaVidClassifier
 from sktdtw.dtw import weighted_dtw
 from sktdtw.io import open_store, write_store
 
-from conftest import LazySequence
+from conftest import LazySequence, learnable_ragged, object_array
 
 # ------------------------------------------------------------ item 13: concurrent writers
 
@@ -73,19 +73,9 @@ def test_an_open_that_races_overwrites_forever_says_so(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def fitted():
-    rng = np.random.default_rng(0)
-    # The odd series shifted: labels that can be learned, so the fit does not warn.
-    X = [(rng.normal(size=(int(t), 3)) + 3.0 * (i % 2)).astype(np.float32)
-         for i, t in enumerate(rng.integers(4, 9, 8))]
-    y = np.arange(8) % 2
+    X, y = learnable_ragged(8), np.arange(8) % 2
     return DejaVidClassifier(max_epochs=1, centroid_length=3, init="mean", n_prototypes=1,
                              random_state=0).fit(X, y), X, y
-
-
-def _object_array(items):
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
 
 
 def test_a_string_in_an_object_array_names_its_sample(fitted):
@@ -94,7 +84,7 @@ def test_a_string_in_an_object_array_names_its_sample(fitted):
     bad[2, 1] = "a"
     with pytest.raises(ValueError, match=r"sample 1 of X holds 'a' at index \(2, 1\), not a "
                        "real number"):
-        clf.predict(_object_array([X[0], bad]))
+        clf.predict(object_array([X[0], bad]))
     whole = np.stack([X[0][:4], X[1][:4]]).astype(object)
     whole[1, 3, 0] = "b"
     with pytest.raises(ValueError, match=r"sample 1 of X holds 'b' at index \(3, 0\)"):
