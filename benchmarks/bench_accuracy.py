@@ -144,11 +144,10 @@ def mean_pooling(series):
 
 
 def to_aeon(series):
-    """aeon's collections: (n, F, T) when lengths are equal, else a list of (F, T), each a
-    writable copy (aeon's numba kernels refuse read-only arrays, as a variant's views are)."""
+    """aeon's collections: (n, F, T) when lengths are equal, else a list of (F, T)."""
     if len({len(x) for x in series}) == 1:
         return np.stack([x.T for x in series])
-    return [np.array(x.T) for x in series]
+    return [x.T for x in series]
 
 
 def zero_padded(series, length):
