@@ -91,10 +91,17 @@ def test_random_encoder_is_seeded_frozen_and_shaped():
     assert not torch.allclose(a(clips), c(clips))
     assert a(clips).shape == (3, a.n_features) and a.n_features == 64
     assert not any(p.requires_grad for p in a.parameters()) and not a.training
-    colour = RandomConv3dEncoder(in_channels=3, channels=4, time_cells=3, space_cells=1)
-    assert colour(torch.rand(2, 5, 20, 28, 3)).shape == (2, 12)
-    with pytest.raises(ValueError, match="channel"):
-        colour(torch.rand(2, 5, 20, 28))
+    colour = RandomConv3dEncoder(channels=4, time_cells=3, space_cells=1)
+    rgb = torch.rand(2, 5, 20, 28, 3)  # as decoded video files are: the default takes them
+    assert colour(rgb).shape == (2, 12)
+    # Grayscale is a colour clip whose channels are equal.
+    gray = rgb[..., 0]
+    torch.testing.assert_close(colour(gray), colour(gray[..., None].expand(-1, -1, -1, -1, 3)))
+    torch.testing.assert_close(colour(gray[..., None]), colour(gray))
+    with pytest.raises(ValueError, match=r"got 4 in .*RandomConv3dEncoder\(in_channels=4\)"):
+        colour(torch.rand(2, 5, 20, 28, 4))
+    with pytest.raises(ValueError, match="expected clips of shape"):
+        colour(torch.rand(2, 5, 20))
 
 
 def test_random_encoder_keeps_where_and_how_things_move():

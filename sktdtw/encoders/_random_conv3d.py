@@ -22,9 +22,11 @@ class RandomConv3dEncoder(nn.Module):
 
     Parameters
     ----------
-    in_channels : int, default=1
-        Colour channels: 1 for grayscale clips ``(n, T, H, W)``, otherwise clips are
-        ``(n, T, H, W, in_channels)``.
+    in_channels : int, default=3
+        Colour channels of the clips ``(n, T, H, W, in_channels)``: 3 for the RGB frames
+        that decoded video files give. Grayscale clips ``(n, T, H, W)`` (or with one
+        channel) are taken as well: each gray frame is repeated into every channel, as a
+        gray image is converted to colour.
     channels : int, default=8
         Output channels of the second convolution.
     time_cells : int, default=2
@@ -48,7 +50,7 @@ class RandomConv3dEncoder(nn.Module):
     torch.Size([5, 64])
     """
 
-    def __init__(self, in_channels=1, channels=8, time_cells=2, space_cells=2, random_state=0):
+    def __init__(self, in_channels=3, channels=8, time_cells=2, space_cells=2, random_state=0):
         super().__init__()
         self.in_channels = in_channels
         self.n_features = channels * time_cells * space_cells**2
@@ -86,11 +88,19 @@ class RandomConv3dEncoder(nn.Module):
         -------
         torch.Tensor of shape (n, n_features)
         """
-        if clips.ndim == 4 and self.in_channels == 1:
+        if clips.ndim == 4:
             clips = clips.unsqueeze(-1)
-        if clips.ndim != 5 or clips.shape[-1] != self.in_channels:
+        if clips.ndim != 5:
             raise InputError(
-                f"expected clips of shape (n, T, H, W{', C' if self.in_channels > 1 else ''}) "
-                f"with {self.in_channels} channel(s), got {tuple(clips.shape)}"
+                f"expected clips of shape (n, T, H, W) or (n, T, H, W, {self.in_channels}), "
+                f"got {tuple(clips.shape)}"
+            )
+        if clips.shape[-1] == 1:
+            clips = clips.expand(*clips.shape[:-1], self.in_channels)
+        if clips.shape[-1] != self.in_channels:
+            raise InputError(
+                f"expected clips with {self.in_channels} channel(s) (or grayscale), got "
+                f"{clips.shape[-1]} in clips of shape {tuple(clips.shape)}: set "
+                f"RandomConv3dEncoder(in_channels={clips.shape[-1]})"
             )
         return self.features(clips.permute(0, 4, 1, 2, 3).float())
