@@ -342,6 +342,9 @@ def _add_encode(commands):
     encode.add_argument("--workers", type=int, default=2, help="decoding threads")
     encode.add_argument("--device", default="auto", help="torch device (default: auto)")
     encode.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
+    encode.add_argument("--allow-failures", action="store_true",
+                        help="exit with status 0 even if some videos failed (listed in the "
+                             "store's failures.csv); by default that is status 1")
     encode.set_defaults(run=run_encode)
 
 

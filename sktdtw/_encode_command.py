@@ -44,4 +44,6 @@ def run_encode(args):
     print(f"store {store.path}: {len(store)} videos of {store.n_features} features; "
           f"{len(failures)} failed{' (see failures.csv there)' if failures else ''}; "
           f"{stats.windows} windows in {stats.total_seconds:.1f} s")
-    return 0
+    # A failed video is not an error of the command line (the others are in the store),
+    # but a script must not take a partial store for a whole one unless it said so.
+    return 1 if failures and not args.allow_failures else 0

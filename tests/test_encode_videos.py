@@ -180,15 +180,19 @@ def test_sktdtw_encode_command(manifest, tmp_path, capsys):
     reported = [line for line in err.splitlines() if line.startswith("sktdtw encode")]
     assert status == 2 and len(reported) == 1 and "Traceback" not in err
     assert "config.num_frames=4 frames, got 6" in reported[0]
-    # By default, clips of the checkpoint's num_frames.
-    status = main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
-                   "--out", str(tmp_path / "store"), "--stride", "4", "--window", "8",
-                   "--batch-size", "5"])
-    assert status == 0
+    # By default, clips of the checkpoint's num_frames. A failed video ("broken") leaves
+    # the others in the store, with exit status 1 unless failures are allowed.
+    argv = ["encode", "--videos", str(manifest), "--encoder", str(checkpoint), "--stride", "4",
+            "--window", "8", "--batch-size", "5"]
+    assert main([*argv, "--out", str(tmp_path / "store")]) == 1
+    out, err = capsys.readouterr()
+    assert "failed: broken" in err and "1 failed (see failures.csv there)" in out
     store = open_store(tmp_path / "store")
     assert len(store) == 6 and store.n_features == 24 + 3
     assert store.lengths.tolist() == [(t - 8) // 4 + 1 for t in (30, 44, 20, 36, 26, 40)]
-    assert "failed: broken" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "allowed"), "--allow-failures"]) == 0
+    assert len(open_store(tmp_path / "allowed")) == 6
+    capsys.readouterr()
     assert main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
                  "--out", str(tmp_path / "store")]) == 2  # exists already
 
