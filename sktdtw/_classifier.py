@@ -392,7 +392,7 @@ class DejaVidClassifier(
         length = self._centroid_length(source, warm)
         trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
         strategy = current_strategy()
-        checkpoint = None
+        checkpoint = resumed = None
         if trains and self.checkpoint is not None:
             # Before any draw from a RandomState passed as random_state; on rank 0, the one
             # that reads and writes the file.
@@ -400,9 +400,9 @@ class DejaVidClassifier(
                 lambda: fit_fingerprint(self, source, classes, y_index, warm)
             )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
-            # Another fit's checkpoint is refused now, before any cross-fit is paid for,
-            # even where the chosen model will not train (the training series).
-            checkpoint.load()
+            # Read once, now: another fit's checkpoint is refused before any cross-fit is
+            # paid for, even where the chosen model will not train (the training series).
+            resumed = checkpoint.load()
         rng = self._shared_random_state(strategy)
         device = resolve_device(self.device)
         fit_model = partial(
@@ -424,7 +424,8 @@ class DejaVidClassifier(
                 )
             else:
                 prototypes, scores, history = fit_model(
-                    source, y_index, stop_epoch=chosen[1], checkpoint=checkpoint
+                    source, y_index, stop_epoch=chosen[1], checkpoint=checkpoint,
+                    resumed=resumed,
                 )
             temperature = cv_results["temperature"][best] * scores["logit_scale"]
             warn_if_not_learned(
@@ -439,6 +440,7 @@ class DejaVidClassifier(
             prototypes, scores, history = fit_train(
                 n_prototypes=self._prototypes_per_class(y_index[train_index]),
                 stop_epoch=candidates[-1], held_out=held_out, warm=warm, checkpoint=checkpoint,
+                resumed=resumed,
             )
             rows = [(INIT, e, d, scores["logit_scale"]) for e, d in held_out.dist.items()]
             if series_candidate:
@@ -459,7 +461,7 @@ class DejaVidClassifier(
         else:
             prototypes, scores, history = fit_model(
                 source, y_index, n_prototypes=self._prototypes_per_class(y_index),
-                stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint,
+                stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint, resumed=resumed,
             )
             cv_results, best = None, None
             temperature = self._training_temperature(
@@ -499,14 +501,14 @@ class DejaVidClassifier(
 
     def _fit_model(self, source, y_index, *, n_classes, length, n_prototypes, rng, strategy,
                    device, stop_epoch, held_out=None, warm=False, checkpoint=None,
-                   progress=None):
+                   resumed=None, progress=None):
         """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``),
         starting from ``n_prototypes`` per class, for ``stop_epoch`` epochs of the
         ``max_epochs`` schedule, recording ``held_out`` along the way; returns them, their
-        initial ``scores`` and the history. ``progress``: the label of the progress bar
+        initial ``scores`` and the history. ``resumed``: the state ``checkpoint`` held when
+        ``fit`` began (None: start afresh). ``progress``: the label of the progress bar
         (``verbose``), by default the estimator's name."""
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        resumed = checkpoint.load() if checkpoint is not None else None
         if resumed is not None:  # as trained; the optimiser state follows in _train
             prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
         else:

@@ -59,3 +59,18 @@ def object_array(items):
     array = np.empty(len(items), dtype=object)
     array[:] = items
     return array
+
+
+def interrupt_after_epoch(monkeypatch, epochs):
+    """Raise KeyboardInterrupt once the checkpoint of ``epochs`` epochs is written, as a
+    kill (or Ctrl-C) between two epochs would."""
+    import sktdtw._checkpoint as checkpoint_module
+
+    save = checkpoint_module.save_checkpoint
+
+    def save_then_stop(path, state):
+        save(path, state)
+        if state["epoch"] == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)

@@ -12,7 +12,7 @@ from sktdtw import DejaVidClassifier
 from sktdtw._checkpoint import read_checkpoint
 from sktdtw.datasets import make_temporal_order
 
-from conftest import LazySequence, assert_same_fit
+from conftest import LazySequence, assert_same_fit, interrupt_after_epoch
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +31,6 @@ def _clf(**params):
     return DejaVidClassifier(**{**defaults, **params})
 
 
-def _interrupt_after_epoch(monkeypatch, epochs):
-    """Raise KeyboardInterrupt once the checkpoint of ``epochs`` epochs is written, as a
-    kill between two epochs would."""
-    save = checkpoint_module.save_checkpoint
-
-    def save_then_stop(path, state):
-        save(path, state)
-        if state["epoch"] == epochs:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
-
-
 def _forbid(monkeypatch, name):
     def fail(*args, **kwargs):
         raise AssertionError(f"{name} must not run when resuming")
@@ -56,14 +43,19 @@ def test_resume_after_interruption_is_bit_for_bit(data, tmp_path, monkeypatch):
     reference = _clf().fit(X, y)
     path = tmp_path / "run.pt"
     with monkeypatch.context() as patch:
-        _interrupt_after_epoch(patch, 2)
+        interrupt_after_epoch(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             _clf(checkpoint=path).fit(X, y)
     assert os.listdir(tmp_path) == ["run.pt"]  # no temporary file left behind
+    reads = []
     with monkeypatch.context() as patch:
         _forbid(patch, "initial_prototypes")  # resuming skips the initialisation
+        read = checkpoint_module.read_checkpoint
+        patch.setattr(checkpoint_module, "read_checkpoint",
+                      lambda path: reads.append(path) or read(path))
         resumed = _clf(checkpoint=str(path), verbose=0).fit(X, y)
     assert_same_fit(resumed, reference)
+    assert len(reads) == 1  # checked and resumed from one read of the file
 
 
 class _Interrupting(LazySequence):

@@ -18,7 +18,7 @@ from sktdtw._estimator_options import estimator_params
 from sktdtw.datasets import make_temporal_order
 from sktdtw.io import open_store, write_store
 
-from conftest import subprocess_env
+from conftest import interrupt_after_epoch, subprocess_env
 
 TINY = ["--max-epochs", "2", "--centroid-length", "3", "--init", "mean", "--n-prototypes", "1",
         "--random-state", "0", "--batch-size", "8"]
@@ -305,21 +305,12 @@ def test_encode_rejects_a_bad_window_before_running(capsys):
 
 def test_interrupted_fit_says_how_to_resume(workdir, tmp_path, monkeypatch, capsys):
     """Ctrl-C during a checkpointed fit printed a raw KeyboardInterrupt traceback."""
-    import sktdtw._checkpoint as checkpoint_module
-
-    save = checkpoint_module.save_checkpoint
-
-    def save_then_stop(path, state):  # as Ctrl-C after the first epoch would
-        save(path, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt
-
     checkpoint = tmp_path / "run.pt"
     argv = ["fit", "--store", str(workdir / "store"), "--split", "train", "--out",
             str(tmp_path / "model.joblib"), *TINY, "--cv", "none", "--calibration", "none",
             "--checkpoint", str(checkpoint)]
     with monkeypatch.context() as patch:
-        patch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
+        interrupt_after_epoch(patch, 1)
         assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sktdtw fit: interrupted; "), err
