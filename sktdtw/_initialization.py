@@ -161,17 +161,12 @@ def _initializer(estimator, length, n_prototypes, feature_weights):
     )
 
 
-def initial_log_weights(shape, weight_init, generator, std):
-    """Initial log-weights: zeros, or standard normal draws from ``generator``
-    (``weight_init="random"``), minus ``log(std)`` with feature scaling (unit or random
-    weights of the standardised features)."""
-    log_weights = (
-        torch.randn(shape, generator=generator) if weight_init == "random"
-        else torch.zeros(shape)
-    )
-    if std is not None:
-        log_weights = log_weights - torch.from_numpy(np.log(std)).float()
-    return log_weights
+def initial_log_weights(shape, weight_init, generator):
+    """Initial log-weights of the standardised features: zeros, or standard normal draws
+    from ``generator`` (``weight_init="random"``)."""
+    if weight_init == "random":
+        return torch.randn(shape, generator=generator)
+    return torch.zeros(shape)
 
 
 def initial_prototypes(
@@ -189,17 +184,22 @@ def initial_prototypes(
     if warm:
         centroids, centroid_class = estimator.centroids_, estimator.centroid_class_
         log_weights = torch.from_numpy(np.log(estimator.weights_))
+        weights = log_weights.exp()
     else:
         centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
             estimator, train_source, y_train, n_classes, length, n_prototypes, rng,
             None if std is None else 1.0 / std,
         ))
         # Drawn on every rank: the generator then shuffles identically everywhere.
-        log_weights = initial_log_weights(
-            centroids.shape, estimator.weight_init, generator, std
-        )
+        log_weights = initial_log_weights(centroids.shape, estimator.weight_init, generator)
+        weights = log_weights.exp()
+        if std is not None:
+            # Times 1 / std rounded once: data in units a power of two apart start from
+            # weights exactly that power apart, and so train to the same model.
+            weights = weights * torch.from_numpy(1.0 / std).float()
     C = torch.tensor(centroids, device=device)
     V = log_weights.to(device)
-    param = Parametrization() if std is None else Parametrization.standard(C, V.exp(), std)
+    param = (Parametrization() if std is None
+             else Parametrization.standard(C, weights.to(device), std))
     C, V = param.initial(C, V)
     return LearnedPrototypes(C, V, param, centroid_class)

@@ -15,6 +15,11 @@ import torch
 
 __all__ = ["LearnedPrototypes", "Parametrization", "feature_std"]
 
+# Features whose standard deviation lies within 2**-32 .. 2**32 are trained in their own
+# units: their weight gradients (at most about 2**32 times the path length and the batch
+# size) stay far inside float32's range.
+_OWN_UNITS_EXPONENT = 32
+
 
 def feature_std(source, chunk, pooled=False):
     """Standard deviation per feature over all time steps of a SeriesSource (float64; 1
@@ -65,22 +70,39 @@ class Parametrization:
         scale = torch.from_numpy(np.asarray(std, dtype=np.float32))
         return cls(centroids, scale.to(centroids.device), weights)
 
+    def units(self):
+        """The powers of two ``u`` (an ``(F,)`` tensor) by which training multiplies the
+        data, or None where every feature keeps its units: ``2**-e`` for a feature whose
+        standard deviation is about ``2**e`` with ``|e| > 32``, else 1."""
+        if self.scale is None:
+            return None
+        _, exponent = torch.frexp(self.scale)
+        exponent = torch.where(exponent.abs() > _OWN_UNITS_EXPONENT, exponent, 0)
+        if not bool(exponent.any()):
+            return None
+        return torch.ldexp(torch.ones_like(self.scale), -exponent)
+
     def initial(self, centroids, log_weights):
         """The learned values to start from, given the initial centroids and log-weights."""
         if self.origin is None:
             return centroids, log_weights
         return torch.zeros_like(centroids), torch.zeros_like(log_weights)
 
-    def centroids(self, learned):
-        """The centroids ``C`` of the learned ``C'``."""
+    def centroids(self, learned, units=None):
+        """The centroids ``C`` of the learned ``C'``; ``u C`` given the ``units``."""
         if self.origin is None:
             return learned
-        return self.origin + self.scale * learned
+        if units is None:
+            return self.origin + self.scale * learned
+        return self.origin * units + (self.scale * units) * learned
 
-    def weights(self, learned_log):
-        """The weights ``W`` of the learned ``V'``."""
+    def weights(self, learned_log, units=None):
+        """The weights ``W`` of the learned ``V'``; ``W / u`` given the ``units``, the
+        division made before ``V'`` enters, so that no gradient passes through ``W``."""
         weights = learned_log.exp()
-        return weights if self.base is None else self.base * weights
+        if self.base is None:
+            return weights
+        return (self.base if units is None else self.base / units) * weights
 
     def state_dict(self):
         return {"origin": self.origin, "scale": self.scale, "base": self.base}
@@ -99,17 +121,16 @@ class LearnedPrototypes:
         self.parametrization = parametrization
         self.centroid_class = centroid_class
 
-    def centroids(self):
-        return self.parametrization.centroids(self.C)
+    def centroids(self, units=None):
+        return self.parametrization.centroids(self.C, units)
 
-    def weights(self):
-        return self.parametrization.weights(self.V)
+    def weights(self, units=None):
+        return self.parametrization.weights(self.V, units)
 
-    def frozen(self):
+    def frozen(self, units=None):
         """Centroids and weights of the current values, cut from the graph."""
-        return self.parametrization.centroids(self.C.detach()), self.parametrization.weights(
-            self.V.detach()
-        )
+        return (self.parametrization.centroids(self.C.detach(), units),
+                self.parametrization.weights(self.V.detach(), units))
 
     def state_dict(self):
         # Tensors only: a checkpoint is read back with torch.load(weights_only=True).

@@ -30,7 +30,7 @@ import torch
 from scipy import sparse
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._errors import InputError
+from ._errors import InputError, warn_input
 from .dtw._packing import offsets_from_lengths
 
 __all__ = [
@@ -177,6 +177,7 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
             )
         if arr.shape[0] == 0:
             raise InputError(f"{input_name} is empty: need at least one series")
+        _warn_if_channels_first(arr, input_name)
         raw = list(arr)
 
     series = []
@@ -185,6 +186,48 @@ def check_series_list(X, *, n_features=None, dtype=np.float32, input_name="X"):
         arr = _drop_nan_padding(_check_width(arr, i, input_name, dtype))
         series.append(_check_sample(arr, i, expected, n_features is not None, input_name))
     return series
+
+
+# Samples whose order along each axis tells a time axis from a feature axis.
+_LAYOUT_SAMPLES = 64
+# How much more the values along the last axis follow from their neighbours than along
+# the second (lag-1 autocorrelations) before it is taken for time. Embeddings over time
+# show the opposite: about 0.9 along the windows against 0 across the features.
+_TIME_LIKE_MARGIN = 0.3
+
+
+def _lag1_correlation(arr, axis):
+    """The lag-1 autocorrelation of ``arr`` along ``axis``, pooled over the other axes."""
+    x = np.moveaxis(arr, axis, -1).astype(np.float64)
+    x -= x.mean(-1, keepdims=True)
+    energy = np.square(x).sum()
+    return float((x[..., 1:] * x[..., :-1]).sum() / energy) if energy > 0 else 0.0
+
+
+def _warn_if_channels_first(arr, input_name):
+    """An InputWarning when a 3-D array ``(n, T, F)`` with fewer steps than features looks
+    like aeon's and sktime's ``(n, channels, T)``: every series one step long, or values
+    that follow their neighbours along the last axis, as a time series does, more than
+    along the second."""
+    n_steps, n_features = arr.shape[1:]
+    if n_steps >= n_features:
+        return
+    sample = arr[:_LAYOUT_SAMPLES]
+    sample = sample[np.isfinite(sample).all(axis=(1, 2))]  # NaN padding carries no order
+    if n_steps == 1:
+        reason = "every series is 1 step long"
+    elif (len(sample) and _lag1_correlation(sample, 2)
+          > _lag1_correlation(sample, 1) + _TIME_LIKE_MARGIN):
+        reason = "its values change along the last axis as a time series does"
+    else:
+        return
+    warn_input(
+        f"{input_name} has shape {arr.shape}, read as series of {n_steps} time "
+        f"step{'s' * (n_steps > 1)} and "
+        f"{n_features} features (n_samples, T, F), but {reason}: if it is in aeon's and "
+        "sktime's (n_samples, n_channels, n_timepoints) layout, pass "
+        f"{input_name}.transpose(0, 2, 1)"
+    )
 
 
 def _check_width(arr, i, input_name, dtype):

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError
 from ._scoring import training_logits
+from .dtw import PackedBatch
 from .dtw._packing import ParameterValueError
 
 __all__ = ["Trainer", "TrainingSettings", "TrainingState", "empty_history"]
@@ -95,6 +96,14 @@ class TrainingState:
             self.held_out.load_state_dict(state["held_out"], self.prototypes.C.device)
 
 
+def _in_units(batch, units):
+    """A PackedBatch with its values multiplied by ``units`` (see
+    :meth:`~sktdtw._parameters.Parametrization.units`; None: as it is)."""
+    if units is None:
+        return batch
+    return PackedBatch(batch.values * units, batch.offsets)
+
+
 def _diverged(epoch):
     return InputError(
         f"training diverged in epoch {epoch}: the loss or the parameters are no longer "
@@ -165,9 +174,10 @@ class Trainer:
         s, prototypes, optimizer = self.settings, state.prototypes, state.optimizer
         # The schedule scales both groups alike.
         lr_scale = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["initial_lr"]
+        units = prototypes.parametrization.units()
         frozen = {}
         if s.path_update == "epoch":  # FECW: paths of the parameters at the epoch's start
-            centroids, weights = prototypes.frozen()
+            centroids, weights = prototypes.frozen(units)
             frozen = {"path_centroids": centroids.clone(), "path_weights": weights}
         params = [p for group in optimizer.param_groups for p in group["params"]]
         n_train = len(targets)
@@ -185,8 +195,8 @@ class Trainer:
                     # The data were validated once (or as read); the op checks the
                     # parameters, which the last step may have made non-finite.
                     dist = self.scorer.batch(
-                        source.read(index), prototypes.centroids(), prototypes.weights(),
-                        check_input=False, **frozen,
+                        _in_units(source.read(index), units), prototypes.centroids(units),
+                        prototypes.weights(units), check_input=False, **frozen,
                     )
                 except ParameterValueError as exc:
                     raise _diverged(epoch) from exc

@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -21,6 +22,7 @@ from tslearn.utils import to_time_series_dataset
 import sktdtw._inference as inference_module
 from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._dba import _resample
+from sktdtw._errors import InputWarning
 from sktdtw._series import check_series_list
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
@@ -149,6 +151,40 @@ def test_check_series_list_errors(X, match):
 def test_misread_layouts_say_what_to_do(X, n_features, match):
     with pytest.raises(ValueError, match=match):
         check_series_list(X, n_features=n_features)
+
+
+@pytest.mark.parametrize("loader", ["load_basic_motions", "load_gunpoint"])
+def test_aeons_channels_first_arrays_are_not_misread_silently(loader):
+    """Issue 19, item 4: aeon's (n, channels, T) arrays, a multivariate and a univariate
+    set, warn at the user's line and say what to pass; the same data in tslearn's layout
+    pass without a word."""
+    import aeon.datasets
+
+    X, _ = getattr(aeon.datasets, loader)(split="train")
+    with pytest.warns(InputWarning, match=rf"X has shape \(40, {X.shape[1]}, {X.shape[2]}\), "
+                      r"read as series of .*aeon's and sktime's \(n_samples, n_channels, "
+                      r"n_timepoints\) layout, pass X\.transpose\(0, 2, 1\)") as record:
+        check_series_list(X[:40])
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        check_series_list(X.transpose(0, 2, 1))
+
+
+def test_embeddings_with_more_features_than_steps_are_not_mistaken_for_channels_first():
+    """A TSE has fewer windows than features and is smooth along its windows only."""
+    from sktdtw import TSESlidingEncoder
+    from sktdtw.datasets import make_action_videos
+    from sktdtw.encoders import RandomConv3dEncoder
+
+    videos, _ = make_action_videos(n_videos=6, random_state=0)
+    tses = TSESlidingEncoder(RandomConv3dEncoder()).fit_transform(videos)
+    steps = min(len(t) for t in tses)
+    X = np.stack([t[:steps] for t in tses])
+    assert X.shape[1] < X.shape[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        check_series_list(X)
 
 
 # --- documented errors -------------------------------------------------------------------

@@ -162,6 +162,31 @@ def test_float64_values_beyond_float32_name_the_range_and_the_sample(fitted):
             clf.predict(data)
 
 
+@pytest.mark.parametrize("feature_scaling, exponents", [
+    ("pooled", [124] * 3),  # 2e37: the weight gradient overflowed, "training diverged"
+    ("pooled", [-110] * 3),
+    ("standard", [124, -3, 0]),  # one feature near float32's top, the others ordinary
+])
+def test_data_in_other_units_fit_to_the_same_model_near_float32s_ends(feature_scaling,
+                                                                      exponents):
+    """Issue 19, item 6: with feature scaling, data multiplied by a power of two per feature
+    give the model of the data themselves in those units, bit for bit (every step of the
+    fit is equivariant under such a scaling, which floating point makes exactly), also
+    where the data's magnitude nears float32's ends."""
+    X = learnable_ragged(24)
+    y = np.arange(24) % 2
+    factors = np.ldexp(np.float32(1), exponents).astype(np.float32)
+    params = {"feature_scaling": feature_scaling, "max_epochs": 4, "random_state": 0}
+    plain = DejaVidClassifier(**params).fit(X, y)
+    scaled = DejaVidClassifier(**params).fit([x * factors for x in X], y)
+    assert plain.n_epochs_ > 0  # the trained model was kept, not the initial centroids
+    np.testing.assert_array_equal(scaled.centroids_, plain.centroids_ * factors)
+    np.testing.assert_array_equal(scaled.weights_, plain.weights_ / factors)
+    np.testing.assert_array_equal(
+        scaled.predict_proba([x * factors for x in X]), plain.predict_proba(X)
+    )
+
+
 def test_the_values_memmap_names_its_file(tmp_path):
     """joblib sends a view of a memmap to a worker process by its file's path."""
     _write(tmp_path / "s", 1)
