@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from . import __version__
-from ._encode_command import run_encode
+from ._encode_command import BUILTIN_ENCODERS, run_encode
 from ._errors import InputError
 from ._store_commands import TOP_K, run_build_store, run_evaluate, run_fit, run_predict
 
@@ -95,6 +95,18 @@ def _frames_or_fraction(text):
         raise argparse.ArgumentTypeError(
             f"expected frames (an int) or a fraction (a float such as 0.2), got {text!r}"
         ) from None
+
+
+def _frame_size(text):
+    """N (the shorter edge) or HxW (height x width)."""
+    try:
+        size = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) not in (1, 2) or min(size) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected N (the shorter edge) or HxW (height x width), integers >= 1, got {text!r}")
+    return size[0] if len(size) == 1 else size
 
 
 def _widths(text):
@@ -311,20 +323,33 @@ def _add_encode(commands):
     encode = commands.add_parser(
         "encode", help="encode the video files of a CSV manifest into a TSE store",
         description=(
-            "Decode every video of a CSV manifest (id,path,label[,split]) and encode it with "
-            "a local transformers checkpoint (VideoMAE, TimeSformer or ViViT) over a sliding "
-            "window into an on-disk TSE store. Finished videos are kept in <out>.partial: "
-            "run the same command again after an interruption to resume (other settings "
-            "are refused). Videos that cannot be decoded are skipped and listed in "
-            "failures.csv in the store. Needs pip install 'sktdtw[transformers]'."
+            "Decode every video of a CSV manifest (id,path[,label][,split]; no label column: "
+            "an unlabelled store, to predict) and encode it with a frozen encoder over a "
+            "sliding window into an on-disk TSE store. Finished videos are kept in "
+            "<out>.partial: run the same command again after an interruption to resume "
+            "(other settings are refused). Videos that cannot be decoded are skipped and "
+            "listed in failures.csv in the store. Needs pip install 'sktdtw[video]', and "
+            "'sktdtw[transformers]' for a checkpoint."
         ),
     )
+    builtins = ", ".join(BUILTIN_ENCODERS)
     encode.add_argument("--videos", required=True, metavar="CSV", help="the manifest")
-    encode.add_argument("--encoder", required=True, metavar="DIR",
-                        help="checkpoint directory (save_pretrained output)")
-    encode.add_argument("--out", required=True, metavar="DIR", help="the store to write")
-    encode.add_argument("--output", choices=("both", "embedding", "logits"), default="both",
-                        help="per window: pooled embedding and logits (default), or one")
+    encode.add_argument("--encoder", required=True, metavar="ENCODER",
+                        help=f"{builtins} (sktdtw.encoders.RandomConv3dEncoder, random "
+                             "weights); MODULE:CALLABLE, an importable callable that, called "
+                             "with no arguments, returns a torch.nn.Module mapping RGB clips "
+                             "(n, T, H, W, 3), floats in [0, 255], to (n, n_features); or a "
+                             "local Hugging Face checkpoint folder (save_pretrained output of "
+                             "VideoMAE, TimeSformer or ViViT; ./DIR for a folder whose name "
+                             "reads as one of the others)")
+    encode.add_argument("--out", required=True, metavar="DIR",
+                        help="the store to write (must not exist, unless --overwrite)")
+    encode.add_argument("--overwrite", action="store_true",
+                        help="replace an existing store at --out (never another directory); "
+                             "the previous store stays readable until the new one is complete")
+    encode.add_argument("--output", choices=("both", "embedding", "logits"), default=None,
+                        help="a checkpoint's output per window: pooled embedding and logits "
+                             "(default: both), or one")
     encode.add_argument("--window", type=_widths, default="0.2",
                         help="frames (int) or fraction (float); comma-separated widths "
                              "need --padding same (default: 0.2)")
@@ -332,8 +357,13 @@ def _add_encode(commands):
                         help="frames or fraction (default 0.025)")
     encode.add_argument("--padding", choices=("valid", "same"), default="valid")
     encode.add_argument("--clip-length", type=int, default=None,
-                        help="frames per clip (default: the checkpoint's num_frames, which "
-                             "VideoMAE and ViViT require)")
+                        help="frames per clip (default: the encoder's num_frames, a "
+                             "checkpoint's, which VideoMAE and ViViT require; without one, "
+                             "every frame of the window)")
+    encode.add_argument("--size", type=_frame_size, default=None, metavar="N|HxW",
+                        help="resize frames on decode: N the shorter edge, or height x width "
+                             "(default: the encoder's frame_size, a checkpoint's image "
+                             "processor's; without one, the native size)")
     _add_root(encode)
     encode.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
     encode.add_argument("--seek", action="store_true",

@@ -11,7 +11,8 @@ from ._atomic import atomic_file, check_writable
 from ._csv import write_csv
 from ._errors import InputError
 
-__all__ = ["TOP_K", "run_build_store", "run_evaluate", "run_fit", "run_predict"]
+__all__ = ["TOP_K", "refuse_existing_store", "run_build_store", "run_evaluate", "run_fit",
+           "run_predict"]
 
 # evaluate's top-k accuracy besides top-1.
 TOP_K = 5
@@ -58,8 +59,25 @@ def _load_model(path, command):
 
 def _labels_of(store, command):
     if store.labels is None:
-        raise InputError(f"the store {store.path} has no labels; {command} needs them")
+        raise InputError(f"the store {store.path} has no labels; {command} needs them: build "
+                         "or encode it from a manifest with a label column (a store without "
+                         "labels is for predict)")
     return store.labels
+
+
+def refuse_existing_store(out, overwrite):
+    """Raise, saying how to replace it, if ``--out`` exists and ``--overwrite`` is not given.
+
+    Parameters
+    ----------
+    out : str
+        The ``--out`` of the command, the store it writes.
+    overwrite : bool
+        Its ``--overwrite``; the writer then refuses a directory that is not a store.
+    """
+    if os.path.lexists(out) and not overwrite:
+        raise InputError(f"{os.path.abspath(out)} already exists; pass --overwrite to "
+                         "replace it")
 
 
 def _init_distributed(device):
@@ -89,9 +107,7 @@ def run_build_store(args):
 
     from .io import build_store
 
-    if os.path.lexists(args.out) and not args.overwrite:
-        raise InputError(f"{os.path.abspath(args.out)} already exists; pass --overwrite to "
-                           "replace it")
+    refuse_existing_store(args.out, args.overwrite)
     start = time.perf_counter()
     store = build_store(args.manifest, args.out, root=args.root,
                         allow_outside_root=args.allow_outside_root, overwrite=args.overwrite,

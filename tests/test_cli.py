@@ -303,6 +303,19 @@ def test_encode_rejects_a_bad_window_before_running(capsys):
     assert (args.window, args.stride) == (0.2, 0.025)
 
 
+def test_encode_size_is_a_shorter_edge_or_height_by_width(capsys):
+    def size(*option):
+        return build_parser().parse_args(["encode", "--videos", "v.csv", "--encoder", "e",
+                                          "--out", "s", *option]).size
+
+    assert (size(), size("--size", "112"), size("--size", "96x128")) == (None, 112, (96, 128))
+    for bad in ("0", "96x0", "96x", "1x2x3", "wide"):
+        with pytest.raises(SystemExit) as exit_:
+            size("--size", bad)
+        assert exit_.value.code == 2
+        assert "expected N (the shorter edge) or HxW" in capsys.readouterr().err
+
+
 def test_interrupted_fit_says_how_to_resume(workdir, tmp_path, monkeypatch, capsys):
     """Ctrl-C during a checkpointed fit printed a raw KeyboardInterrupt traceback."""
     checkpoint = tmp_path / "run.pt"

@@ -195,6 +195,141 @@ def test_sktdtw_encode_command(manifest, tmp_path, capsys):
     capsys.readouterr()
     assert main(["encode", "--videos", str(manifest), "--encoder", str(checkpoint),
                  "--out", str(tmp_path / "store")]) == 2  # exists already
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    # A checkpoint folder that is not there is named so, not as a Hub repo id.
+    assert main(["encode", "--videos", str(manifest), "--encoder",
+                 str(tmp_path / "no" / "ckpt"), "--out", str(tmp_path / "other")]) == 2
+    assert capsys.readouterr().err == (f"sktdtw encode: error: checkpoint folder "
+                                       f"{tmp_path / 'no' / 'ckpt'} does not exist\n")
+
+
+# A small fit, for a model to predict with.
+_TINY_FIT = ["--max-epochs", "1", "--centroid-length", "2", "--init", "mean",
+             "--n-prototypes", "1", "--cv", "none", "--calibration", "none"]
+
+
+def _encode(manifest, out, *options):
+    """``sktdtw encode`` of ``manifest`` in windows of 8 frames (``options`` given later
+    override these)."""
+    return main(["encode", "--videos", str(manifest), "--out", str(out), "--window", "8",
+                 "--stride", "4", "--clip-length", "4", "--batch-size", "8",
+                 "--allow-failures", *options])
+
+
+def test_sktdtw_encode_an_unlabelled_manifest_for_predict_not_fit(manifest, tmp_path,
+                                                                   capsys):
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("".join(",".join(line.split(",")[:2]) + "\n"
+                                  for line in manifest.read_text().splitlines()))
+    assert unlabelled.read_text().startswith("id,path\nv0,v0.mp4\n")
+    assert _encode(unlabelled, tmp_path / "unlabelled", "--encoder", "random-conv3d",
+                   "--root", str(manifest.parent)) == 0
+    assert "6 videos of 64 features (unlabelled)" in capsys.readouterr().out
+    store = open_store(tmp_path / "unlabelled")
+    assert store.labels is None and store.ids.tolist() == [f"v{i}" for i in range(6)]
+    assert main(["fit", "--store", str(tmp_path / "unlabelled"), "--out",
+                 str(tmp_path / "m.joblib")]) == 2
+    assert ("has no labels; fit needs them: build or encode it from a manifest with a label "
+            "column") in capsys.readouterr().err
+    assert _encode(manifest, tmp_path / "labelled", "--encoder", "random-conv3d") == 0
+    assert main(["fit", "--store", str(tmp_path / "labelled"), "--out",
+                 str(tmp_path / "m.joblib"), *_TINY_FIT]) == 0
+    assert main(["predict", "--model", str(tmp_path / "m.joblib"), "--store",
+                 str(tmp_path / "unlabelled"), "--out", str(tmp_path / "p.csv")]) == 0
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0] == "id,predicted,proba_0,proba_1"
+    assert [row.split(",")[0] for row in rows[1:]] == store.ids.tolist()
+
+
+def test_sktdtw_encode_by_name_and_size_is_encode_videos_of_that_encoder(manifest, tmp_path):
+    assert _encode(manifest, tmp_path / "cli", "--encoder", "random-conv3d",
+                   "--size", "16x24") == 0
+    expected, _ = encode_videos(manifest, TSESlidingEncoder(
+        RandomConv3dEncoder(), window=8, stride=4, clip_length=4, batch_size=8),
+        tmp_path / "api", size=(16, 24))
+    got = open_store(tmp_path / "cli")
+    np.testing.assert_array_equal(got.lengths, expected.lengths)
+    np.testing.assert_array_equal(got.read_batch(slice(None))[0],
+                                  expected.read_batch(slice(None))[0])
+
+
+_ENCODERS_MODULE = '''
+import torch
+
+
+class MeanColour(torch.nn.Module):
+    """The mean colour of each clip; clips of 3 frames unless --clip-length says otherwise."""
+
+    num_frames = 3
+
+    def forward(self, clips):
+        return clips.mean(dim=(1, 2, 3))
+
+
+def build():
+    return MeanColour()
+'''
+
+
+def test_sktdtw_encode_with_a_module_callable(manifest, tmp_path, monkeypatch):
+    (tmp_path / "cli_test_encoders.py").write_text(_ENCODERS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["encode", "--videos", str(manifest), "--out", str(tmp_path / "store"),
+                 "--encoder", "cli_test_encoders:build", "--window", "8", "--stride", "4",
+                 "--allow-failures"]) == 0
+    from cli_test_encoders import MeanColour
+
+    # Its num_frames is the clip length, as a checkpoint's is.
+    expected, _ = encode_videos(manifest, TSESlidingEncoder(
+        MeanColour(), window=8, stride=4, clip_length=3), tmp_path / "api")
+    got = open_store(tmp_path / "store")
+    assert got.n_features == 3
+    np.testing.assert_allclose(got.read_batch(slice(None))[0],
+                               expected.read_batch(slice(None))[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("encoder, message", [
+    (["no_such_module_of_sktdtw:build"], "--encoder no_such_module_of_sktdtw:build: module "
+     "no_such_module_of_sktdtw cannot be imported: No module named"),
+    (["sktdtw.encoders:Nope"], "module sktdtw.encoders has no attribute Nope"),
+    (["sktdtw:__version__"], "__version__ is not callable (its type is str)"),
+    (["sktdtw.io:open_store"], "open_store cannot be called with no arguments"),
+    (["collections:OrderedDict"], "OrderedDict() returned an object of type OrderedDict, not a "
+     "torch.nn.Module"),
+    (["random-conv3d", "--output", "logits"], "--output chooses among a Hugging Face "
+     "checkpoint's outputs; --encoder random-conv3d is not one"),
+])
+def test_a_bad_encoder_is_one_line_before_anything_is_encoded(encoder, message, manifest,
+                                                               tmp_path, capsys):
+    assert _encode(manifest, tmp_path / "store", "--encoder", *encoder) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sktdtw encode: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not os.path.exists(tmp_path / "store.partial")
+
+
+def test_sktdtw_encode_overwrite_replaces_a_store_only(manifest, tmp_path, capsys):
+    out = tmp_path / "store"
+    assert _encode(manifest, out, "--encoder", "random-conv3d") == 0
+    lengths = open_store(out).lengths.tolist()
+    capsys.readouterr()
+    assert _encode(manifest, out, "--encoder", "random-conv3d", "--window", "4") == 2
+    assert capsys.readouterr().err == (f"sktdtw encode: error: {out} already exists; pass "
+                                       "--overwrite to replace it\n")
+    assert open_store(out).lengths.tolist() == lengths
+    assert _encode(manifest, out, "--encoder", "random-conv3d", "--window", "4",
+                   "--overwrite") == 0
+    assert open_store(out).lengths.tolist() == [(t - 4) // 4 + 1 for t in (30, 44, 20, 36, 26, 40)]
+    # Never a directory that is not a store, refused before any video is encoded.
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "keep.txt").write_text("mine")
+    capsys.readouterr()
+    assert _encode(manifest, tmp_path / "folder", "--encoder", "random-conv3d",
+                   "--overwrite") == 2
+    assert "folder exists and is not a TSE store; refusing to replace it" in (
+        capsys.readouterr().err)
+    assert (tmp_path / "folder" / "keep.txt").read_text() == "mine"
+    assert not os.path.exists(tmp_path / "folder.partial")
 
 
 def test_end_to_end_pipeline_from_video_files(tmp_path):

@@ -80,5 +80,26 @@ def test_fixed_clip_length_and_bad_inputs_are_named(tmp_path):
     assert identity != _encoder_identity(HuggingFaceVideoEncoder(tmp_path))
     with pytest.raises(ValueError, match="output must be one of"):
         HuggingFaceVideoEncoder(tmp_path, output="pooled")
-    with pytest.raises(ValueError, match="no transformers checkpoint"):
-        HuggingFaceVideoEncoder(tmp_path / "missing")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="no transformers checkpoint can be read from"):
+        HuggingFaceVideoEncoder(tmp_path)
+
+
+@pytest.mark.parametrize("path, message", [
+    ("{tmp}/empty", "{tmp}/empty is not a Hugging Face checkpoint folder: it has no "
+     "config.json"),
+    ("{tmp}/file.txt", "{tmp}/file.txt is a file, not a Hugging Face checkpoint folder"),
+    ("{tmp}/no/such/folder", "checkpoint folder {tmp}/no/such/folder does not exist"),
+    ("./no-such-folder", "checkpoint folder ./no-such-folder does not exist"),
+    ("no-such-model", "checkpoint folder no-such-model does not exist, and no model of that "
+     "id is in the Hugging Face cache"),
+])
+def test_a_path_that_is_not_a_checkpoint_folder_says_so(path, message, tmp_path,
+                                                        monkeypatch):
+    """Not the Hub's "Repo id must be in the form 'repo_name' or 'namespace/repo_name'"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("")
+    with pytest.raises(ValueError) as error:
+        HuggingFaceVideoEncoder(path.format(tmp=tmp_path))
+    assert str(error.value).startswith(message.format(tmp=tmp_path)), error.value

@@ -38,6 +38,24 @@ def _resize_target(processor):
     return int(size["height"]), int(size["width"])
 
 
+def _looks_like_a_path(text):
+    """Whether ``text`` reads as a path (a separator in it, or a leading ``.`` or ``~``)
+    rather than as a bare model id."""
+    return (os.sep in text or bool(os.altsep and os.altsep in text)
+            or text.startswith((".", "~")))
+
+
+def _check_checkpoint_folder(path):
+    """Raise, saying so, when the existing ``path`` is not a checkpoint folder."""
+    if not os.path.isdir(path):
+        raise InputError(f"{path} is a file, not a Hugging Face checkpoint folder (the folder "
+                         "save_pretrained writes)")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise InputError(f"{path} is not a Hugging Face checkpoint folder: it has no "
+                         "config.json (save_pretrained writes config.json, the weights and "
+                         "preprocessor_config.json)")
+
+
 class HuggingFaceVideoEncoder(nn.Module):
     """A local transformers video classification checkpoint as a frozen window encoder.
 
@@ -52,7 +70,9 @@ class HuggingFaceVideoEncoder(nn.Module):
     ----------
     path : str or path-like
         Checkpoint directory (``save_pretrained`` output: ``config.json``, the weights and
-        ``preprocessor_config.json``) of a VideoMAE, TimeSformer or ViViT classifier.
+        ``preprocessor_config.json``) of a VideoMAE, TimeSformer or ViViT classifier. A
+        path that does not exist, a file, or a folder without ``config.json`` is an
+        error saying so.
     output : {"both", "embedding", "logits"}, default="both"
         What each clip is encoded into.
 
@@ -104,9 +124,17 @@ class HuggingFaceVideoEncoder(nn.Module):
             raise InputError(f"output must be one of {', '.join(_OUTPUTS)}, got {output!r}")
         transformers = _import_transformers()
         path = os.fspath(path)
+        if os.path.exists(path):
+            _check_checkpoint_folder(path)
         try:
             config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError) as exc:
+            # transformers reads a missing folder as a Hub model id (looked up in its cache:
+            # nothing is downloaded), and its errors then talk of repo ids and connections.
+            if not os.path.exists(path):
+                hub = "" if _looks_like_a_path(path) else (
+                    ", and no model of that id is in the Hugging Face cache")
+                raise InputError(f"checkpoint folder {path} does not exist{hub}") from exc
             raise InputError(f"no transformers checkpoint can be read from {path}: {exc}") from exc
         if config.model_type not in _SUPPORTED:
             raise InputError(f"checkpoint {path} is a {config.model_type!r} model; supported: "

@@ -21,6 +21,7 @@ from .._csv import write_csv
 from .._errors import InputError
 from ..io import build_store
 from ..io._manifest import read_manifest, resolve_manifest_path
+from ..io._writer import _check_destination
 from ._decode import VideoFile
 from ._pipeline import EncodeStats, iter_encoded
 
@@ -29,12 +30,13 @@ __all__ = ["encode_videos"]
 FAILURES_FILE = "failures.csv"
 SETTINGS_FILE = "settings.json"
 _TSE_MANIFEST = "tses.csv"
-_REQUIRED = ("id", "path", "label")
+_REQUIRED = ("id", "path")
+_OPTIONAL = ("label", "split")
 
 
 def _read_video_manifest(manifest):
-    """The rows (dicts of the columns id, path, label[, split]) and those columns."""
-    rows = [cells for _, _, cells in read_manifest(manifest, _REQUIRED, ("split",))]
+    """The rows (dicts of the columns id, path[, label][, split]) and those columns."""
+    rows = [cells for _, _, cells in read_manifest(manifest, _REQUIRED, _OPTIONAL)]
     return rows, tuple(rows[0])
 
 
@@ -103,7 +105,7 @@ def _check_resumable(partial, settings):
         )
 
 
-def _build(rows, columns, done, files, partial, out_path, verbose):
+def _build(rows, columns, done, files, partial, out_path, overwrite, verbose):
     """The store of the finished videos, through build_store on a manifest of their TSEs."""
     tse_manifest = os.path.join(partial, _TSE_MANIFEST)
     with atomic_file(tse_manifest, "w") as fp:
@@ -111,11 +113,12 @@ def _build(rows, columns, done, files, partial, out_path, verbose):
         writer.writerow(columns)
         writer.writerows([rows[i][c] if c != "path" else files[i] for c in columns]
                          for i in done)
-    return build_store(tse_manifest, out_path, verbose=verbose)
+    return build_store(tse_manifest, out_path, overwrite=overwrite, verbose=verbose)
 
 
 def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, seek=False,
-                  root=None, allow_outside_root=False, bf16=False, verbose=0, stats=None):
+                  root=None, allow_outside_root=False, bf16=False, overwrite=False, verbose=0,
+                  stats=None):
     """Encode the video files of a CSV manifest into a TSE store.
 
     Windows are batched per video and decoded by ``tse_encoder.n_jobs`` threads (at
@@ -130,13 +133,14 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     Parameters
     ----------
     manifest_csv : str or path-like
-        CSV with the columns ``id``, ``path``, ``label`` and optionally ``split`` (as for
-        :func:`sktdtw.io.build_store`); ``path`` is a video file.
+        CSV with the columns ``id``, ``path`` and optionally ``label`` (without it the store
+        is unlabelled, e.g. videos to predict) and ``split``, as for
+        :func:`sktdtw.io.build_store`; ``path`` is a video file.
     tse_encoder : TSESlidingEncoder
         Its encoder, window, stride, padding, clip_length, batch_size, device and n_jobs
         are used; it need not be fitted.
     out_path : str or path-like
-        Directory of the new store; it must not exist.
+        Directory of the new store; it must not exist unless ``overwrite``.
     fps, size, seek
         How to decode every file (see :class:`VideoFile`); ``size=None`` takes the
         encoder's ``frame_size`` when it has one.
@@ -147,6 +151,9 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         an error (as for :func:`sktdtw.io.build_store`).
     bf16 : bool, default=False
         Run a ``torch.nn.Module`` encoder under bfloat16 autocast (for CUDA).
+    overwrite : bool, default=False
+        Replace an existing store at ``out_path`` (never a directory that is not a store);
+        it stays readable there until the new one is complete.
     verbose : int, default=0
         ``>= 1`` shows a progress bar over the videos.
     stats : EncodeStats, default=None
@@ -167,7 +174,8 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         before anything is read), the manifest is malformed (the row is named), every video
         failed, or ``<out_path>.partial`` was encoded with other settings (they are named).
     FileExistsError
-        If ``out_path`` exists.
+        If ``out_path`` exists and ``overwrite`` is False, or is not a store (checked
+        before anything is encoded).
 
     Examples
     --------
@@ -191,8 +199,7 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     tse_encoder._validate_params()
     manifest = os.path.abspath(os.fspath(manifest_csv))
     out_path = os.path.abspath(os.fspath(out_path))
-    if os.path.lexists(out_path):
-        raise FileExistsError(f"{out_path} already exists; the store is written there")
+    _check_destination(out_path, overwrite)  # now, not after the encoding
     root = os.path.dirname(manifest) if root is None else os.fspath(root)
     rows, columns = _read_video_manifest(manifest)
     videos = []
@@ -233,7 +240,7 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
     if not done:
         raise InputError(f"every video of {manifest} failed; the first, id "
                          f"{rows[0]['id']!r}: {failures[0]}")
-    store = _build(rows, columns, done, files, partial, out_path, verbose)
+    store = _build(rows, columns, done, files, partial, out_path, overwrite, verbose)
     if failures:
         table = [("id", "path", "error")] + [(rows[i]["id"], videos[i], failures[i])
                                              for i in sorted(failures)]
