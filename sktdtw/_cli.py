@@ -328,8 +328,8 @@ def _add_encode(commands):
             "sliding window into an on-disk TSE store. Finished videos are kept in "
             "<out>.partial: run the same command again after an interruption to resume "
             "(other settings are refused). Videos that cannot be decoded are skipped and "
-            "listed in failures.csv in the store. Needs pip install 'sktdtw[video]', and "
-            "'sktdtw[transformers]' for a checkpoint."
+            "listed in failures.csv in the store. Needs PyAV (pip install av), and "
+            "transformers and pillow for a checkpoint."
         ),
     )
     builtins = ", ".join(BUILTIN_ENCODERS)

@@ -108,7 +108,7 @@ def _save_figure(dejavid, rows, video, label, out_dir):
     try:
         import matplotlib
     except ImportError:
-        print("matplotlib is not installed (pip install 'sktdtw[plot]'): no figure written")
+        print("matplotlib is not installed (pip install matplotlib): no figure written")
         return
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt

@@ -224,7 +224,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
             like arrays. A list of video files (paths or :class:`sktdtw.video.VideoFile`,
             RGB frames resized to the encoder's ``frame_size`` if it has one) or a lazy
             sequence is read one video at a time, windows batched per video, holding
-            only the frames of the windows in flight (``pip install 'sktdtw[video]'``).
+            only the frames of the windows in flight (PyAV: ``pip install av``).
         y : None
             Ignored.
 

@@ -61,3 +61,11 @@ def test_install_lines_work_from_a_clone():
     assert not [i for i in installs if re.search(r"(^|\s)['\"]?sktdtw\b", i)], installs
     # huggingface_hub 2.x replaced huggingface-cli with hf.
     assert "huggingface-cli" not in TEXT
+
+
+def test_the_packages_messages_install_what_exists():
+    """The errors and docstrings that say what to install name packages of PyPI (av,
+    transformers, matplotlib), not extras of an sktdtw that no index holds."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "sktdtw").rglob("*.py")
+                 if re.search(r"pip install ['\"]?sktdtw\[", path.read_text(encoding="utf-8"))]
+    assert not offenders

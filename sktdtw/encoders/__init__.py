@@ -2,7 +2,7 @@
 
 :class:`RandomConv3dEncoder` ships with the package (no download);
 :class:`HuggingFaceVideoEncoder` wraps a local transformers checkpoint of VideoMAE,
-TimeSformer or ViViT (``pip install 'sktdtw[transformers]'``).
+TimeSformer or ViViT (``pip install transformers pillow``).
 """
 
 from ._huggingface import HuggingFaceVideoEncoder

@@ -24,7 +24,7 @@ def _import_transformers():
         import transformers
     except ImportError as exc:
         raise ImportError("HuggingFaceVideoEncoder needs transformers: pip install "
-                          "'sktdtw[transformers]'") from exc
+                          "transformers pillow") from exc
     return transformers
 
 

@@ -1,4 +1,4 @@
-"""Video files in, temporal sequences of embeddings out (needs ``pip install 'sktdtw[video]'``).
+"""Video files in, temporal sequences of embeddings out (needs PyAV: ``pip install av``).
 
 :class:`VideoReader` decodes each file once, in order, keeping only the frames of the
 windows in flight (a ring buffer), resized on decode; :func:`encode_videos` (and the

@@ -33,7 +33,7 @@ def _import_av():
         import av
     except ImportError as exc:
         raise ImportError(
-            "reading video files needs PyAV: pip install 'sktdtw[video]' (or pip install av)"
+            "reading video files needs PyAV: pip install av"
         ) from exc
     return av
 
