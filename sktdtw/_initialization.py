@@ -184,7 +184,6 @@ def initial_prototypes(
     if warm:
         centroids, centroid_class = estimator.centroids_, estimator.centroid_class_
         log_weights = torch.from_numpy(np.log(estimator.weights_))
-        weights = log_weights.exp()
     else:
         centroids, centroid_class = strategy.on_main(lambda: initial_centroids(
             estimator, train_source, y_train, n_classes, length, n_prototypes, rng,
@@ -192,11 +191,11 @@ def initial_prototypes(
         ))
         # Drawn on every rank: the generator then shuffles identically everywhere.
         log_weights = initial_log_weights(centroids.shape, estimator.weight_init, generator)
-        weights = log_weights.exp()
-        if std is not None:
-            # Times 1 / std rounded once: data in units a power of two apart start from
-            # weights exactly that power apart, and so train to the same model.
-            weights = weights * torch.from_numpy(1.0 / std).float()
+    weights = log_weights.exp()
+    if std is not None and not warm:
+        # Times 1 / std rounded once: data in units a power of two apart start from
+        # weights exactly that power apart, and so train to the same model.
+        weights = weights * torch.from_numpy(1.0 / std).float()
     C = torch.tensor(centroids, device=device)
     V = log_weights.to(device)
     param = (Parametrization() if std is None

@@ -212,15 +212,15 @@ def _warn_if_channels_first(arr, input_name):
     n_steps, n_features = arr.shape[1:]
     if n_steps >= n_features:
         return
-    sample = arr[:_LAYOUT_SAMPLES]
-    sample = sample[np.isfinite(sample).all(axis=(1, 2))]  # NaN padding carries no order
     if n_steps == 1:
         reason = "every series is 1 step long"
-    elif (len(sample) and _lag1_correlation(sample, 2)
-          > _lag1_correlation(sample, 1) + _TIME_LIKE_MARGIN):
-        reason = "its values change along the last axis as a time series does"
     else:
-        return
+        sample = arr[:_LAYOUT_SAMPLES]
+        sample = sample[np.isfinite(sample).all(axis=(1, 2))]  # NaN padding has no order
+        if not (len(sample) and _lag1_correlation(sample, 2)
+                > _lag1_correlation(sample, 1) + _TIME_LIKE_MARGIN):
+            return
+        reason = "its values change along the last axis as a time series does"
     warn_input(
         f"{input_name} has shape {arr.shape}, read as series of {n_steps} time "
         f"step{'s' * (n_steps > 1)} and "
