@@ -368,7 +368,12 @@ def _add_encode(commands):
     encode.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
     encode.add_argument("--seek", action="store_true",
                         help="seek over long unneeded stretches (sparse windows)")
-    encode.add_argument("--batch-size", type=int, default=32, help="windows per model call")
+    encode.add_argument("--batch-size", type=int, default=32,
+                        help="most windows per model call (default: 32)")
+    encode.add_argument("--working-memory", type=float, default=None, metavar="MIB",
+                        help="memory budget of the windows in flight, in MiB; a model call "
+                             "takes at most a quarter of it (default: scikit-learn's "
+                             "working_memory, 1024)")
     encode.add_argument("--workers", type=int, default=2, help="decoding threads")
     encode.add_argument("--device", default="auto", help="torch device (default: auto)")
     encode.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")

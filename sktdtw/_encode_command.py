@@ -96,8 +96,8 @@ def run_encode(args):
         clip_length = getattr(encoder, "num_frames", None)
     tse_encoder = TSESlidingEncoder(
         encoder, window=args.window, stride=args.stride, padding=args.padding,
-        clip_length=clip_length, batch_size=args.batch_size, device=args.device,
-        n_jobs=args.workers,
+        clip_length=clip_length, batch_size=args.batch_size,
+        working_memory=args.working_memory, device=args.device, n_jobs=args.workers,
     )
     stats = EncodeStats()
     store, failures = encode_videos(

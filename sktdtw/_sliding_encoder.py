@@ -1,7 +1,7 @@
 """Sliding-window encoding of sequences into temporal sequences of embeddings (TSEs)."""
 
 import pickle
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from ._windows import (
     _encode_windows,
     _frozen,
     _Sequences,
+    batch_budget,
 )
 
 __all__ = ["TSESlidingEncoder"]
@@ -69,7 +70,17 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         of ``clip_length`` equal bins; frames repeat when the window is shorter), as video
         encoders expect fixed-length clips (16 for VideoMAE).
     batch_size : int, default=64
-        Windows per encoder call.
+        Most windows per encoder call; fewer when they would take more than a quarter of
+        ``working_memory`` as float32.
+    working_memory : float, default=None
+        Memory budget of the encoding in MiB; None takes scikit-learn's setting
+        (``sklearn.set_config(working_memory=...)``, 1024 by default). One encoder call
+        takes at most a quarter of it in float32 clips. From video files, the windows
+        waiting for the encoder stay uint8 as decoded, at most one batch per decoding
+        thread and two queued, so the windows in flight take about ``0.6 *
+        working_memory`` whatever the resolution, besides the encoder's activations and
+        each decoding thread's ring buffer of frames. A window that alone exceeds a
+        quarter of it is an error naming the video and what to change.
     device : str or torch.device, default="auto"
         Where a ``torch.nn.Module`` encoder runs; it is moved there in place
         (``Module.to``). ``"auto"`` is CUDA when available, else the CPU.
@@ -120,6 +131,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         "padding": [StrOptions({"valid", "same"})],
         "clip_length": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str, torch.device],
         "n_jobs": [Integral, None],
         "memory": [None, str, HasMethods(["cache"])],
@@ -135,6 +147,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         padding="valid",
         clip_length=None,
         batch_size=64,
+        working_memory=None,
         device="auto",
         n_jobs=None,
         memory=None,
@@ -146,6 +159,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         self.padding = padding
         self.clip_length = clip_length
         self.batch_size = batch_size
+        self.working_memory = working_memory
         self.device = device
         self.n_jobs = n_jobs
         self.memory = memory
@@ -200,7 +214,8 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         try:
             return encode(
                 _Sequences(sequences), self.encoder, windows, stride, self.padding,
-                self.clip_length, self.batch_size, device, self.n_jobs, self.verbose,
+                self.clip_length, self.batch_size, batch_budget(self.working_memory), device,
+                self.n_jobs, self.verbose,
             )
         except pickle.PicklingError as exc:
             raise InputError(
@@ -237,13 +252,14 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
 
         windows, stride, device = self._window_settings()
         videos = streamed(X)
-        first, first_indices = first_windows(
-            self._check_sequences(X, reset=True)[0] if videos is None else videos[0],
-            getattr(self.encoder, "frame_size", None), windows, stride, self.padding,
+        source = self._check_sequences(X, reset=True)[0] if videos is None else videos[0]
+        first, first_indices, name = first_windows(
+            source, getattr(self.encoder, "frame_size", None), windows, stride, self.padding,
             self.clip_length)
         self.n_features_in_ = int(np.prod(first.shape[1:]))
         with _frozen(self.encoder, device):
-            probe = _encode_windows(first, first_indices, 0, self.encoder, 1, device)
+            probe = _encode_windows(first, first_indices, name, self.encoder, 1,
+                                    batch_budget(self.working_memory), device)
         self.n_features_out_ = probe.shape[1]
         return self
 
@@ -270,7 +286,8 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
             windows, stride, device = self._window_settings()
             tses = encode_streamed(
                 videos, self.encoder, (windows, stride, self.padding, self.clip_length),
-                batch_size=self.batch_size, device=device, n_workers=max(2, self.n_jobs or 1),
+                batch_size=self.batch_size, device=device, working_memory=self.working_memory,
+                n_workers=max(2, self.n_jobs or 1),
                 verbose=self.verbose)
         for i, tse in enumerate(tses):
             if tse.shape[1] != self.n_features_out_:

@@ -1,10 +1,12 @@
 """Windows of a sequence and their encoding: the frames of every window, the built-in
 encoders, and the encoding of sequences window batch by window batch."""
 
+import math
 from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
+import sklearn
 import torch
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
@@ -128,6 +130,31 @@ def _window_frame_indices(length, windows, stride, padding, clip_length=None):
     return indices
 
 
+def batch_budget(working_memory):
+    """Bytes of float32 clips one encoder call may take: a quarter of ``working_memory``
+    (MiB; None takes scikit-learn's ``working_memory`` setting), leaving the rest to the
+    uint8 windows waiting for the encoder and to its activations."""
+    if working_memory is None:
+        working_memory = sklearn.get_config()["working_memory"]
+    return int(working_memory * 2**20) // 4
+
+
+def windows_per_batch(clip_shape, batch_size, budget, name):
+    """Windows of shape ``clip_shape`` per encoder call: at most ``batch_size``, and as many
+    as fit in ``budget`` bytes as float32; one window must fit, or the error names
+    ``name`` (the sample or video) and what to change."""
+    clip_bytes = 4 * math.prod(clip_shape)
+    if clip_bytes > budget:
+        raise InputError(
+            f"{name}: one window of {clip_shape[0]} frames of shape {tuple(clip_shape[1:])} "
+            f"takes {clip_bytes / 2**20:.3g} MiB as float32, more than a batch may "
+            f"({budget / 2**20:.3g} MiB, a quarter of working_memory); resize the frames "
+            "(VideoFile(size=...) or the encoder's frame_size), set clip_length, or raise "
+            "TSESlidingEncoder(working_memory=...) (MiB)"
+        )
+    return max(1, min(batch_size, budget // clip_bytes))
+
+
 def _run_encoder(encoder, windows, device):
     """Apply the encoder to one batch of windows and return a float32 array."""
     if isinstance(encoder, torch.nn.Module):
@@ -155,26 +182,29 @@ def _frozen(encoder, device):
         encoder.train(was_training)
 
 
-def _encode_windows(sequence, frame_indices, index, encoder, batch_size, device):
-    """The TSE of one sequence: its windows (``frame_indices``, one array per width)
-    encoded in batches and concatenated per position."""
+def _encode_windows(sequence, frame_indices, name, encoder, batch_size, budget, device):
+    """The TSE of one sequence (``name`` in errors, e.g. "sample 3"): its windows
+    (``frame_indices``, one array per width) encoded in batches of at most ``batch_size``
+    windows and ``budget`` bytes, and concatenated per position."""
     embeddings = []
     with torch.inference_mode():
         for indices in frame_indices:
             parts = []
-            for lo in range(0, len(indices), batch_size):
-                batch = sequence[indices[lo:lo + batch_size]]
+            per_batch = windows_per_batch(indices.shape[1:] + sequence.shape[1:], batch_size,
+                                          budget, name)
+            for lo in range(0, len(indices), per_batch):
+                batch = sequence[indices[lo:lo + per_batch]]
                 out = _run_encoder(encoder, batch, device)
                 if out.ndim != 2 or out.shape[0] != len(batch):
                     raise InputError(
-                        f"sample {index}: the encoder returned shape {out.shape} for a batch of "
+                        f"{name}: the encoder returned shape {out.shape} for a batch of "
                         f"{len(batch)} windows; expected (n_windows, n_features)"
                     )
                 parts.append(out)
             embeddings.append(np.concatenate(parts, axis=0))
     tse = np.ascontiguousarray(np.concatenate(embeddings, axis=1), dtype=np.float32)
     if not np.isfinite(tse).all():
-        raise InputError(f"sample {index}: the encoder produced non-finite values (NaN or inf)")
+        raise InputError(f"{name}: the encoder produced non-finite values (NaN or inf)")
     return tse
 
 
@@ -191,7 +221,7 @@ class _Sequences:
 
 
 def _encode_all(sequences, encoder, windows, stride, padding, clip_length, batch_size,
-                device, n_jobs, verbose):
+                budget, device, n_jobs, verbose):
     """Encode every sequence (a ``_Sequences``); module-level so that joblib.Memory can
     cache it."""
     sequences = sequences.items
@@ -200,7 +230,7 @@ def _encode_all(sequences, encoder, windows, stride, padding, clip_length, batch
             delayed(_encode_windows)(
                 seq,
                 _window_frame_indices(len(seq), windows, stride, padding, clip_length),
-                i, encoder, batch_size, device,
+                f"sample {i}", encoder, batch_size, budget, device,
             )
             for i, seq in enumerate(sequences)
         )

@@ -61,11 +61,12 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(manifest, tmp_path):
     assert failures[0][0] == "broken" and "corrupt.mp4" in failures[0][1]
     assert len(failures) == 1 and expected.ids.tolist() == [f"v{i}" for i in range(6)]
     assert (tmp_path / "full" / "failures.csv").read_text().startswith("id,path,error\nbroken,")
-    # The oracle: each video decoded whole and encoded on its own.
+    # The oracle: each video decoded whole, at the encoder's frame size, and encoded on
+    # its own.
     folder = os.path.dirname(manifest)
     for i in range(6):
-        alone = _tse(RandomConv3dEncoder(in_channels=3)).fit_transform(
-            [read_video(os.path.join(folder, f"v{i}.mp4"))])[0]
+        frames = read_video(os.path.join(folder, f"v{i}.mp4"), RandomConv3dEncoder().frame_size)
+        alone = _tse(RandomConv3dEncoder(in_channels=3)).fit_transform([frames])[0]
         np.testing.assert_allclose(expected[i], alone, rtol=1e-5, atol=1e-5)
 
     out = tmp_path / "resumed"
@@ -96,7 +97,8 @@ def test_resuming_with_other_settings_is_refused(manifest, tmp_path):
         (dict(window=0.3), {}, r"window \(\[0\.2\] then, \[0\.3\] now\)"),
         (dict(clip_length=8), {}, r"clip_length \(4 then, 8 now\)"),
         ({}, dict(fps=None), r"fps \(12 then, None now\)"),
-        ({}, dict(fps=12, size=16), r"size \(None then, 16 now\)"),
+        # The size recorded is what the files were decoded to: the encoder's frame_size.
+        ({}, dict(fps=12, size=16), r"size \(112 then, 16 now\)"),
         (dict(encoder="mean"), {}, r"encoder \('sktdtw.encoders.*RandomConv3dEncoder' then, "
          r"'mean' now\)"),
     ]
@@ -149,9 +151,10 @@ def test_windows_of_files_are_those_of_the_decoded_arrays(window, stride, paddin
 def test_transform_files_tensors_and_lazy_sequences_agree(manifest):
     folder = os.path.dirname(manifest)
     paths = [os.path.join(folder, f"v{i}.mp4") for i in range(3)]
-    arrays = [read_video(p) for p in paths]
+    # Files are decoded at the encoder's frame size (the 32-pixel videos grow to 112).
+    arrays = [read_video(p, RandomConv3dEncoder().frame_size) for p in paths]
     encoder = _tse(RandomConv3dEncoder(in_channels=3)).fit(paths)
-    assert encoder.n_features_in_ == 32 * 32 * 3 and encoder.n_features_out_ == 64
+    assert encoder.n_features_in_ == 112 * 112 * 3 and encoder.n_features_out_ == 64
     from_files = encoder.transform(paths)
     for got in (encoder.transform(arrays), encoder.transform([torch.from_numpy(a) for a in arrays]),
                 encoder.transform(LazySequence(arrays))):
@@ -347,7 +350,7 @@ def test_end_to_end_pipeline_from_video_files(tmp_path):
         ])
 
     from_files = pipeline().fit(paths, y)
-    decoded = [read_video(p) for p in paths]
+    decoded = [read_video(p, RandomConv3dEncoder().frame_size) for p in paths]
     in_memory = pipeline().fit(decoded, y)
     np.testing.assert_allclose(from_files.predict_proba(paths), in_memory.predict_proba(decoded),
                                rtol=1e-4, atol=1e-5)

@@ -35,6 +35,12 @@ class RandomConv3dEncoder(nn.Module):
         Cells of the pooling grid along height and along width.
     random_state : int, default=0
         Seed of the weights; the same seed gives the same encoder everywhere.
+    frame_size : int, (int, int) or None, default=112
+        Size video files are decoded to by :class:`~sktdtw.TSESlidingEncoder` (an int is
+        the shorter edge, as in :class:`~sktdtw.video.VideoFile`): the network takes any
+        size, but a 1080p frame holds 165 times the values of a 112-pixel one and costs
+        that much more time and memory for a pooled grid of a few cells. None keeps the
+        files' native size. In-memory arrays are taken as they are.
 
     Attributes
     ----------
@@ -50,9 +56,11 @@ class RandomConv3dEncoder(nn.Module):
     torch.Size([5, 64])
     """
 
-    def __init__(self, in_channels=3, channels=8, time_cells=2, space_cells=2, random_state=0):
+    def __init__(self, in_channels=3, channels=8, time_cells=2, space_cells=2, random_state=0,
+                 frame_size=112):
         super().__init__()
         self.in_channels = in_channels
+        self.frame_size = frame_size
         self.n_features = channels * time_cells * space_cells**2
         hidden = max(channels // 2, 1)
         self.features = nn.Sequential(

@@ -122,7 +122,8 @@ def _open(path):
 
 
 def _probe(path):
-    """Frame count, sorted presentation times (s, from 0) and whether they allow seeking."""
+    """Sorted presentation times (s, from 0), pts, whether they allow seeking, the frame
+    rate and the coded ``(width, height)``."""
     av = _import_av()
     container, stream = _open(path)
     with container:
@@ -138,13 +139,16 @@ def _probe(path):
         if not pts:
             raise VideoDecodeError(f"video {path} has no frames")
         rate = float(stream.average_rate or stream.guessed_rate or 25)
+        dimensions = (stream.codec_context.width, stream.codec_context.height)
+        if not all(dimensions):
+            raise VideoDecodeError(f"video {path} does not state its frame size")
         if has_all_pts:
             pts = np.sort(np.asarray(pts, dtype=np.int64))
             times = (pts - pts[0]) * float(stream.time_base)
             seekable = bool((np.diff(pts) > 0).all())
         else:
             pts, times, seekable = None, np.arange(len(pts)) / rate, False
-    return times, pts, seekable, rate
+    return times, pts, seekable, rate, dimensions
 
 
 def _source_frames(times, rate, fps):
@@ -178,6 +182,8 @@ class VideoReader:
         The file.
     n_frames : int
         Frames after frame-rate resampling (the length the windows are laid on).
+    frame_shape : (int, int, int)
+        ``(height, width, 3)`` of the decoded frames.
 
     Raises
     ------
@@ -191,8 +197,8 @@ class VideoReader:
     >>> path = os.path.join(tempfile.mkdtemp(), "clip.mp4")
     >>> write_video(path, np.zeros((10, 32, 48, 3), dtype=np.uint8))
     >>> reader = VideoReader(path)
-    >>> reader.n_frames
-    10
+    >>> reader.n_frames, reader.frame_shape
+    (10, (32, 48, 3))
     >>> [(j, p, clip.shape) for j, p, clip in reader.windows([np.array([[0, 1], [5, 9]])])]
     [(0, 0, (2, 32, 48, 3)), (0, 1, (2, 32, 48, 3))]
     """
@@ -206,9 +212,10 @@ class VideoReader:
                                           and 0 < video.fps < float("inf")):
             raise InputError(f"video {self.path}: fps must be a finite number > 0, got "
                              f"{video.fps!r}")
-        self._times, self._pts, self._seekable, rate = _probe(self.path)
+        self._times, self._pts, self._seekable, rate, (width, height) = _probe(self.path)
         self._sources = _source_frames(self._times, rate, video.fps)
         self.n_frames = len(self._sources)
+        self.frame_shape = _output_size(width, height, self._size, self.path) + (3,)
 
     def windows(self, frame_indices):
         """Yield every window's frames, in the order the decoding completes them.
@@ -257,15 +264,11 @@ class VideoReader:
         """Fill the ring buffer from ``frames`` and yield ``(n_done, window)`` as windows
         complete, skipping the first ``done`` (yielded by an abandoned seeking pass)."""
         entries, order, ends, needed, slots, capacity = plan
-        height = width = None
-        buffer = None
+        height, width, _ = self.frame_shape
+        buffer = np.empty((capacity,) + self.frame_shape, dtype=np.uint8)
         k = 0
         for index, frame in frames:
             if needed[index]:
-                if buffer is None:
-                    height, width = _output_size(frame.width, frame.height, self._size,
-                                                 self.path)
-                    buffer = np.empty((capacity, height, width, 3), dtype=np.uint8)
                 buffer[slots[index]] = frame.reformat(
                     width=width, height=height, format="rgb24", interpolation="BILINEAR"
                 ).to_ndarray()

@@ -57,24 +57,27 @@ def streamed(X):
 
 
 def first_windows(video, frame_size, windows, stride, padding, clip_length):
-    """The frames a video's first windows need (a file is decoded only that far) and those
-    windows as indices into them, one ``(1, frames_per_window)`` array per width."""
+    """The frames a video's first windows need (a file is decoded only that far), those
+    windows as indices into them, one ``(1, frames_per_window)`` array per width, and the
+    video's name in errors."""
     if not _is_video_file(video):
         indices = _window_frame_indices(len(video), windows, stride, padding, clip_length)
-        return video, [block[:1] for block in indices]
+        return video, [block[:1] for block in indices], "sample 0"
     reader = VideoReader(video, frame_size)
     indices = _window_frame_indices(reader.n_frames, windows, stride, padding, clip_length)
     needed = np.unique(np.concatenate([block[0] for block in indices]))
     frames = next(reader.windows([needed[None]]))[2].astype(np.float32)
-    return frames, [np.searchsorted(needed, block[:1]) for block in indices]
+    return (frames, [np.searchsorted(needed, block[:1]) for block in indices],
+            f"video {reader.path}")
 
 
-def encode_streamed(videos, encoder, settings, *, batch_size, device, n_workers, verbose):
+def encode_streamed(videos, encoder, settings, *, batch_size, device, working_memory,
+                    n_workers, verbose):
     """The TSEs of videos read one at a time, windows batched per video; a video that
     fails is an error naming it."""
     tses = [None] * len(videos)
     encoded = iter_encoded(videos, encoder, settings, batch_size=batch_size, device=device,
-                           n_workers=n_workers)
+                           working_memory=working_memory, n_workers=n_workers)
     for i, result in tqdm(encoded, total=len(videos), desc="encoding", unit="video",
                           disable=verbose < 1):
         if isinstance(result, Exception):

@@ -137,8 +137,8 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         is unlabelled, e.g. videos to predict) and ``split``, as for
         :func:`sktdtw.io.build_store`; ``path`` is a video file.
     tse_encoder : TSESlidingEncoder
-        Its encoder, window, stride, padding, clip_length, batch_size, device and n_jobs
-        are used; it need not be fitted.
+        Its encoder, window, stride, padding, clip_length, batch_size, working_memory,
+        device and n_jobs are used; it need not be fitted.
     out_path : str or path-like
         Directory of the new store; it must not exist unless ``overwrite``.
     fps, size, seek
@@ -219,6 +219,7 @@ def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, s
         [VideoFile(videos[i], fps=fps, size=size, seek=seek) for i in todo],
         tse_encoder.encoder, (windows, stride, tse_encoder.padding, tse_encoder.clip_length),
         batch_size=tse_encoder.batch_size, device=device,
+        working_memory=tse_encoder.working_memory,
         n_workers=max(2, tse_encoder.n_jobs or 1), bf16=bf16,
         stats=EncodeStats() if stats is None else stats)
     failures = {}
