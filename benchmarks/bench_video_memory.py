@@ -3,11 +3,11 @@
 Writes H.264 files of 720p and 1080p, 5 s and 60 s (30 fps, a moving gradient, with PyAV,
 frame by frame), then encodes each in its own process with
 ``TSESlidingEncoder(RandomConv3dEncoder()).fit_transform([path])`` and records the peak
-resident set size (``ru_maxrss``) of that process, the resident size after the imports
-(torch, PyAV, sktdtw) and the wall time. Besides the defaults, rows at the native size
-(``RandomConv3dEncoder(frame_size=None)``) with ``clip_length=16`` and 2048 MiB of
-working memory show the budget holding without resizing; and a window too large for the
-budget shows its error.
+resident set size (``VmHWM`` of ``/proc/self/status``, Linux) of that process, the
+resident size after the imports (torch, PyAV, sktdtw) and the wall time. Besides the
+defaults, rows at the native size (``RandomConv3dEncoder(frame_size=None)``) with
+``clip_length=16`` and 2048 MiB of working memory show the budget holding without
+resizing; and a window too large for the budget shows its error.
 
 ``--package-dir DIR --label L`` measures another copy of the package (a directory holding
 ``sktdtw/`` with its compiled ``_core``, e.g. an older commit built by hand) under a
@@ -45,7 +45,7 @@ SETTINGS = {
 }
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 package_dir, path, encoder_kwargs, tse_kwargs = sys.argv[1:]
 if package_dir:
     # An editable install's import hook would load the installed sktdtw: use the copy.
@@ -56,7 +56,13 @@ import av, torch
 import sktdtw
 from sktdtw import TSESlidingEncoder
 from sktdtw.encoders import RandomConv3dEncoder
-after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status_mib(field):
+    # VmHWM, this process's peak, not ru_maxrss: that one carries the parent's resident
+    # size at the fork across the exec.
+    with open("/proc/self/status") as fp:
+        line = next(line for line in fp if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+after_imports = status_mib("VmRSS")
 start = time.perf_counter()
 try:
     encoder = eval(f"TSESlidingEncoder(RandomConv3dEncoder({encoder_kwargs}), {tse_kwargs})")
@@ -65,8 +71,7 @@ try:
 except Exception as exc:
     outcome = {"error": f"{type(exc).__name__}: {exc}"}
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_mib": peak / 1024, "rss_after_imports_mib": after_imports / 1024,
+print(json.dumps({"peak_rss_mib": status_mib("VmHWM"), "rss_after_imports_mib": after_imports,
                   "seconds": seconds, "sktdtw_file": sktdtw.__file__, **outcome}))
 """
 

@@ -253,13 +253,14 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         windows, stride, device = self._window_settings()
         videos = streamed(X)
         source = self._check_sequences(X, reset=True)[0] if videos is None else videos[0]
+        budget = batch_budget(self.working_memory)
         first, first_indices, name = first_windows(
             source, getattr(self.encoder, "frame_size", None), windows, stride, self.padding,
-            self.clip_length)
+            self.clip_length, budget)
         self.n_features_in_ = int(np.prod(first.shape[1:]))
         with _frozen(self.encoder, device):
-            probe = _encode_windows(first, first_indices, name, self.encoder, 1,
-                                    batch_budget(self.working_memory), device)
+            probe = _encode_windows(first, first_indices, name, self.encoder, 1, budget,
+                                    device)
         self.n_features_out_ = probe.shape[1]
         return self
 

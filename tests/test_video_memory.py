@@ -12,7 +12,7 @@ pytest.importorskip("av")
 
 from sktdtw import TSESlidingEncoder  # noqa: E402
 from sktdtw.encoders import RandomConv3dEncoder  # noqa: E402
-from sktdtw.video import read_video, write_video  # noqa: E402
+from sktdtw.video import VideoReader, read_video, write_video  # noqa: E402
 
 MIB = 2**20
 
@@ -96,9 +96,12 @@ def test_windows_in_flight_stay_within_the_stated_budget(tmp_path):
 
 
 @pytest.mark.parametrize("source", ["file", "array"])
-def test_a_window_larger_than_the_budget_is_an_error_saying_what_to_change(video, source):
+def test_a_window_larger_than_the_budget_is_an_error_saying_what_to_change(video, source,
+                                                                          monkeypatch):
     X = [video] if source == "file" else [read_video(video)]
     name = f"video {video}" if source == "file" else "sample 0"
+    # Said before any frame of a file is decoded (or held).
+    monkeypatch.setattr(VideoReader, "windows", lambda *args: pytest.fail("decoded frames"))
     encoder = TSESlidingEncoder("mean", window=12, stride=2, working_memory=1)
     with pytest.raises(ValueError, match=(
             rf"{name}: one window of 12 frames of shape \(96, 128, 3\) takes 1.69 MiB as "

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .._errors import InputError
 from .._series import is_lazy
-from .._windows import _window_frame_indices
+from .._windows import _window_frame_indices, windows_per_batch
 from ._decode import VideoFile, VideoReader
 from ._pipeline import iter_encoded
 
@@ -56,15 +56,19 @@ def streamed(X):
     return None
 
 
-def first_windows(video, frame_size, windows, stride, padding, clip_length):
-    """The frames a video's first windows need (a file is decoded only that far), those
-    windows as indices into them, one ``(1, frames_per_window)`` array per width, and the
-    video's name in errors."""
+def first_windows(video, frame_size, windows, stride, padding, clip_length, budget):
+    """The frames a video's first windows need (a file is decoded only that far, and not
+    at all when a window exceeds ``budget`` bytes as float32), those windows as indices
+    into them, one ``(1, frames_per_window)`` array per width, and the video's name in
+    errors."""
     if not _is_video_file(video):
         indices = _window_frame_indices(len(video), windows, stride, padding, clip_length)
         return video, [block[:1] for block in indices], "sample 0"
     reader = VideoReader(video, frame_size)
     indices = _window_frame_indices(reader.n_frames, windows, stride, padding, clip_length)
+    for block in indices:
+        windows_per_batch(block.shape[1:] + reader.frame_shape, 1, budget,
+                          f"video {reader.path}")
     needed = np.unique(np.concatenate([block[0] for block in indices]))
     frames = next(reader.windows([needed[None]]))[2].astype(np.float32)
     return (frames, [np.searchsorted(needed, block[:1]) for block in indices],
