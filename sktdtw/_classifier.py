@@ -1,5 +1,7 @@
 """DejaVidClassifier: learned weighted-DTW distances to learned class centroids."""
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import warnings
@@ -7,6 +9,7 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -40,6 +43,7 @@ from ._series import check_targets
 from ._source import as_source
 from ._strategy import current_strategy
 from ._training import Trainer, TrainingSettings, empty_history
+from ._typing import SeriesLike
 from .dtw._backends import BACKEND_NAMES
 
 __all__ = ["DejaVidClassifier"]
@@ -105,7 +109,8 @@ class DejaVidClassifier(
     weight_init : {"ones", "random"}, default="ones"
         Initial log-weights: zeros (weights 1, or ``1 / std`` with feature scaling), or
         standard normal draws (the authors'; with few features and steps, accuracy can
-        drop to chance: ``benchmarks/results/bench_accuracy.json``).
+        drop to chance: on aeon's 10 classification sets the paper's configuration
+        averaged 0.39, the defaults 0.81).
     learn_weights : bool, default=True
         Learn the weights; if False they keep their initial values.
     learn_centroids : bool, default=True
@@ -241,7 +246,7 @@ class DejaVidClassifier(
     training data (or a held-out ``validation_fraction`` of it).
 
     **Defaults and the paper's configuration.** The defaults were chosen on the
-    classification data sets inside aeon (``benchmarks/bench_accuracy.py``), where the
+    classification data sets inside aeon (the project's accuracy benchmark), where the
     paper's settings often learn nothing. The paper's configuration, for video TSEs, is
     ``DejaVidClassifier(centroid_length=8, n_prototypes=1, learning_rate=1e-3,
     max_epochs=36, batch_size=48, weight_init="random", feature_scaling=None,
@@ -365,7 +370,7 @@ class DejaVidClassifier(
         # init may be a DBAInitializer, whose parameters are validated by its own fit.
         prefer_skip_nested_validation=False
     )
-    def fit(self, X, y):
+    def fit(self, X: SeriesLike, y: npt.ArrayLike) -> DejaVidClassifier:
         """Learn the class centroids and weights.
 
         Parameters

@@ -1,15 +1,18 @@
 """DTW barycenter averaging (DBA) under the weighted-DTW op with unit weights.
 
-The centroids DejaVid starts from (docs/DESIGN.md section 1): per class, up to
+The centroids DejaVid starts from: per class, up to
 ``n_samples`` training series are averaged by DBA under the same DTW variant as the
 classifier: from the medoid of the series resampled to the centroid length, align the
 series as they are and set each step to the median of the frames aligned to it (the
 minimiser of the L1 point cost), until the alignment cost stops falling.
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context
@@ -21,6 +24,7 @@ from ._errors import InputError
 from ._persistence import VersionedPickleMixin
 from ._series import check_series_list, check_targets
 from ._source import as_source, split_batch
+from ._typing import SeriesLike
 from .dtw import PackedBatch, weighted_dtw, weighted_dtw_path
 from .dtw._backends import BACKEND_NAMES
 
@@ -187,9 +191,10 @@ def _dba_kmeans(series, n_clusters, length, feature_weights, max_iter, tol, diag
     prefer_skip_nested_validation=True,
 )
 def dba_barycenter(
-    series, length, *, max_iter=100, tol=1e-5, feature_weights=None, diagonal=False,
-    backend="auto", return_n_iter=False,
-):
+    series: SeriesLike, length: int, *, max_iter: int = 100, tol: float = 1e-5,
+    feature_weights: npt.ArrayLike | None = None, diagonal: bool = False,
+    backend: str = "auto", return_n_iter: bool = False,
+) -> np.ndarray | tuple[np.ndarray, int]:
     """DTW barycenter of a set of series, as DejaVid initialises its centroids.
 
     DBA (Petitjean et al., 2011) under DejaVid's distance: the barycenter of ``length``
@@ -363,7 +368,7 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: SeriesLike, y: npt.ArrayLike) -> DBAInitializer:
         """Compute one barycenter per class.
 
         Parameters

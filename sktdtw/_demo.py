@@ -103,14 +103,27 @@ def _n_learned_parameters(clf):
 
 
 def _save_figure(dejavid, rows, video, label, out_dir):
-    """The demo's story in three panels: the accuracies, where in time each class's
-    learned weights concentrate, and one test video's alignment to its predicted class."""
+    """Write :func:`demo_figure` to ``out_dir`` (nothing, and say so, without matplotlib)."""
     try:
         import matplotlib
     except ImportError:
         print("matplotlib is not installed (pip install matplotlib): no figure written")
         return
     matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig = demo_figure(dejavid, rows, video, label)
+    path_out = os.path.join(out_dir, FIGURE_NAME)
+    with atomic_file(path_out) as fp:  # creates out_dir
+        fig.savefig(fp, format="png", dpi=100)
+    plt.close(fig)
+    print(f"figure written to {path_out}")
+
+
+def demo_figure(dejavid, rows, video, label):
+    """The demo's story in three panels: the accuracies, where in time each class's
+    learned weights concentrate, and one test video's alignment to its predicted class.
+    Centroid steps are numbered from 1 in both panels that show them."""
     from matplotlib import pyplot as plt
 
     clf = dejavid["clf"]
@@ -121,11 +134,7 @@ def _save_figure(dejavid, rows, video, label, out_dir):
     _plot_accuracies(ax_acc, rows, 1 / len(clf.classes_))
     _plot_weight_mass(ax_mass, clf)
     _plot_alignment(fig, ax_path, dejavid, video, label)
-    path_out = os.path.join(out_dir, FIGURE_NAME)
-    with atomic_file(path_out) as fp:  # creates out_dir
-        fig.savefig(fp, format="png", dpi=100)
-    plt.close(fig)
-    print(f"figure written to {path_out}")
+    return fig
 
 
 def _plot_accuracies(ax, rows, chance):
@@ -153,8 +162,11 @@ def _plot_weight_mass(ax, clf):
                 marker=".", label=f"class {label}")
     ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
     ax.set_xlabel("centroid step (time within the action)")
-    ax.set_ylabel("weight mass / class mean")
+    ax.set_ylabel("weight of the step, in class means (1 = average)")
     ax.set_title("where in time each class's weights concentrate")
+    ax.text(0.02, 0.02, "a step's learned weights summed over the features; all steps\n"
+            "start at 1, so above 1 is a part of the action training weighs more",
+            transform=ax.transAxes, fontsize=7, va="bottom")
     ax.legend(fontsize=8)
 
 
@@ -174,16 +186,21 @@ def _plot_alignment(fig, ax, dejavid, video, label):
     centroid, weights = clf.centroids_[members[j]], clf.weights_[members[j]]
     # cost[i, t]: the weighted L1 cost of aligning centroid step i with window t.
     cost = (weights[:, None, :] * np.abs(centroid[:, None, :] - tse[None, :, :])).sum(-1)
-    # Log colours: a few heavily weighted steps would otherwise wash out the valley.
+    # Log colours: a few heavily weighted steps would otherwise wash out the valley. Rows
+    # are centroid steps 1..L, as in the weight panel.
+    n_steps, n_windows = cost.shape
     image = ax.imshow(cost, aspect="auto", cmap="magma_r", interpolation="nearest",
-                      norm=LogNorm(vmin=max(cost.min(), 1e-6), vmax=cost.max()))
-    fig.colorbar(image, ax=ax, label="weighted L1 cost (log scale)")
+                      norm=LogNorm(vmin=max(cost.min(), 1e-6), vmax=cost.max()),
+                      extent=(-0.5, n_windows - 0.5, n_steps + 0.5, 0.5))
+    fig.colorbar(image, ax=ax, label="weighted L1 cost (log scale); dark rows: steps\n"
+                 "weighted heavily, costly wherever they align")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    steps = [(t, i) for i, (lo, hi) in enumerate(paths[0, j].tolist()) for t in range(lo, hi + 1)]
+    steps = [(t, i + 1) for i, (lo, hi) in enumerate(paths[0, j].tolist())
+             for t in range(lo, hi + 1)]
     ax.plot(*zip(*steps), color="cyan", marker="o", markersize=3, linewidth=1.5)
-    verdict = "right" if clf.classes_[predicted] == label else "wrong"
-    ax.set_title(f"a test video: true class {label}, predicted {clf.classes_[predicted]} "
-                 f"({verdict})\nits warping path to the predicted class's centroid")
+    verdict = "correct" if clf.classes_[predicted] == label else "wrong"
+    ax.set_title(f"a test video: true class {label}, predicted {clf.classes_[predicted]}, "
+                 f"{verdict}\nits warping path to the predicted class's centroid")
     ax.set_xlabel("window of the video (time)")
     ax.set_ylabel("centroid step")
 

@@ -1,5 +1,7 @@
 """Inference with fitted prototypes: class distances, scores, probabilities, labels."""
 
+from __future__ import annotations
+
 import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
@@ -8,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._device import resolve_device
 from ._scoring import ClassScorer, training_logits
 from ._source import as_source
+from ._typing import SeriesLike
 
 __all__ = ["PrototypeClassifierMixin"]
 
@@ -30,7 +33,7 @@ class PrototypeClassifierMixin:
     def _scorer(self):
         return ClassScorer(self.centroid_class_, self.diagonal, self.backend)
 
-    def transform(self, X):
+    def transform(self, X: SeriesLike) -> np.ndarray:
         """Weighted-DTW distances of each series to each class centroid.
 
         Parameters
@@ -60,7 +63,7 @@ class PrototypeClassifierMixin:
             return -dist / self.temperature_
         return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
 
-    def decision_function(self, X):
+    def decision_function(self, X: SeriesLike) -> np.ndarray:
         """Class scores (the logits of ``predict_proba``).
 
         Parameters
@@ -77,7 +80,7 @@ class PrototypeClassifierMixin:
         logits = self._calibrated_logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: SeriesLike) -> np.ndarray:
         """Class probabilities: the softmax of the logits.
 
         Parameters
@@ -92,7 +95,7 @@ class PrototypeClassifierMixin:
         """
         return softmax(self._calibrated_logits(X), axis=1)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: SeriesLike) -> np.ndarray:
         """Logarithm of the class probabilities.
 
         Parameters
@@ -107,7 +110,7 @@ class PrototypeClassifierMixin:
         """
         return log_softmax(self._calibrated_logits(X), axis=1)
 
-    def predict(self, X):
+    def predict(self, X: SeriesLike) -> np.ndarray:
         """The class of the nearest centroid under the learned weighted DTW.
 
         Parameters

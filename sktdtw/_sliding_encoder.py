@@ -1,5 +1,7 @@
 """Sliding-window encoding of sequences into temporal sequences of embeddings (TSEs)."""
 
+from __future__ import annotations
+
 import pickle
 from numbers import Integral, Real
 
@@ -13,6 +15,7 @@ from ._device import resolve_device
 from ._errors import InputError
 from ._persistence import VersionedPickleMixin
 from ._series import check_series_list
+from ._typing import VideosLike
 from ._windows import (
     _BUILTIN_ENCODERS,
     _check_window_spec,
@@ -224,7 +227,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
             ) from exc
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: VideosLike, y: None = None) -> TSESlidingEncoder:
         """Validate the parameters and record the input and output sizes.
 
         Only the first window of the first sequence is encoded, to learn
@@ -264,7 +267,7 @@ class TSESlidingEncoder(TransformerMixin, VersionedPickleMixin, BaseEstimator):
         self.n_features_out_ = probe.shape[1]
         return self
 
-    def transform(self, X):
+    def transform(self, X: VideosLike) -> list[np.ndarray]:
         """Encode every sequence into its TSE.
 
         Parameters

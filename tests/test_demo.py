@@ -102,3 +102,41 @@ def test_console_script_points_at_main():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["sktdtw"].partition(":")
     assert getattr(import_module(module), function) is main
+
+
+def test_the_figure_numbers_steps_alike_and_says_what_it_shows():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from sklearn.pipeline import Pipeline
+
+    from sktdtw import DejaVidClassifier, TSESlidingEncoder
+    from sktdtw._demo import demo_figure
+    from sktdtw.datasets import make_action_videos
+    from sktdtw.encoders import RandomConv3dEncoder
+
+    videos, y = make_action_videos(n_videos=24, n_classes=2, random_state=0)
+    dejavid = Pipeline([
+        ("encoder", TSESlidingEncoder(RandomConv3dEncoder(), window=8, stride=4)),
+        ("clf", DejaVidClassifier(centroid_length=6, max_epochs=2, random_state=0)),
+    ]).fit(videos[:20], y[:20])
+    fig = demo_figure(dejavid, [("DejaVid", 0.9, 1.0, 0.1, 100),
+                                ("mean pooling + logistic", 0.5, 1.0, 0.1, 10)],
+                      videos[20], y[20])
+    try:
+        _, mass, path = fig.axes[:3]
+        # The weight panel: a unit and a sentence saying what the curves are.
+        assert "1 = average" in mass.get_ylabel()
+        assert any("summed over the features" in text.get_text() for text in mass.texts)
+        # Steps 1..6 in both panels: the weight curves and the cost rows and warping path.
+        assert all(list(line.get_xdata()) == [1, 2, 3, 4, 5, 6] for line in mass.lines[:2])
+        left, right, bottom, top = path.images[0].get_extent()
+        assert (top, bottom) == (0.5, 6.5)
+        warping = path.lines[0].get_ydata()
+        assert min(warping) == 1 and max(warping) == 6
+        assert re.search(r", (correct|wrong)\n", path.get_title())
+        assert "dark rows" in fig.axes[3].get_ylabel()  # the colour bar explains them
+    finally:
+        plt.close(fig)

@@ -1,5 +1,7 @@
 """Ragged multivariate series whose classes differ only in the order of their events."""
 
+from __future__ import annotations
+
 import math
 from numbers import Integral, Real
 
@@ -26,9 +28,10 @@ __all__ = ["make_temporal_order"]
     prefer_skip_nested_validation=True,
 )
 def make_temporal_order(
-    n_samples=200, *, n_classes=3, n_features=3, n_events=4, min_length=20, max_length=60,
-    noise=0.3, random_state=None,
-):
+    n_samples: int = 200, *, n_classes: int = 3, n_features: int = 3, n_events: int = 4,
+    min_length: int = 20, max_length: int = 60, noise: float = 0.3,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Generate series in which only the order of the same events tells the classes apart.
 
     ``n_events`` event prototypes (vectors drawn from a standard normal, shared by all

@@ -1,5 +1,7 @@
 """Synthetic action videos whose classes differ only in the order of their motions."""
 
+from __future__ import annotations
+
 from itertools import permutations
 from numbers import Integral, Real
 
@@ -57,15 +59,15 @@ def _render(frame_size, x, y, radius, brightness):
     prefer_skip_nested_validation=True,
 )
 def make_action_videos(
-    n_videos=200,
-    n_classes=4,
+    n_videos: int = 200,
+    n_classes: int = 4,
     *,
-    frame_size=32,
-    motion_frames=(12, 24),
-    pause_frames=(8, 12),
-    noise=0.05,
-    random_state=None,
-):
+    frame_size: int = 32,
+    motion_frames: tuple[int, int] = (12, 24),
+    pause_frames: tuple[int, int] = (8, 12),
+    noise: float = 0.05,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Grayscale videos of a disc performing the same three motions in class-specific orders.
 
     Every video shows one bright disc that performs three motions, each a round trip

@@ -2,7 +2,8 @@
 
 ``weighted_dtw`` / ``weighted_dtw_path`` compute, for a ragged batch of series and K
 centroid series with per-step, per-feature weights, the DTW distance (no diagonal moves by
-default) and the warping paths, differentiably. See ``docs/DESIGN.md`` section 1.
+default) and the warping paths, differentiably; the recurrence and its tie rules are in
+the Notes of :func:`weighted_dtw_path`.
 """
 
 from ._backends import available_backends, get_num_threads, max_num_threads, set_num_threads

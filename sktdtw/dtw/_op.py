@@ -6,8 +6,11 @@ single nodes of a graph, and the first's gradient is registered as the second. T
 has no gradient of its own: a double backward raises, saying so.
 """
 
+from __future__ import annotations
+
 import torch
 
+from .._typing import SeriesLike
 from ._backends import get_backend
 from ._packing import (
     PackedBatch,
@@ -168,9 +171,10 @@ def _prepare(X, centroids, weights, path_centroids, path_weights, backend, check
 
 
 def weighted_dtw_path(
-    X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
-    backend="auto", check_input=True,
-):
+    X: SeriesLike | PackedBatch, centroids: torch.Tensor, weights: torch.Tensor, *,
+    diagonal: bool = False, path_centroids: torch.Tensor | None = None,
+    path_weights: torch.Tensor | None = None, backend: str = "auto", check_input: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted DTW distances of a ragged batch to K centroid series, with the paths.
 
     The cost of aligning centroid step ``i`` of class ``k`` with sample step ``j`` is
@@ -219,6 +223,16 @@ def weighted_dtw_path(
 
     Notes
     -----
+    **The recurrence.** With ``cost[i, j]`` as above, ``D[0, 0] = cost[0, 0]`` and
+    ``D[i, j] = cost[i, j] + min(D[i - 1, j], D[i, j - 1])`` (out of range: +inf; with
+    ``diagonal=True`` also ``D[i - 1, j - 1]``); the distance is ``D[L - 1, T_b - 1]``, the
+    cost summed over the path's cells (``L + T_b - 1`` of them without diagonal moves).
+    **Ties**, the same in every backend: the backtrack steps back to ``(i, j - 1)`` unless
+    ``(i - 1, j)`` is strictly smaller; with diagonal moves it takes ``(i - 1, j)`` only if
+    strictly smallest, else ``(i, j - 1)`` if strictly smaller than the diagonal, else the
+    diagonal. The gradients hold the path fixed (the sub-gradient of the minimum over
+    paths).
+
     **Memory.** The CPU backend runs the DP of a pair in place on its ``L x T_b`` block of
     the cost matrix, and holds the blocks of up to four classes per thread: its workspace
     is ``min(K * L * N, max(2**20, min(K, 4 * threads) * L * T_max))`` elements of the
@@ -249,9 +263,10 @@ def weighted_dtw_path(
 
 
 def weighted_dtw(
-    X, centroids, weights, *, diagonal=False, path_centroids=None, path_weights=None,
-    backend="auto", check_input=True,
-):
+    X: SeriesLike | PackedBatch, centroids: torch.Tensor, weights: torch.Tensor, *,
+    diagonal: bool = False, path_centroids: torch.Tensor | None = None,
+    path_weights: torch.Tensor | None = None, backend: str = "auto", check_input: bool = True,
+) -> torch.Tensor:
     """Weighted DTW distances ``(B, K)``; see :func:`weighted_dtw_path` for parameters.
 
     Examples

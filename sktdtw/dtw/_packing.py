@@ -5,10 +5,14 @@ A batch of series ``X_b`` of shape ``(T_b, F)`` travels through the op *packed*:
 no backend ever sees padding.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from .._typing import SeriesLike
 
 __all__ = ["PackedBatch", "offsets_from_lengths", "pack_series"]
 
@@ -95,7 +99,10 @@ def _as_float_tensor(x, index, dtype, device):
     return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
-def pack_series(X, *, n_features, dtype=torch.float32, device="cpu"):
+def pack_series(
+    X: SeriesLike, *, n_features: int | None, dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> PackedBatch:
     """Validate a ragged batch and pack it.
 
     Parameters

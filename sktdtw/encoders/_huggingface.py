@@ -1,10 +1,13 @@
 """A frozen Hugging Face video classifier (VideoMAE, TimeSformer, ViViT) as a window encoder."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 import pickle
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -163,7 +166,7 @@ class HuggingFaceVideoEncoder(nn.Module):
         self._pooled = None
         self.model.classifier.register_forward_pre_hook(self._keep_pooled)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         # Part of the identity sktdtw.video.encode_videos records to check a resumed run.
         processor = hashlib.sha256(self.processor.to_json_string().encode()).hexdigest()
         return (f"output={self.output!r}, num_frames={self.num_frames}, "
@@ -184,7 +187,7 @@ class HuggingFaceVideoEncoder(nn.Module):
                 f"{self.num_frames}"
             )
 
-    def preprocess(self, clips):
+    def preprocess(self, clips: npt.ArrayLike | torch.Tensor) -> torch.Tensor:
         """Clips to the model's ``pixel_values``, by the checkpoint's image processor.
 
         Parameters
@@ -218,7 +221,7 @@ class HuggingFaceVideoEncoder(nn.Module):
             )
         return pixels
 
-    def embed(self, pixel_values):
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed clips (the output of :meth:`preprocess`).
 
         Parameters
@@ -235,6 +238,6 @@ class HuggingFaceVideoEncoder(nn.Module):
         parts = {"both": (pooled, logits), "embedding": (pooled,), "logits": (logits,)}
         return torch.cat([p.float() for p in parts[self.output]], dim=1)
 
-    def forward(self, clips):
+    def forward(self, clips: npt.ArrayLike | torch.Tensor) -> torch.Tensor:
         """Encode a batch of RGB clips ``(n, T, H, W, 3)`` into ``(n, n_features)``."""
         return self.embed(self.preprocess(clips))

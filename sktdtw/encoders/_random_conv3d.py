@@ -1,5 +1,7 @@
 """A small random 3-D CNN: a frozen video encoder that needs no download."""
 
+from __future__ import annotations
+
 import math
 
 import torch
@@ -84,7 +86,7 @@ class RandomConv3dEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, clips):
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """Embed a batch of clips.
 
         Parameters

@@ -1,5 +1,7 @@
 """Build a TSE store from per-sample ``.npy`` / ``.pt`` files listed in a CSV manifest."""
 
+from __future__ import annotations
+
 import csv
 import os
 import re
@@ -9,7 +11,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
+from .._typing import PathLike
 from ._format import load_npy, read_npy_header
+from ._store import TSEStore
 from ._writer import write_store
 
 __all__ = ["build_store", "read_manifest"]
@@ -269,8 +273,10 @@ def _labels(rows):
     return labels
 
 
-def build_store(manifest_csv, out_path, *, root=None, allow_outside_root=False,
-                overwrite=False, verbose=0):
+def build_store(
+    manifest_csv: PathLike, out_path: PathLike, *, root: PathLike | None = None,
+    allow_outside_root: bool = False, overwrite: bool = False, verbose: int = 0,
+) -> TSEStore:
     """Build a TSE store from per-sample ``.npy`` / ``.pt`` files and a CSV manifest.
 
     The manifest has a header naming the columns ``id`` and ``path``, optionally ``label``

@@ -1,11 +1,15 @@
 """The TSE store opened for reading: a lazy, read-only sequence of the series on disk."""
 
+from __future__ import annotations
+
 import operator
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from .._errors import InputError
+from .._typing import PathLike
 from ._format import _offsets_of, _open_files
 
 __all__ = ["TSEStore", "open_store"]
@@ -145,7 +149,7 @@ class TSEStore(Sequence):
         for i in range(len(self)):
             yield self[i]
 
-    def subset(self, indices):
+    def subset(self, indices: npt.ArrayLike | slice) -> TSEStore:
         """A lazy view of some samples, in the given order.
 
         Parameters
@@ -171,7 +175,7 @@ class TSEStore(Sequence):
         """
         return TSEStore._view(self._files, self._positions(indices))
 
-    def split(self, name):
+    def split(self, name: str) -> TSEStore:
         """The samples of one split.
 
         Parameters
@@ -208,7 +212,7 @@ class TSEStore(Sequence):
                              f"splits are {names}")
         return self.subset(mask)
 
-    def read_batch(self, indices):
+    def read_batch(self, indices: npt.ArrayLike | slice) -> tuple[np.ndarray, np.ndarray]:
         """Read some series into one packed array.
 
         Parameters
@@ -263,7 +267,7 @@ class TSEStore(Sequence):
                 f"n_features={self.n_features}{view})")
 
 
-def open_store(path):
+def open_store(path: PathLike) -> TSEStore:
     """Open a TSE store read-only, reading no series.
 
     Parameters

@@ -1,19 +1,23 @@
 """Writing a TSE store: series streamed to disk, then the per-sample files and meta.json."""
 
+from __future__ import annotations
+
 import io
 import json
 import os
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_directory
 from .._errors import InputError
 from .._series import tensor_as_numpy
+from .._typing import PathLike, SeriesLike
 from ._format import _VALUES_DTYPE, FORMAT_NAME, FORMAT_VERSION, _file_digest, _offsets_of
-from ._store import open_store
+from ._store import TSEStore, open_store
 
 __all__ = ["write_store"]
 
@@ -165,8 +169,11 @@ def _check_destination(path, overwrite):
         _refuse_non_store(path)
 
 
-def write_store(path, series, labels=None, ids=None, splits=None, *, overwrite=False,
-                verbose=0):
+def write_store(
+    path: PathLike, series: SeriesLike, labels: npt.ArrayLike | None = None,
+    ids: npt.ArrayLike | None = None, splits: npt.ArrayLike | None = None, *,
+    overwrite: bool = False, verbose: int = 0,
+) -> TSEStore:
     """Write series (and their labels, ids, splits) to a new TSE store.
 
     The series are streamed to disk one at a time, so ``series`` may be a generator over a

@@ -7,13 +7,18 @@ converted to RGB and resized (FFmpeg's swscale) only when needed, and kept in a 
 buffer just large enough for the windows in flight.
 """
 
+from __future__ import annotations
+
 import os
 import stat
+from collections.abc import Iterator, Sequence
 from numbers import Integral
 
 import numpy as np
+import numpy.typing as npt
 
 from .._errors import InputError
+from .._typing import FrameSize, PathLike
 
 __all__ = ["VideoDecodeError", "VideoFile", "VideoReader", "read_video", "write_video"]
 
@@ -217,7 +222,9 @@ class VideoReader:
         self.n_frames = len(self._sources)
         self.frame_shape = _output_size(width, height, self._size, self.path) + (3,)
 
-    def windows(self, frame_indices):
+    def windows(
+        self, frame_indices: Sequence[np.ndarray]
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield every window's frames, in the order the decoding completes them.
 
         Parameters
@@ -333,7 +340,7 @@ class VideoReader:
                                            f"{last + 1}: {exc}") from exc
 
 
-def read_video(video, frame_size=None):
+def read_video(video: PathLike | VideoFile, frame_size: FrameSize = None) -> np.ndarray:
     """Decode a whole video file into memory.
 
     Parameters
@@ -362,7 +369,10 @@ def read_video(video, frame_size=None):
     return next(reader.windows([every]))[2]
 
 
-def write_video(path, frames, *, fps=25, codec="libx264", crf=0):
+def write_video(
+    path: PathLike, frames: npt.ArrayLike, *, fps: int = 25, codec: str = "libx264",
+    crf: int = 0,
+) -> None:
     """Write RGB frames to a video file (synthetic data, tests, benchmarks).
 
     Parameters

@@ -6,6 +6,8 @@ the encoding settings; the store is then built from them by the public
 manifest.
 """
 
+from __future__ import annotations
+
 import csv
 import hashlib
 import json
@@ -19,7 +21,9 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_file
 from .._csv import write_csv
 from .._errors import InputError
-from ..io import build_store
+from .._sliding_encoder import TSESlidingEncoder
+from .._typing import FrameSize, PathLike
+from ..io import TSEStore, build_store
 from ..io._manifest import read_manifest, resolve_manifest_path
 from ..io._writer import _check_destination
 from ._decode import VideoFile
@@ -116,9 +120,12 @@ def _build(rows, columns, done, files, partial, out_path, overwrite, verbose):
     return build_store(tse_manifest, out_path, overwrite=overwrite, verbose=verbose)
 
 
-def encode_videos(manifest_csv, tse_encoder, out_path, *, fps=None, size=None, seek=False,
-                  root=None, allow_outside_root=False, bf16=False, overwrite=False, verbose=0,
-                  stats=None):
+def encode_videos(
+    manifest_csv: PathLike, tse_encoder: TSESlidingEncoder, out_path: PathLike, *,
+    fps: float | None = None, size: FrameSize = None, seek: bool = False,
+    root: PathLike | None = None, allow_outside_root: bool = False, bf16: bool = False,
+    overwrite: bool = False, verbose: int = 0, stats: EncodeStats | None = None,
+) -> tuple[TSEStore, list[tuple[str, str]]]:
     """Encode the video files of a CSV manifest into a TSE store.
 
     Windows are batched per video and decoded by ``tse_encoder.n_jobs`` threads (at

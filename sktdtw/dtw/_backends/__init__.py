@@ -1,6 +1,6 @@
 """Backends of the weighted-DTW op.
 
-Each backend offers the same three primitives (docs/DESIGN.md section 2) and its layout:
+Each backend offers the same three primitives and its layout:
 
 ``path(values, offsets, C, W, diagonal, with_path=True) -> (dist, path)``
     Full cost, DP and backtrack: distances ``(B, K)`` and int32 paths ``(B, K, L, 2)``
@@ -16,6 +16,8 @@ Each backend offers the same three primitives (docs/DESIGN.md section 2) and its
     gradients of the caller's width; the op pads once per call instead, so that its
     primitives find the layout in place.
 """
+
+from __future__ import annotations
 
 import numbers
 import os
@@ -45,7 +47,7 @@ def _load(name):
     return backend if backend.is_available() else None
 
 
-def available_backends():
+def available_backends() -> list[str]:
     """Names of the backends usable in this installation, fastest first."""
     return [name for name in BACKEND_NAMES[1:] if _load(name) is not None]
 
@@ -68,7 +70,7 @@ def get_backend(name, device):
     return backend
 
 
-def max_num_threads():
+def max_num_threads() -> int:
     """The largest thread count :func:`set_num_threads` accepts: 4 per CPU of the machine.
 
     More threads than that only slow the kernels down, and far more crash the process:
@@ -78,7 +80,7 @@ def max_num_threads():
     return 4 * (os.cpu_count() or 1)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Threads used by the compiled CPU kernels (``0`` or ``None``: OpenMP's default).
 
     Results do not depend on it: every sum has a fixed order whatever the thread count.
@@ -112,7 +114,7 @@ def set_num_threads(n):
         _core.set_num_threads(int(n))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Threads the compiled CPU kernels use (1 when they are not built)."""
     from ._compiled import _core
 

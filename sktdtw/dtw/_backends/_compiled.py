@@ -1,10 +1,11 @@
 """What the compiled backends share: the ``_core`` module, the checks of their arguments,
 the feature layout, the chunks of samples and the check of given paths.
 
-Both backends call the same primitives of ``sktdtw._core`` (``src_cuda/dtw_batch.h``
-describes their arguments): ``{cpu,cuda}_path``, ``_path_cost`` and ``_path_grad``, the
-CUDA ones with the current stream as their last argument.
+Both backends call the same primitives of ``sktdtw._core``: ``{cpu,cuda}_path``,
+``_path_cost`` and ``_path_grad``, the CUDA ones with the current stream as their last
+argument.
 """
+# The compiled primitives' arguments are described in src_cuda/dtw_batch.h.
 
 import contextlib
 

@@ -67,7 +67,7 @@ def _accumulate(cost, diagonal):
 
 
 def _backtrack(D, lengths, diagonal):
-    """Vectorised backtrack with the tie rules of docs/DESIGN.md; returns (B, K, L, 2) int32."""
+    """Vectorised backtrack with the tie rules of weighted_dtw_path; returns (B, K, L, 2) int32."""
     B, K, L, T = D.shape
     dev = D.device
     flat = D.reshape(B * K, L * T)
