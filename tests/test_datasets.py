@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sktdtw.datasets import make_temporal_order
+from sktdtw.datasets import make_temporal_order, make_transients
 
 
 def test_shapes_lengths_and_labels():
@@ -70,3 +70,38 @@ def test_noise_level():
 def test_errors(params, match):
     with pytest.raises(ValueError, match=match):
         make_temporal_order(**params)
+
+
+def test_transients_are_the_four_shapes_at_onsets_in_range():
+    # Without noise each series is exactly its class's shape from its onset on: found
+    # again here from the first nonzero step (the sine's is one after its onset, as
+    # sin(0) = 0), against shapes written out independently.
+    X, y = make_transients(n_samples=40, n_timestamps=200, noise=0.0, random_state=0)
+    assert len(X) == 40 and all(x.shape == (200, 1) for x in X)
+    np.testing.assert_array_equal(np.bincount(y), [10, 10, 10, 10])
+    onsets = []
+    for x, label in zip(X, y):
+        series = x[:, 0]
+        onset = int(np.flatnonzero(series)[0]) - (label == 2)
+        expected = np.zeros(200)
+        if label == 0:
+            expected[onset:] = 1
+        elif label == 1:
+            expected[onset:] = 1
+            expected[onset:onset + 6] = 2
+        elif label == 2:
+            expected[onset:onset + 40] = np.sin(np.arange(40) / 40 * 2 * np.pi)
+        else:
+            expected[onset:onset + 50] = 1
+        np.testing.assert_allclose(series, expected, atol=1e-12)
+        onsets.append(onset)
+    assert min(onsets) >= 44 and max(onsets) < 116 and len(set(onsets)) > 20
+
+
+def test_transients_noise_and_seed():
+    a, ya = make_transients(n_samples=20, noise=0.5, random_state=1)
+    b, yb = make_transients(n_samples=20, noise=0.5, random_state=1)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    clean, _ = make_transients(n_samples=20, noise=0.0, random_state=1)
+    residual = np.concatenate([p - q for p, q in zip(a, clean)])
+    assert abs(residual.std() - 0.5) < 0.02
