@@ -24,8 +24,10 @@ from bench_dtw import cpu_roofline, git_commit, machine
 
 HERE = Path(__file__).resolve().parent
 
-# (name, B, K, L, T, F): few features with long series, the padded middle, HMDB51.
+# (name, B, K, L, T, F): one and few features with long series (ACSF1's 1460 steps, where
+# the DP's chain of dependent cells bounds the speed), the padded middle, HMDB51.
 SHAPES = [
+    ("F=1, T=1460", 16, 20, 64, 1460, 1),
     ("F=2", 32, 8, 32, 300, 2),
     ("F=16", 32, 8, 32, 300, 16),
     ("F=70", 32, 8, 32, 200, 70),
