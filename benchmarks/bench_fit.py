@@ -116,7 +116,7 @@ def main(argv=None):
     import torch
 
     record = {
-        "machine": machine(),
+        "machine": machine(torch.device("cpu")),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "commit": commit, "against": args.against, "repeats": args.repeats,
         "results": results,
