@@ -106,6 +106,22 @@ def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("diagonal", [False, True])
+def test_every_grouping_of_rows_equals_oracle_on_exact_arithmetic(backend, diagonal):
+    # The compiled DP accumulates rows 8 at a time, then in passes of 4, 2 and 1: every
+    # centroid length from 1 to 20 meets each combination of them (and T from 1, one
+    # column). On integer data the ties are real, so paths and distances must be exact.
+    for L in range(1, 21):
+        X_np, X, C, W = make_batch((12, 3, L, 2, 1, 30), seed=L, integer=True)
+        dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
+        ref_dist, ref_path = oracle.weighted_dtw_path(
+            X_np, C.double().numpy(), W.double().numpy(), diagonal
+        )
+        np.testing.assert_array_equal(path.numpy(), ref_path, err_msg=f"L={L}")
+        np.testing.assert_array_equal(dist.numpy(), ref_dist, err_msg=f"L={L}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("diagonal", [False, True])
 def test_separate_path_parameters(backend, diagonal):
     X_np, X, C, W = make_batch(SHAPES["many pairs"], seed=3)
     rng = np.random.default_rng(4)
