@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
+from dataclasses import dataclass
 from functools import partial
 from numbers import Integral, Real
 
@@ -23,28 +23,41 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._calibration import fit_temperature
-from ._checkpoint import Checkpoint, fit_fingerprint
 from ._dba import DBAInitializer
 from ._device import resolve_device
 from ._errors import InputError, InputWarning
 from ._inference import INFERENCE_CHUNK, PrototypeClassifierMixin
-from ._initialization import (
+from ._model import (
+    INIT,
+    TRAINING_SERIES,
+    BarycenterSettings,
+    ClassScorer,
+    HeldOutDistances,
+    InitialDistances,
+    InitSettings,
+    LearnedPrototypes,
+    WarmStart,
     auto_centroid_length,
+    candidate_epochs,
     check_centroid_length,
+    fit_temperature,
     initial_prototypes,
     prototypes_per_class,
+    select,
+    warn_if_not_learned,
 )
-from ._parameters import LearnedPrototypes
 from ._persistence import VersionedPickleMixin
-from ._scoring import ClassScorer, distance_spread, warn_if_not_learned
-from ._selection import INIT, TRAINING_SERIES, HeldOutDistances, candidate_epochs, select
-from ._series import check_targets
-from ._source import as_source
-from ._strategy import current_strategy
-from ._training import Trainer, TrainingSettings, empty_history
+from ._source import as_source, check_targets
+from ._training import (
+    Checkpoint,
+    Trainer,
+    TrainingSettings,
+    current_strategy,
+    empty_history,
+    fit_fingerprint,
+)
 from ._typing import SeriesLike
-from .dtw._backends import BACKEND_NAMES
+from .dtw import BACKEND_NAMES
 
 __all__ = ["DejaVidClassifier"]
 
@@ -394,7 +407,7 @@ class DejaVidClassifier(
             y, len(source), min_classes=2, name=type(self).__name__,
             expected_classes=self.classes_ if warm else None,
         )
-        length = self._centroid_length(source, warm)
+        init = self._init_settings(classes.size, self._centroid_length(source, warm), warm)
         trains = self.max_epochs > 0 and (self.learn_centroids or self.learn_weights)
         strategy = current_strategy()
         checkpoint = resumed = None
@@ -402,89 +415,112 @@ class DejaVidClassifier(
             # Before any draw from a RandomState passed as random_state; on rank 0, the one
             # that reads and writes the file.
             fingerprint = strategy.on_main(
-                lambda: fit_fingerprint(self, source, classes, y_index, warm)
+                lambda: fit_fingerprint(self._fingerprinted_params(), source, classes, y_index,
+                                        self._warm_arrays(init))
             )
             checkpoint = Checkpoint(self.checkpoint, fingerprint, strategy)
             # Read once, now: another fit's checkpoint is refused before any cross-fit is
             # paid for, even where the chosen model will not train (the training series).
             resumed = checkpoint.load()
         rng = self._shared_random_state(strategy)
-        device = resolve_device(self.device)
         fit_model = partial(
-            self._fit_model, n_classes=classes.size, length=length, rng=rng,
-            strategy=strategy, device=device,
+            self._fit_model, init, rng=rng, strategy=strategy, device=resolve_device(self.device)
         )
         candidates = candidate_epochs(self.max_epochs if trains else 0)
         selection, n_splits = self._selection(y_index, warm, trains)
-        series_candidate = self._series_candidate(warm)
+        saved = {"checkpoint": checkpoint, "resumed": resumed}
         if selection == "cross_fit":
-            fit_model = partial(fit_model, n_prototypes=self._prototypes_per_class(y_index))
-            held_dist, cv_results, best = self._cross_fit(
-                fit_model, source, y_index, candidates, n_splits, series_candidate, rng
-            )
-            chosen = (str(cv_results["prototypes"][best]), int(cv_results["n_epochs"][best]))
-            if chosen[0] == TRAINING_SERIES:
-                prototypes, scores, history = fit_model(
-                    source, y_index, n_prototypes=TRAINING_SERIES, stop_epoch=0
-                )
-            else:
-                prototypes, scores, history = fit_model(
-                    source, y_index, stop_epoch=chosen[1], checkpoint=checkpoint,
-                    resumed=resumed,
-                )
-            temperature = cv_results["temperature"][best] * scores["logit_scale"]
-            warn_if_not_learned(
-                held_dist[INIT, 0], held_dist[chosen], y_index, "out-of-fold", stacklevel=4
+            model, choice = self._fit_cross_fitted(
+                fit_model, source, y_index, init, candidates, n_splits, rng, saved
             )
         elif selection == "validation":
-            train_index, held_index = self._validation_split(y_index, rng)
-            fit_train = partial(fit_model, source.subset(train_index), y_index[train_index])
-            held_out = HeldOutDistances(
-                source, held_index, candidates, INFERENCE_CHUNK, keep_parameters=True
+            model, choice = self._fit_validated(
+                fit_model, source, y_index, init, candidates, trains, rng, saved
             )
-            prototypes, scores, history = fit_train(
-                n_prototypes=self._prototypes_per_class(y_index[train_index]),
-                stop_epoch=candidates[-1], held_out=held_out, warm=warm, checkpoint=checkpoint,
-                resumed=resumed,
-            )
-            rows = [(INIT, e, d, scores["logit_scale"]) for e, d in held_out.dist.items()]
-            if series_candidate:
-                series_held_out = HeldOutDistances(source, held_index, [0], INFERENCE_CHUNK)
-                series_model = fit_train(
-                    n_prototypes=TRAINING_SERIES, stop_epoch=0, held_out=series_held_out
-                )
-                rows.append(
-                    (TRAINING_SERIES, 0, series_held_out.dist[0], series_model[1]["logit_scale"])
-                )
-            cv_results, best, temperature = self._select_on_validation(
-                rows, y_index[held_index]
-            )
-            if cv_results["prototypes"][best] == TRAINING_SERIES:
-                prototypes, scores = series_model[:2]
-            elif trains:
-                prototypes.C, prototypes.V = held_out.parameters[cv_results["n_epochs"][best]]
         else:
-            prototypes, scores, history = fit_model(
-                source, y_index, n_prototypes=self._prototypes_per_class(y_index),
-                stop_epoch=candidates[-1], warm=warm, checkpoint=checkpoint, resumed=resumed,
+            model = fit_model(
+                source, y_index, n_prototypes=prototypes_per_class(init, y_index),
+                stop_epoch=candidates[-1], **saved,
             )
-            cv_results, best = None, None
-            temperature = self._training_temperature(
-                prototypes, source, y_index, scores, trains, warm
-            )
-        centroids, weights = (a.cpu().numpy() for a in prototypes.frozen())
+            choice = _Choice(self._training_temperature(model, source, y_index, trains, warm),
+                             len(model.history["loss"]))
         # Only now, when nothing can fail any more, is the fitted state replaced: a fit
         # that fails leaves the estimator as it was (fitted or not).
-        self.classes_, self.n_features_in_ = classes, source.n_features
-        self.centroids_, self.weights_ = centroids, weights
-        self.centroid_class_ = prototypes.centroid_class
-        self.logit_scale_ = scores["logit_scale"]
-        self.temperature_ = None if self.calibration is None else float(temperature)
-        self.history_, self.n_epochs_ = history, (
-            len(history["loss"]) if best is None else int(cv_results["n_epochs"][best])
-        )
-        self.cv_results_, self.best_index_ = cv_results, best
+        self._set_fitted_state(classes, source.n_features, model, choice)
         return self
+
+    def _set_fitted_state(self, classes, n_features, model, choice):
+        """The fitted attributes of the kept ``model`` (a :class:`_Model`) and ``choice``
+        (a :class:`_Choice`)."""
+        centroids, weights = (a.cpu().numpy() for a in model.prototypes.frozen())
+        self.classes_, self.n_features_in_ = classes, n_features
+        self.centroids_, self.weights_ = centroids, weights
+        self.centroid_class_ = model.prototypes.centroid_class
+        self.logit_scale_ = model.initial.logit_scale
+        self.temperature_ = None if self.calibration is None else float(choice.temperature)
+        self.history_, self.n_epochs_ = model.history, int(choice.n_epochs)
+        self.cv_results_, self.best_index_ = choice.cv_results, choice.best_index
+
+    def _init_settings(self, n_classes, length, warm):
+        """The :class:`InitSettings` of ``init`` and the other parameters that shape where
+        training starts; ``warm``: from the fitted prototypes."""
+        init, barycenters = self.init, None
+        if isinstance(init, DBAInitializer):
+            # Its parameters are checked as its own fit would; its centroid_length and
+            # n_prototypes must be the classifier's.
+            init._validate_params()
+            params = init.get_params(deep=False)
+            del params["random_state"]  # the classifier's random_state seeds it
+            barycenters = BarycenterSettings(**params)
+            if barycenters.centroid_length != length:
+                raise InputError(
+                    f"init has centroid_length={barycenters.centroid_length} but the "
+                    f"classifier has centroid_length={length}"
+                )
+            init = "initializer"
+        elif isinstance(init, str) and init in ("dba", "medoid"):
+            barycenters = BarycenterSettings(
+                centroid_length=length, n_samples=self.dba_samples,
+                max_iter=self.dba_max_iter if init == "dba" else 0, diagonal=self.diagonal,
+                backend=self.backend, n_jobs=self.n_jobs,
+            )
+        return InitSettings(
+            init=init, n_classes=n_classes, centroid_length=length,
+            n_prototypes=self.n_prototypes, barycenters=barycenters,
+            weight_init=self.weight_init, feature_scaling=self.feature_scaling,
+            n_series=self.dba_samples, chunk=self.batch_size,
+            warm_start=WarmStart(self.centroids_, self.centroid_class_, self.weights_)
+            if warm else None,
+        )
+
+    def _fingerprinted_params(self):
+        """The parameters, with a DBAInitializer ``init`` by its class and parameters."""
+        params = self.get_params(deep=False)
+        if isinstance(self.init, DBAInitializer):
+            params["init"] = {"class": type(self.init).__name__,
+                              **self.init.get_params(deep=False)}
+        return params
+
+    @staticmethod
+    def _warm_arrays(init):
+        warm = init.warm_start
+        return None if warm is None else (warm.centroids, warm.weights)
+
+    def _training_settings(self, logit_scale, progress):
+        """The :class:`TrainingSettings` of the loop, whose ``"scaled"`` logits divide by
+        ``logit_scale``; ``progress``: the progress bar's label (None: the estimator's
+        name)."""
+        lr = self.learning_rate
+        return TrainingSettings(
+            learning_rate=lr,
+            centroid_learning_rate=(
+                lr / 3 if self.centroid_learning_rate is None else self.centroid_learning_rate
+            ),
+            weight_decay=self.weight_decay, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, path_update=self.path_update,
+            logit_norm=self.logit_norm, logit_scale=logit_scale, verbose=self.verbose,
+            name=type(self).__name__ if progress is None else progress,
+        )
 
     def _selection(self, y_index, warm, trains):
         """Where the kept epoch count and the temperature are chosen, and the number of
@@ -500,45 +536,104 @@ class DejaVidClassifier(
         n_splits = min(self.cv, int(np.bincount(y_index).min()))
         return ("cross_fit", n_splits) if n_splits >= 2 else (None, 0)
 
-    def _prototypes_per_class(self, y_index):
-        """:func:`prototypes_per_class` of the model trained on the samples ``y_index``."""
-        return prototypes_per_class(self.init, self.n_prototypes, self.dba_samples, y_index)
-
-    def _fit_model(self, source, y_index, *, n_classes, length, n_prototypes, rng, strategy,
-                   device, stop_epoch, held_out=None, warm=False, checkpoint=None,
-                   resumed=None, progress=None):
-        """Prototypes learned on the SeriesSource ``source`` (class indices ``y_index``),
-        starting from ``n_prototypes`` per class, for ``stop_epoch`` epochs of the
-        ``max_epochs`` schedule, recording ``held_out`` along the way; returns them, their
-        initial ``scores`` and the history. ``resumed``: the state ``checkpoint`` held when
-        ``fit`` began (None: start afresh). ``progress``: the label of the progress bar
-        (``verbose``), by default the estimator's name."""
+    def _fit_model(self, init, source, y_index, *, n_prototypes, rng, strategy, device,
+                   stop_epoch, held_out=None, checkpoint=None, resumed=None, progress=None):
+        """The :class:`_Model` learned on the SeriesSource ``source`` (class indices
+        ``y_index``), starting as ``init`` (:class:`InitSettings`) says from
+        ``n_prototypes`` per class, for ``stop_epoch`` epochs of the ``max_epochs``
+        schedule, recording ``held_out`` along the way. ``resumed``: the state
+        ``checkpoint`` held when ``fit`` began (None: start afresh). ``progress``: the
+        label of the progress bar (``verbose``), by default the estimator's name."""
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        if resumed is not None:  # as trained; the optimiser state follows in _train
+        if resumed is not None:  # as trained; the optimiser state follows below
             prototypes = LearnedPrototypes.from_state_dict(resumed["prototypes"], device)
+            initial = InitialDistances.from_state_dict(resumed["scores"])
         else:
             prototypes = initial_prototypes(
-                self, warm, n_classes, source, y_index, length, n_prototypes, rng, generator,
-                strategy, device,
+                init, source, y_index, n_prototypes, rng, generator, strategy, device
             )
         scorer = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend)
-        scores = resumed["scores"] if resumed is not None else self._scores(
-            scorer, source, prototypes
-        )
-        if held_out is not None and resumed is None:
-            held_out.record(0, scorer, prototypes, strategy)
+        if resumed is None:
+            index = _evenly_spaced(len(source), _SCORING_SAMPLES)
+            initial = InitialDistances.of(scorer.source_distances(
+                source, index, *prototypes.frozen(), self.batch_size
+            ))
+            if held_out is not None:
+                held_out.record(0, scorer, prototypes, strategy)
         history = empty_history()
         if stop_epoch > 0:
-            history = self._train(
-                prototypes, scorer, source.to(device), y_index, generator, strategy,
-                held_out, checkpoint, resumed, scores, stop_epoch, progress,
+            prototypes.centroid_offsets.requires_grad_(self.learn_centroids)
+            prototypes.log_weight_offsets.requires_grad_(self.learn_weights)
+            trainer = Trainer(
+                self._training_settings(initial.logit_scale, progress), scorer, strategy,
+                held_out, checkpoint,
             )
-        return prototypes, scores, history
+            state = trainer.initial_state(prototypes, generator)
+            if resumed is not None:
+                state.load_state_dict(resumed)
+            trainer.fit(
+                state, source.to(device), y_index, {"scores": initial.state_dict()}, stop_epoch
+            )
+            history = state.history
+        return _Model(prototypes, initial, history)
 
     def _series_candidate(self, warm):
         """Whether the untrained training series are a candidate: with
         ``n_prototypes="auto"`` and an ``init`` by name, when not warm-starting."""
         return self.n_prototypes == "auto" and isinstance(self.init, str) and not warm
+
+    def _fit_cross_fitted(self, fit_model, source, y_index, init, candidates, n_splits, rng,
+                          saved):
+        """The model kept after ``n_splits`` cross-fits chose among the ``candidates``
+        (``saved``: its checkpoint), and the choice."""
+        n_prototypes = prototypes_per_class(init, y_index)
+        held_dist, cv_results, best = self._cross_fit(
+            partial(fit_model, n_prototypes=n_prototypes), source, y_index, candidates,
+            n_splits, self._series_candidate(False), rng,
+        )
+        kind, n_epochs = str(cv_results["prototypes"][best]), int(cv_results["n_epochs"][best])
+        if kind == TRAINING_SERIES:
+            model = fit_model(source, y_index, n_prototypes=TRAINING_SERIES, stop_epoch=0)
+        else:
+            model = fit_model(
+                source, y_index, n_prototypes=n_prototypes, stop_epoch=n_epochs, **saved
+            )
+        warn_if_not_learned(
+            held_dist[INIT, 0], held_dist[kind, n_epochs], y_index, "out-of-fold",
+            stacklevel=5,
+        )
+        temperature = cv_results["temperature"][best] * model.initial.logit_scale
+        return model, _Choice(temperature, n_epochs, cv_results, best)
+
+    def _fit_validated(self, fit_model, source, y_index, init, candidates, trains, rng,
+                       saved):
+        """The model trained on all but a ``validation_fraction`` split, at the candidate
+        the split chose, and the choice (``saved``: the model's checkpoint)."""
+        train_index, held_index = self._validation_split(y_index, rng)
+        fit_train = partial(fit_model, source.subset(train_index), y_index[train_index])
+        held_out = HeldOutDistances(
+            source, held_index, candidates, INFERENCE_CHUNK, keep_parameters=True
+        )
+        model = fit_train(
+            n_prototypes=prototypes_per_class(init, y_index[train_index]),
+            stop_epoch=candidates[-1], held_out=held_out, **saved,
+        )
+        rows = [(INIT, e, d, model.initial.logit_scale) for e, d in held_out.dist.items()]
+        if self._series_candidate(init.warm_start is not None):
+            series_held_out = HeldOutDistances(source, held_index, [0], INFERENCE_CHUNK)
+            series_model = fit_train(
+                n_prototypes=TRAINING_SERIES, stop_epoch=0, held_out=series_held_out
+            )
+            rows.append(
+                (TRAINING_SERIES, 0, series_held_out.dist[0], series_model.initial.logit_scale)
+            )
+        cv_results, best, temperature = self._select_on_validation(rows, y_index[held_index])
+        n_epochs = int(cv_results["n_epochs"][best])
+        if cv_results["prototypes"][best] == TRAINING_SERIES:
+            model = series_model
+        elif trains:
+            model.prototypes.set_offsets(held_out.parameters[n_epochs])
+        return model, _Choice(temperature, n_epochs, cv_results, best)
 
     def _cross_fit(self, fit_model, source, y_index, candidates, n_splits, series_candidate,
                    rng):
@@ -561,7 +656,7 @@ class DejaVidClassifier(
                 with warnings.catch_warnings():
                     # Warnings of the cross-fits would repeat those of the fit itself.
                     warnings.simplefilter("ignore", InputWarning)
-                    _, scores, _ = fit_model(
+                    model = fit_model(
                         source.subset(fit_index), y_index[fit_index], stop_epoch=epochs[-1],
                         held_out=held_out,
                         progress=f"{type(self).__name__} cross-fit {fold}/{n_splits}",
@@ -570,7 +665,7 @@ class DejaVidClassifier(
                     )
                 for n_epochs, held_dist in held_out.dist.items():
                     dist[kind, n_epochs][held_index] = held_dist
-                scale[kind][held_index] = scores["logit_scale"]
+                scale[kind][held_index] = model.initial.logit_scale
         rows = [(kind, n_epochs, d, scale[kind]) for (kind, n_epochs), d in dist.items()]
         return (dist, *select(rows, y_index))
 
@@ -588,21 +683,22 @@ class DejaVidClassifier(
         )
         chosen = candidates[best][2]
         warn_if_not_learned(
-            candidates[0][2][choosing], chosen[choosing], targets[choosing], "validation"
+            candidates[0][2][choosing], chosen[choosing], targets[choosing], "validation",
+            stacklevel=6,  # the user's call: here <- _fit_validated <- fit <- _fit_context
         )
         return results, best, fit_temperature(-chosen[calibrating], targets[calibrating])
 
-    def _training_temperature(self, prototypes, source, y_index, scores, trains, warm):
-        """The temperature fitted on training distances (None without calibration), with
-        the InputWarning that says so, after the check that training helped."""
+    def _training_temperature(self, model, source, y_index, trains, warm):
+        """The temperature fitted on the training distances of ``model`` (None without
+        calibration), with the InputWarning that says so, after the check that training
+        helped."""
         index = _evenly_spaced(len(source), _SCORING_SAMPLES)
-        final_dist = ClassScorer(prototypes.centroid_class, self.diagonal, self.backend).source(
-            source, index, *prototypes.frozen(), self.batch_size
-        )
+        prototypes = model.prototypes
+        final_dist = ClassScorer(
+            prototypes.centroid_class, self.diagonal, self.backend
+        ).source_distances(source, index, *prototypes.frozen(), self.batch_size)
         if trains:
-            warn_if_not_learned(
-                scores["initial_dist"].numpy(), final_dist, y_index[index], "training"
-            )
+            warn_if_not_learned(model.initial.dist, final_dist, y_index[index], "training")
         if self.calibration is None:
             return None
         why = ("warm_start=True (no cross-fit repeats the earlier training)" if warm
@@ -626,13 +722,6 @@ class DejaVidClassifier(
             rng.set_state(state)
         return rng
 
-    def _scores(self, scorer, source, prototypes):
-        """Class distances of up to _SCORING_SAMPLES training samples under the initial
-        prototypes, and the training logits' scale they give."""
-        index = _evenly_spaced(len(source), _SCORING_SAMPLES)
-        dist = scorer.source(source, index, *prototypes.frozen(), self.batch_size)
-        return {"logit_scale": distance_spread(dist), "initial_dist": torch.from_numpy(dist)}
-
     def _centroid_length(self, source, warm):
         """``centroid_length``, with ``"auto"`` resolved from the training lengths."""
         length = self.centroid_length
@@ -655,24 +744,6 @@ class DejaVidClassifier(
         )
         return np.sort(train_index), np.sort(validation_index)
 
-    def _train(
-        self, prototypes, scorer, train_source, y_train, generator, strategy, held_out,
-        checkpoint, resumed, scores, stop_epoch, progress,
-    ):
-        """Run the training engine on ``prototypes`` for ``stop_epoch`` epochs; return the
-        history."""
-        prototypes.C.requires_grad_(self.learn_centroids)
-        prototypes.V.requires_grad_(self.learn_weights)
-        settings = TrainingSettings.of(self, scores["logit_scale"])
-        if progress is not None:
-            settings = dataclasses.replace(settings, name=progress)
-        trainer = Trainer(settings, scorer, strategy, held_out, checkpoint)
-        state = trainer.initial_state(prototypes, generator)
-        if resumed is not None:
-            state.load_state_dict(resumed)
-        trainer.fit(state, train_source, y_train, {"scores": scores}, stop_epoch)
-        return state.history
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -693,3 +764,25 @@ def _halves(targets):
         rank[where] = np.arange(where.size)
     first, second = np.flatnonzero(rank % 2 == 0), np.flatnonzero(rank % 2 == 1)
     return first, second if second.size else first
+
+
+@dataclass
+class _Model:
+    """A model a fit trained: its prototypes, the class distances of its training samples
+    under their initial values (and the logit scale they give) and its history."""
+
+    prototypes: LearnedPrototypes
+    initial: InitialDistances
+    history: dict
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What a fit chose for the model it keeps: the temperature (in distance units; None
+    without calibration), the epochs kept, and the scores behind the choice (None where
+    nothing was chosen)."""
+
+    temperature: float | None
+    n_epochs: int
+    cv_results: dict | None = None
+    best_index: int | None = None

@@ -8,7 +8,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import resolve_device
-from ._scoring import ClassScorer, training_logits
+from ._model import ClassScorer, training_logits
 from ._source import as_source
 from ._typing import SeriesLike
 
@@ -53,7 +53,9 @@ class PrototypeClassifierMixin:
         device = resolve_device(self.device)
         C = torch.from_numpy(self.centroids_).to(device)
         W = torch.from_numpy(self.weights_).to(device)
-        return self._scorer().source(source, np.arange(len(source)), C, W, INFERENCE_CHUNK)
+        return self._scorer().source_distances(
+            source, np.arange(len(source)), C, W, INFERENCE_CHUNK
+        )
 
     def _calibrated_logits(self, X):
         """The scores behind ``predict_proba``: the distances over the fitted temperature,

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from ._device import resolve_device
 from ._errors import InputError
 from ._persistence import VersionedPickleMixin
-from ._series import check_series_list
+from ._source import check_series_list
 from ._typing import VideosLike
 from ._windows import (
     _BUILTIN_ENCODERS,

@@ -64,7 +64,7 @@ def object_array(items):
 def interrupt_after_epoch(monkeypatch, epochs):
     """Raise KeyboardInterrupt once the checkpoint of ``epochs`` epochs is written, as a
     kill (or Ctrl-C) between two epochs would."""
-    import sktdtw._checkpoint as checkpoint_module
+    import sktdtw._training.checkpoint as checkpoint_module
 
     save = checkpoint_module.save_checkpoint
 

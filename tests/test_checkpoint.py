@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import sktdtw._checkpoint as checkpoint_module
 import sktdtw._classifier as classifier_module
+import sktdtw._training.checkpoint as checkpoint_module
 from sktdtw import DejaVidClassifier
-from sktdtw._checkpoint import read_checkpoint
+from sktdtw._training.checkpoint import read_checkpoint
 from sktdtw.datasets import make_temporal_order
 
 from conftest import LazySequence, assert_same_fit, interrupt_after_epoch

@@ -21,9 +21,9 @@ from tslearn.utils import to_time_series_dataset
 
 import sktdtw._inference as inference_module
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._dba import _resample
 from sktdtw._errors import InputWarning
-from sktdtw._series import check_series_list
+from sktdtw._model.barycenters import resample as _resample
+from sktdtw._source.validation import check_series_list
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from sktdtw import DejaVidClassifier
-from sktdtw._cli import build_parser, main
+from sktdtw._cli import main
+from sktdtw._cli.estimator_options import estimator_params
+from sktdtw._cli.parser import build_parser
 from sktdtw._errors import InputError
-from sktdtw._estimator_options import estimator_params
 from sktdtw.datasets import make_temporal_order
 from sktdtw.io import open_store, write_store
 
@@ -246,7 +247,7 @@ def test_fit_under_torchrun_environment(workdir, tmp_path):
 
 def test_demo_parser_knows_the_number_of_action_orders():
     """The parser is built without importing the data set module: its constant must match."""
-    from sktdtw._cli import _N_ACTION_ORDERS
+    from sktdtw._cli.parser import _N_ACTION_ORDERS
     from sktdtw.datasets._videos import ACTION_ORDERS
 
     assert _N_ACTION_ORDERS == len(ACTION_ORDERS)

@@ -9,7 +9,7 @@ from tslearn.barycenters import dtw_barycenter_averaging
 from tslearn.metrics import dtw_path_from_metric
 
 from sktdtw import DBAInitializer, dba_barycenter
-from sktdtw._dba import _resample
+from sktdtw._model.barycenters import resample as _resample
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 

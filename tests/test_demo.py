@@ -9,7 +9,8 @@ from importlib import import_module
 import pytest
 import tomllib
 
-from sktdtw._cli import FIGURE_NAME, main
+from sktdtw._cli import main
+from sktdtw._cli.parser import FIGURE_NAME
 
 from conftest import ROOT, subprocess_env
 
@@ -113,7 +114,7 @@ def test_the_figure_numbers_steps_alike_and_says_what_it_shows():
     from sklearn.pipeline import Pipeline
 
     from sktdtw import DejaVidClassifier, TSESlidingEncoder
-    from sktdtw._demo import demo_figure
+    from sktdtw._cli.demo import demo_figure
     from sktdtw.datasets import make_action_videos
     from sktdtw.encoders import RandomConv3dEncoder
 

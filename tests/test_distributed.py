@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from sktdtw import DejaVidClassifier
-from sktdtw._checkpoint import read_checkpoint
+from sktdtw._training.checkpoint import read_checkpoint
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import set_num_threads
 

@@ -437,7 +437,7 @@ def test_bad_offsets_path_parameters_and_backend_raise():
 
 
 def test_backend_names_are_what_backend_accepts():
-    from sktdtw.dtw._backends import BACKEND_NAMES
+    from sktdtw.dtw import BACKEND_NAMES
 
     assert BACKEND_NAMES[0] == "auto" and available_backends()[-1] == "torch"
     assert set(available_backends()) <= set(BACKEND_NAMES[1:])

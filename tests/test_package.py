@@ -83,6 +83,13 @@ def _architecture_table():
     return "\n".join(line for line in section.splitlines() if line.startswith("| "))
 
 
+def _private_subpackages():
+    """The private subpackages of sktdtw (``_cli``, ``_model``, ...), which group the
+    modules of one layer."""
+    return sorted(p for p in (ROOT / "sktdtw").iterdir()
+                  if p.name.startswith("_") and (p / "__init__.py").exists())
+
+
 def test_readme_architecture_table_matches_the_tree():
     table = _architecture_table()
     named = set(re.findall(r"`([\w./]+)", table))
@@ -93,6 +100,11 @@ def test_readme_architecture_table_matches_the_tree():
     missing = [p.name for p in modules + sources if p.name not in named]
     missing += [p.name for p in packages if f"{p.name}/" not in named
                 and f"sktdtw/{p.name}/" not in named]
+    # ... every module of a private subpackage in the row of its package ...
+    for package in _private_subpackages():
+        row = next((r for r in table.splitlines() if f"`{package.name}/`" in r), "")
+        missing += [f"{package.name}/{m.name}" for m in package.glob("*.py")
+                    if m.name != "__init__.py" and f"`{m.name}`" not in row]
     assert not missing, f"not in the README's architecture table: {missing}"
     # ... and every file the table names exists.
     files = {n for n in named if re.fullmatch(r"\w+\.(py|h|cpp|cu)", n)}
@@ -100,6 +112,122 @@ def test_readme_architecture_table_matches_the_tree():
         p.name for p in (ROOT / "sktdtw").rglob("*.py")
     }
     assert files <= tree, f"named in the table but not in the tree: {files - tree}"
+
+
+def _import_graph():
+    """Every module of sktdtw (dotted name) and the sktdtw modules and packages it imports,
+    anywhere in its code (function-level imports too), read with ``ast``."""
+    root = ROOT / "sktdtw"
+
+    def name_of(path):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    files = {name_of(p): p for p in root.rglob("*.py")}
+    compiled = {"sktdtw._core"}  # the extension module: it imports nothing of sktdtw
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(parent + ([node.module] if node.module else []))
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            # ``from . import x``: the module x if there is one, else the package.
+            modules = [t for t in targets[1:] if t in files or t in compiled]
+            imported.update(modules or [t for t in targets[:1] if t in files])
+        imported.discard(name)
+        graph[name] = imported
+    graph.update({name: set() for name in compiled})
+    return graph
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = _import_graph()
+    assert {"sktdtw._classifier", "sktdtw._model.initialization", "sktdtw._cli.demo"} <= set(graph)
+    assert "sktdtw._model.barycenters" in graph["sktdtw._dba"]  # the graph sees imports
+    done, cycles = set(), []
+
+    def visit(module, stack):
+        if module in stack:
+            cycles.append(stack[stack.index(module):] + [module])
+            return
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, stack + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert not cycles, cycles
+
+
+# The layers, from the bottom; a module may import only from its own layer and those below.
+_LAYERS = [
+    ("utilities", ("_errors", "_atomic", "_csv", "_persistence", "_device", "_typing", "_core")),
+    ("the op", ("dtw",)),
+    ("data source", ("_source",)),
+    ("model pieces", ("_model",)),
+    ("training engine", ("_training",)),
+    ("estimators", ("_classifier", "_inference", "_dba", "_sliding_encoder", "_windows")),
+    ("command line", ("_cli",)),
+]
+
+
+def _layer(module):
+    """The index in _LAYERS of a dotted module name, or None outside them (the top
+    package, ``io``, ``video``, ``encoders``, ``datasets``)."""
+    first = module.split(".")[1] if "." in module else None
+    return next((i for i, (_, names) in enumerate(_LAYERS) if first in names), None)
+
+
+def test_each_layer_imports_only_the_layers_below():
+    graph = _import_graph()
+    # The top package loads its names on first use (PEP 562): importing it (for
+    # __version__) imports nothing else, so any layer may.
+    assert graph["sktdtw"] == set()
+    below_estimators = _layer("sktdtw._classifier")
+    wrong = []
+    for module, imported in graph.items():
+        layer = _layer(module)
+        if layer is None:
+            continue
+        for target in imported - {"sktdtw"}:
+            target_layer = _layer(target)
+            # Below the estimators, nothing but the layers: no estimator, no I/O.
+            if (target_layer is None and layer < below_estimators) or (
+                    target_layer is not None and target_layer > layer):
+                wrong.append(f"{module} ({_LAYERS[layer][0]}) imports {target}")
+    assert not wrong, wrong
+
+
+def test_no_piece_below_the_estimators_takes_an_estimator():
+    # The pieces get explicit settings: none of them imports scikit-learn's estimator
+    # machinery (BaseEstimator, clone) or names a parameter after an estimator.
+    below_estimators = _layer("sktdtw._classifier")
+    found = []
+    for path in (ROOT / "sktdtw").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
+            ".__init__")
+        layer = _layer(module)
+        if layer is None or layer >= below_estimators:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "sklearn.base":
+                found.append(f"{module} imports sklearn.base")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found += [f"{module}.{node.name}({arg.arg})" for arg in node.args.args
+                          + node.args.kwonlyargs
+                          if arg.arg in ("estimator", "classifier", "clf", "initializer")]
+    assert not found, found
 
 
 def test_every_file_the_docs_cite_is_in_the_repository():

@@ -9,10 +9,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, roc_auc_score
 
 from sktdtw import DBAInitializer, DejaVidClassifier
-from sktdtw._calibration import fit_temperature
 from sktdtw._errors import InputWarning
-from sktdtw._initialization import auto_centroid_length
-from sktdtw._scoring import class_distances
+from sktdtw._model.calibration import fit_temperature
+from sktdtw._model.initialization import auto_centroid_length
+from sktdtw._model.scoring import class_distances
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
 
@@ -293,7 +293,7 @@ def test_defaults_on_temporal_order():
 
 
 def test_feature_std_of_constant_and_offset_features():
-    from sktdtw._parameters import feature_std
+    from sktdtw._model.parameters import feature_std
     from sktdtw._source import as_source
 
     rng = np.random.default_rng(0)

@@ -26,8 +26,8 @@ import torch
 
 from sktdtw import DBAInitializer, DejaVidClassifier, TSESlidingEncoder
 from sktdtw._atomic import atomic_file
-from sktdtw._checkpoint import read_checkpoint, save_checkpoint
 from sktdtw._cli import main
+from sktdtw._training.checkpoint import read_checkpoint, save_checkpoint
 from sktdtw.dtw import DistanceOverflowError, PackedBatch, max_num_threads, weighted_dtw
 from sktdtw.io import build_store, open_store, write_store
 

@@ -101,12 +101,12 @@ def test_encode_videos_checks_the_encoders_parameters_first(videos, tmp_path):
 
 
 def test_demo_numbers_are_checked_by_the_estimators_rules(capsys, monkeypatch):
-    import sktdtw._demo
+    import sktdtw._cli.demo
 
     def never(*args, **kwargs):
         raise AssertionError("the videos were made before the options were checked")
 
-    monkeypatch.setattr(sktdtw._demo, "make_action_videos", never)
+    monkeypatch.setattr(sktdtw._cli.demo, "make_action_videos", never)
     status = main(["demo", "--centroid-length", "0", "--no-figure"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1, err

@@ -12,10 +12,10 @@ from sklearn.metrics import log_loss
 
 import sktdtw._classifier as classifier_module
 from sktdtw import DejaVidClassifier
-from sktdtw._calibration import fit_temperature
 from sktdtw._errors import InputWarning
-from sktdtw._selection import INIT, TRAINING_SERIES, candidate_epochs, select
-from sktdtw._training import Trainer
+from sktdtw._model.calibration import fit_temperature
+from sktdtw._model.selection import INIT, TRAINING_SERIES, candidate_epochs, select
+from sktdtw._training.trainer import Trainer
 from sktdtw.datasets import make_temporal_order, make_transients
 
 import dtw_oracle as oracle

@@ -6,16 +6,25 @@ default) and the warping paths, differentiably; the recurrence and its tie rules
 the Notes of :func:`weighted_dtw_path`.
 """
 
-from ._backends import available_backends, get_num_threads, max_num_threads, set_num_threads
+from ._backends import (
+    BACKEND_NAMES,
+    available_backends,
+    get_num_threads,
+    max_num_threads,
+    set_num_threads,
+)
 from ._op import DistanceOverflowError, weighted_dtw, weighted_dtw_path
-from ._packing import PackedBatch, pack_series
+from ._packing import PackedBatch, ParameterValueError, offsets_from_lengths, pack_series
 
 __all__ = [
+    "BACKEND_NAMES",
     "DistanceOverflowError",
     "PackedBatch",
+    "ParameterValueError",
     "available_backends",
     "get_num_threads",
     "max_num_threads",
+    "offsets_from_lengths",
     "pack_series",
     "set_num_threads",
     "weighted_dtw",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from .._typing import SeriesLike
@@ -32,13 +33,23 @@ class PackedBatch(NamedTuple):
         return self.offsets[1:] - self.offsets[:-1]
 
 
-def offsets_from_lengths(lengths):
+def offsets_from_lengths(lengths: npt.ArrayLike | torch.Tensor) -> torch.Tensor:
     """The int64 ``offsets`` (length ``B + 1``, on the lengths' device) of samples of
-    ``lengths`` steps packed one after the other.
+    ``lengths`` steps packed one after the other (a :class:`PackedBatch`'s offsets).
+
+    Parameters
+    ----------
+    lengths : array-like or Tensor of shape (B,)
+        The samples' numbers of steps.
+
+    Returns
+    -------
+    offsets : Tensor of shape (B + 1,)
+        int64; ``offsets[0] = 0`` and ``offsets[b + 1] - offsets[b] = lengths[b]``.
 
     Examples
     --------
-    >>> from sktdtw.dtw._packing import offsets_from_lengths
+    >>> from sktdtw.dtw import offsets_from_lengths
     >>> offsets_from_lengths([3, 1, 2])
     tensor([0, 3, 4, 6])
     """

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_directory
 from .._errors import InputError
-from .._series import tensor_as_numpy
+from .._source import tensor_as_numpy
 from .._typing import PathLike, SeriesLike
 from ._format import _VALUES_DTYPE, FORMAT_NAME, FORMAT_VERSION, _file_digest, _offsets_of
 from ._store import TSEStore, open_store

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import InputError
-from .._series import is_lazy
+from .._source import is_lazy
 from .._windows import _window_frame_indices, windows_per_batch
 from ._decode import VideoFile, VideoReader
 from ._pipeline import iter_encoded

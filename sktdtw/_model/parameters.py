@@ -113,29 +113,39 @@ class Parametrization:
 
 
 class LearnedPrototypes:
-    """What training learns: ``C'`` and ``V'`` (tensors ``(n_centroids, L, F)``) in their
+    """What training learns: the offsets ``C'`` (``centroid_offsets``) and ``V'``
+    (``log_weight_offsets``), tensors ``(n_centroids, L, F)``, in their
     :class:`Parametrization`, and the class index of each centroid (grouped by class)."""
 
-    def __init__(self, C, V, parametrization, centroid_class):
-        self.C, self.V = C, V
+    def __init__(self, centroid_offsets, log_weight_offsets, parametrization, centroid_class):
+        self.centroid_offsets, self.log_weight_offsets = centroid_offsets, log_weight_offsets
         self.parametrization = parametrization
         self.centroid_class = centroid_class
 
     def centroids(self, units=None):
-        return self.parametrization.centroids(self.C, units)
+        return self.parametrization.centroids(self.centroid_offsets, units)
 
     def weights(self, units=None):
-        return self.parametrization.weights(self.V, units)
+        return self.parametrization.weights(self.log_weight_offsets, units)
 
     def frozen(self, units=None):
         """Centroids and weights of the current values, cut from the graph."""
-        return (self.parametrization.centroids(self.C.detach(), units),
-                self.parametrization.weights(self.V.detach(), units))
+        return (self.parametrization.centroids(self.centroid_offsets.detach(), units),
+                self.parametrization.weights(self.log_weight_offsets.detach(), units))
+
+    def offsets(self):
+        """Copies of ``(C', V')``, cut from the graph (to return to with
+        :meth:`set_offsets`)."""
+        return self.centroid_offsets.detach().clone(), self.log_weight_offsets.detach().clone()
+
+    def set_offsets(self, offsets):
+        self.centroid_offsets, self.log_weight_offsets = offsets
 
     def state_dict(self):
-        # Tensors only: a checkpoint is read back with torch.load(weights_only=True).
+        # Tensors only: a checkpoint is read back with torch.load(weights_only=True). The
+        # keys are the checkpoint format's (version 2), which names C' and V' "C" and "V".
         return {
-            "C": self.C.detach(), "V": self.V.detach(),
+            "C": self.centroid_offsets.detach(), "V": self.log_weight_offsets.detach(),
             "parametrization": self.parametrization.state_dict(),
             "centroid_class": torch.from_numpy(self.centroid_class),
         }

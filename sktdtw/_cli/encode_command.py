@@ -12,8 +12,8 @@ import inspect
 import re
 import sys
 
-from ._errors import InputError
-from ._store_commands import refuse_existing_store
+from .._errors import InputError
+from .store_commands import refuse_existing_store
 
 __all__ = ["BUILTIN_ENCODERS", "run_encode"]
 
@@ -60,20 +60,20 @@ def _encoder_from_factory(spec):
 
 def _window_encoder(args):
     """The encoder ``--encoder`` names: built-in, ``MODULE:CALLABLE`` or a checkpoint."""
-    from .video._decode import _import_av
+    from ..video._decode import _import_av
 
     factory = BUILTIN_ENCODERS.get(args.encoder, args.encoder)
     checkpoint = _FACTORY.fullmatch(factory) is None
     try:
         if checkpoint:
-            from .encoders._huggingface import _import_transformers
+            from ..encoders._huggingface import _import_transformers
 
             _import_transformers()  # its extra, [transformers], includes PyAV too
         _import_av()
     except ImportError as exc:
         raise InputError(f"{exc}") from exc
     if checkpoint:
-        from .encoders import HuggingFaceVideoEncoder
+        from ..encoders import HuggingFaceVideoEncoder
 
         return HuggingFaceVideoEncoder(args.encoder, output=args.output or "both")
     if args.output is not None:
@@ -87,9 +87,9 @@ def run_encode(args):
     refuse_existing_store(args.out, args.overwrite)  # now, not after loading the encoder
     encoder = _window_encoder(args)
 
-    from ._sliding_encoder import TSESlidingEncoder
-    from .video._pipeline import EncodeStats
-    from .video._store import encode_videos
+    from .. import TSESlidingEncoder
+    from ..video import encode_videos
+    from ..video._pipeline import EncodeStats
 
     clip_length = args.clip_length
     if clip_length is None:  # the length a checkpoint requires, if the encoder has one

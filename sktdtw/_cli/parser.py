@@ -11,14 +11,14 @@ its traceback.
 import argparse
 import sys
 
-from . import __version__
-from ._encode_command import BUILTIN_ENCODERS, run_encode
-from ._errors import InputError
-from ._store_commands import TOP_K, run_build_store, run_evaluate, run_fit, run_predict
+from .. import __version__
+from .._errors import InputError
+from .encode_command import BUILTIN_ENCODERS, run_encode
+from .store_commands import TOP_K, run_build_store, run_evaluate, run_fit, run_predict
 
 __all__ = ["build_parser", "main"]
 
-# The demo writes this figure (sktdtw._demo).
+# The demo writes this figure (sktdtw._cli.demo).
 FIGURE_NAME = "dejavid_demo.png"
 # len(sktdtw.datasets._videos.ACTION_ORDERS), the orders of its three motions (checked by
 # the tests), written out so that building the parser imports nothing heavy.
@@ -260,7 +260,7 @@ def _add_fit(commands, estimator_options):
     fit.add_argument("--split", default=None,
                      help="fit on this split of the store only (default: every sample)")
     if estimator_options:
-        from ._estimator_options import add_estimator_options  # imports the estimator
+        from .estimator_options import add_estimator_options  # imports the estimator
 
         add_estimator_options(fit)
     fit.set_defaults(run=run_fit)
@@ -387,6 +387,6 @@ def _add_encode(commands):
 
 
 def _run_demo(args):
-    from ._demo import run_demo  # imports PyTorch and scikit-learn
+    from .demo import run_demo  # imports PyTorch and scikit-learn
 
-    return run_demo(args)
+    return run_demo(args, FIGURE_NAME)

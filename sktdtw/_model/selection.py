@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
-from ._calibration import fit_temperature
+from .calibration import fit_temperature
 
 __all__ = ["INIT", "TRAINING_SERIES", "HeldOutDistances", "candidate_epochs", "select"]
 
@@ -53,13 +53,13 @@ class HeldOutDistances:
         dist = torch.zeros((self.index.size, n_classes), dtype=torch.float64)
         if share.size:
             dist[share] = torch.from_numpy(
-                scorer.source(self.source, self.index[share], centroids, weights, self.chunk)
+                scorer.source_distances(
+                    self.source, self.index[share], centroids, weights, self.chunk
+                )
             )
         self.dist[n_epochs] = strategy.all_reduce_sum(dist.to(centroids.device)).cpu().numpy()
         if self.keep_parameters:
-            self.parameters[n_epochs] = (
-                prototypes.C.detach().clone(), prototypes.V.detach().clone()
-            )
+            self.parameters[n_epochs] = prototypes.offsets()
 
     def state_dict(self):
         # Tensors only: a checkpoint is read back with torch.load(weights_only=True).

@@ -7,9 +7,9 @@ import sys
 import time
 import warnings
 
-from ._atomic import atomic_file, check_writable
-from ._csv import write_csv
-from ._errors import InputError
+from .._atomic import atomic_file, check_writable
+from .._csv import write_csv
+from .._errors import InputError
 
 __all__ = ["TOP_K", "refuse_existing_store", "run_build_store", "run_evaluate", "run_fit",
            "run_predict"]
@@ -19,7 +19,7 @@ TOP_K = 5
 
 
 def _open(path, split):
-    from .io import open_store
+    from ..io import open_store
 
     store = open_store(path)
     return store if split is None else store.split(split)
@@ -32,7 +32,7 @@ def _load_model(path, command):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    from ._persistence import SktdtwVersionWarning
+    from .._persistence import SktdtwVersionWarning
 
     if not os.path.isfile(path):
         raise InputError(f"no model file at {path}")
@@ -84,7 +84,7 @@ def _init_distributed(device):
     """Join the process group when launched by torchrun; returns whether this call did."""
     import torch
 
-    from ._device import resolve_device
+    from .._device import resolve_device
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
         return False
@@ -105,7 +105,7 @@ def run_build_store(args):
     """``sktdtw build-store``; returns the exit status."""
     import numpy as np
 
-    from .io import build_store
+    from ..io import build_store
 
     refuse_existing_store(args.out, args.overwrite)
     start = time.perf_counter()
@@ -127,9 +127,9 @@ def run_fit(args):
     import joblib
     import torch
 
-    from ._checkpoint import read_checkpoint
-    from ._classifier import DejaVidClassifier
-    from ._estimator_options import estimator_params
+    from .. import DejaVidClassifier
+    from .._training import read_checkpoint
+    from .estimator_options import estimator_params
 
     store = _open(args.store, args.split)
     labels = _labels_of(store, "fit")

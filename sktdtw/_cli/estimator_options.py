@@ -119,7 +119,7 @@ def _shown(value):
 
 def add_estimator_options(parser):
     """Add one option per DejaVidClassifier parameter to ``parser`` (imports PyTorch)."""
-    from ._classifier import DejaVidClassifier
+    from .. import DejaVidClassifier
 
     group = parser.add_argument_group(
         "estimator options",

@@ -1,6 +1,6 @@
 """The estimators' data, made once at their boundary: a source of packed batches.
 
-:func:`as_source` turns every accepted ``X`` (see :mod:`sktdtw._series`) into a
+:func:`as_source` turns every accepted ``X`` (see :mod:`sktdtw._source.validation`) into a
 :class:`SeriesSource`: ``read(index) -> PackedBatch``, ``lengths``, ``n_features``,
 ``subset(index)``, ``chunks(size)`` and ``checksums()``. In-memory series are validated and
 packed once (:class:`PackedSource`); a lazy sequence is never loaded whole, each batch is
@@ -13,16 +13,15 @@ import zlib
 import numpy as np
 import torch
 
-from ._errors import InputError
-from ._series import (
+from .._errors import InputError
+from ..dtw import PackedBatch, offsets_from_lengths
+from .validation import (
     FITTED_FEATURES,
     check_lazy_series,
     check_series_list,
     is_lazy,
     read_series_batch,
 )
-from .dtw import PackedBatch
-from .dtw._packing import offsets_from_lengths
 
 __all__ = ["LazySource", "PackedSource", "SeriesSource", "as_source", "split_batch"]
 
@@ -188,7 +187,7 @@ def as_source(X, *, n_features=None):
     Parameters
     ----------
     X : list of array-like of shape (T_i, F), ndarray, Sequence or SeriesSource
-        Any form the estimators accept (see :mod:`sktdtw._series`).
+        Any form the estimators accept (see :mod:`sktdtw._source.validation`).
     n_features : int, default=None
         The fitted ``n_features_in_`` the series must have, if any.
 

@@ -2,9 +2,9 @@
 
 :class:`Trainer` owns the optimiser, the cosine schedule, the epoch loop, divergence checks,
 the history, the held-out distances recorded along the way
-(:class:`~sktdtw._selection.HeldOutDistances`) and, through a
-:class:`~sktdtw._checkpoint.Checkpoint`, saving and resuming; a strategy
-(:mod:`sktdtw._strategy`) runs the same loop on one process or several. Everything a
+(:class:`~sktdtw._model.selection.HeldOutDistances`) and, through a
+:class:`~sktdtw._training.checkpoint.Checkpoint`, saving and resuming; a strategy
+(:mod:`sktdtw._training.distributed`) runs the same loop on one process or several. Everything a
 resumed fit needs is :class:`TrainingState`, a ``state_dict`` of named entries.
 """
 
@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as nnf
 from tqdm.auto import tqdm
 
-from ._errors import InputError
-from ._scoring import training_logits
-from .dtw import PackedBatch
-from .dtw._packing import ParameterValueError
+from .._errors import InputError
+from .._model import training_logits
+from ..dtw import PackedBatch, ParameterValueError
 
 __all__ = ["Trainer", "TrainingSettings", "TrainingState", "empty_history"]
 
@@ -31,7 +30,8 @@ def empty_history():
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """The estimator's parameters that shape the loop (see DejaVidClassifier)."""
+    """What shapes the loop (see DejaVidClassifier's parameters of the same names;
+    ``logit_scale``: the divisor of the ``"scaled"`` logits; ``name``: of the progress bar)."""
 
     learning_rate: float
     centroid_learning_rate: float
@@ -43,23 +43,6 @@ class TrainingSettings:
     logit_scale: float
     verbose: int = 0
     name: str = "DejaVidClassifier"
-
-    @classmethod
-    def of(cls, estimator, logit_scale):
-        """The settings of a DejaVidClassifier whose ``"scaled"`` logits divide by
-        ``logit_scale``."""
-        lr = estimator.learning_rate
-        return cls(
-            learning_rate=lr,
-            centroid_learning_rate=(
-                lr / 3 if estimator.centroid_learning_rate is None
-                else estimator.centroid_learning_rate
-            ),
-            weight_decay=estimator.weight_decay, max_epochs=estimator.max_epochs,
-            batch_size=estimator.batch_size, path_update=estimator.path_update,
-            logit_norm=estimator.logit_norm, logit_scale=logit_scale,
-            verbose=estimator.verbose, name=type(estimator).__name__,
-        )
 
     def logits(self, dist):
         return training_logits(dist, self.logit_norm, self.logit_scale)
@@ -93,12 +76,14 @@ class TrainingState:
         self.generator.set_state(state["generator"])
         self.history = state["history"]
         if self.held_out is not None:
-            self.held_out.load_state_dict(state["held_out"], self.prototypes.C.device)
+            self.held_out.load_state_dict(
+                state["held_out"], self.prototypes.centroid_offsets.device
+            )
 
 
 def _in_units(batch, units):
     """A PackedBatch with its values multiplied by ``units`` (see
-    :meth:`~sktdtw._parameters.Parametrization.units`; None: as it is)."""
+    :meth:`~sktdtw._model.parameters.Parametrization.units`; None: as it is)."""
     if units is None:
         return batch
     return PackedBatch(batch.values * units, batch.offsets)
@@ -112,7 +97,7 @@ def _diverged(epoch):
 
 
 class Trainer:
-    """Train :class:`~sktdtw._parameters.LearnedPrototypes` by minibatch AdamW on the
+    """Train :class:`~sktdtw._model.parameters.LearnedPrototypes` by minibatch AdamW on the
     cross-entropy of the training logits, with a cosine schedule over the epochs.
 
     Parameters
@@ -133,10 +118,11 @@ class Trainer:
     def initial_state(self, prototypes, generator):
         s = self.settings
         groups = []
-        if prototypes.V.requires_grad:
-            groups.append({"params": [prototypes.V], "lr": s.learning_rate})
-        if prototypes.C.requires_grad:
-            groups.append({"params": [prototypes.C], "lr": s.centroid_learning_rate})
+        V, C = prototypes.log_weight_offsets, prototypes.centroid_offsets
+        if V.requires_grad:
+            groups.append({"params": [V], "lr": s.learning_rate})
+        if C.requires_grad:
+            groups.append({"params": [C], "lr": s.centroid_learning_rate})
         optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), weight_decay=s.weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=s.max_epochs, eta_min=0.0
@@ -155,7 +141,7 @@ class Trainer:
             unit="epoch", initial=state.epoch, total=stop_epoch,
             disable=self.settings.verbose < 1 or not self.strategy.is_main,
         )
-        targets = torch.from_numpy(targets).to(state.prototypes.C.device)
+        targets = torch.from_numpy(targets).to(state.prototypes.centroid_offsets.device)
         for epoch in epochs:
             start = time.perf_counter()
             record = self._run_epoch(state, source, targets, epoch)
@@ -194,7 +180,7 @@ class Trainer:
                 try:
                     # The data were validated once (or as read); the op checks the
                     # parameters, which the last step may have made non-finite.
-                    dist = self.scorer.batch(
+                    dist = self.scorer.batch_distances(
                         _in_units(source.read(index), units), prototypes.centroids(units),
                         prototypes.weights(units), check_input=False, **frozen,
                     )

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .dtw import DistanceOverflowError, PackedBatch, weighted_dtw
+from ..dtw import DistanceOverflowError, PackedBatch, weighted_dtw
 
 __all__ = [
-    "ClassScorer", "class_distances", "distance_spread", "training_logits",
+    "ClassScorer", "InitialDistances", "class_distances", "distance_spread", "training_logits",
     "warn_if_not_learned",
 ]
 
@@ -60,7 +60,7 @@ class ClassScorer:
     diagonal: bool
     backend: str
 
-    def batch(self, batch, centroids, weights, **op_options):
+    def batch_distances(self, batch, centroids, weights, **op_options):
         """Differentiable class distances ``(B, n_classes)`` of a PackedBatch."""
         dist = weighted_dtw(
             batch, centroids, weights, diagonal=self.diagonal, backend=self.backend,
@@ -69,14 +69,14 @@ class ClassScorer:
         return class_distances(dist, self.centroid_class)
 
     @torch.no_grad()
-    def source(self, source, index, centroids, weights, chunk):
+    def source_distances(self, source, index, centroids, weights, chunk):
         """Exact class distances ``(len(index), n_classes)``, float64, of the samples
         ``index`` of a SeriesSource, read ``chunk`` at a time onto the centroids' device."""
         chunks = []
         for first in range(0, len(index), chunk):
             try:
                 # Read inside the call: no chunk outlives its distances.
-                dist = self.batch(
+                dist = self.batch_distances(
                     _read(source, index[first:first + chunk], centroids.device), centroids,
                     weights,
                 )
@@ -84,6 +84,28 @@ class ClassScorer:
                 raise exc.renamed(int(index[first + exc.sample])) from None
             chunks.append(dist.cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)
+
+
+@dataclass(frozen=True)
+class InitialDistances:
+    """Class distances ``(n, n_classes)`` of some training samples under the initial
+    prototypes (``dist``) and the ``"scaled"`` logits' divisor they give
+    (``logit_scale``, :func:`distance_spread`)."""
+
+    dist: np.ndarray
+    logit_scale: float
+
+    @classmethod
+    def of(cls, dist):
+        return cls(dist, distance_spread(dist))
+
+    def state_dict(self):
+        # The checkpoint format's (version 2) names.
+        return {"logit_scale": self.logit_scale, "initial_dist": torch.from_numpy(self.dist)}
+
+    @classmethod
+    def from_state_dict(cls, state):
+        return cls(state["initial_dist"].numpy(), state["logit_scale"])
 
 
 def _read(source, index, device):

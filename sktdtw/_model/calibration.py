@@ -1,5 +1,5 @@
 """The temperature that calibrates ``predict_proba``: fitted on the class distances of
-samples the model did not learn from (:mod:`sktdtw._selection` provides them)."""
+samples the model did not learn from (:mod:`sktdtw._model.selection` provides them)."""
 
 import numpy as np
 from scipy.optimize import minimize_scalar

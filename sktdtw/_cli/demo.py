@@ -12,14 +12,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from . import DejaVidClassifier, TSESlidingEncoder
-from ._atomic import atomic_file
-from ._cli import FIGURE_NAME
-from ._errors import InputError
-from .datasets import make_action_videos
-from .datasets._videos import ACTION_ORDERS, MOTIONS
-from .dtw import weighted_dtw_path
-from .encoders import RandomConv3dEncoder
+from .. import DejaVidClassifier, TSESlidingEncoder
+from .._atomic import atomic_file
+from .._errors import InputError
+from ..datasets import make_action_videos
+from ..datasets._videos import ACTION_ORDERS, MOTIONS
+from ..dtw import weighted_dtw_path
+from ..encoders import RandomConv3dEncoder
 
 __all__ = ["run_demo"]
 
@@ -36,8 +35,9 @@ def _timed(method, *args):
     return result, time.perf_counter() - start
 
 
-def run_demo(args):
-    """``sktdtw demo``; returns the exit status."""
+def run_demo(args, figure_name):
+    """``sktdtw demo``, its figure written as ``figure_name`` in ``args.out``; returns the
+    exit status."""
     if args.n_videos < 2 * args.n_classes:
         raise InputError(f"--n-videos must be at least 2 per class ({2 * args.n_classes})")
     encoder = TSESlidingEncoder(
@@ -91,7 +91,9 @@ def run_demo(args):
               f"{n_params:>16,d}")
 
     if not args.no_figure:
-        _save_figure(dejavid, rows, X_test[0], y_test[0], args.out)
+        _save_figure(
+            dejavid, rows, X_test[0], y_test[0], os.path.join(args.out, figure_name)
+        )
     return 0
 
 
@@ -102,8 +104,8 @@ def _n_learned_parameters(clf):
     return clf.coef_.size + clf.intercept_.size
 
 
-def _save_figure(dejavid, rows, video, label, out_dir):
-    """Write :func:`demo_figure` to ``out_dir`` (nothing, and say so, without matplotlib)."""
+def _save_figure(dejavid, rows, video, label, path):
+    """Write :func:`demo_figure` to ``path`` (nothing, and say so, without matplotlib)."""
     try:
         import matplotlib
     except ImportError:
@@ -113,11 +115,10 @@ def _save_figure(dejavid, rows, video, label, out_dir):
     from matplotlib import pyplot as plt
 
     fig = demo_figure(dejavid, rows, video, label)
-    path_out = os.path.join(out_dir, FIGURE_NAME)
-    with atomic_file(path_out) as fp:  # creates out_dir
+    with atomic_file(path) as fp:  # creates its directory
         fig.savefig(fp, format="png", dpi=100)
     plt.close(fig)
-    print(f"figure written to {path_out}")
+    print(f"figure written to {path}")
 
 
 def demo_figure(dejavid, rows, video, label):

@@ -30,8 +30,8 @@ import torch
 from scipy import sparse
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._errors import InputError, warn_input
-from .dtw._packing import offsets_from_lengths
+from .._errors import InputError, warn_input
+from ..dtw import offsets_from_lengths
 
 __all__ = [
     "check_lazy_series", "check_series_list", "check_targets", "is_lazy", "read_series_batch",

@@ -17,15 +17,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
-from ._atomic import atomic_file
-from ._errors import InputError
+from .._atomic import atomic_file
+from .._errors import InputError
 
 __all__ = ["Checkpoint", "fit_fingerprint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT_NAME = "sktdtw-checkpoint"
-# 2: the named training state of sktdtw._training (1: tuples, feature-padded tensors).
+# 2: the named training state of sktdtw._training.trainer (1: tuples, feature-padded
+# tensors).
 FORMAT_VERSION = 2
 # Parameters that change how a fit runs, not what it computes: left out of a checkpoint's
 # fingerprint, so a run can be resumed with another device or verbosity.
@@ -44,15 +44,14 @@ def digest(*arrays):
 
 def canonical(value):
     """A comparable stand-in (str, number, dict) for a parameter value in a fingerprint:
-    arrays and random states by a digest of their contents, estimators by their params."""
+    arrays and random states by a digest of their contents, dicts entry by entry."""
     if value is None or isinstance(value, (bool, Integral, Real, str)):
         return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, np.random.RandomState):
         _, keys, pos, has_gauss, gauss = value.get_state()
         return f"RandomState:{digest(keys)}:{pos}:{has_gauss}:{gauss!r}"
-    if isinstance(value, BaseEstimator):
-        params = value.get_params(deep=False)
-        return {"class": type(value).__name__, **{k: canonical(v) for k, v in params.items()}}
+    if isinstance(value, dict):  # e.g. a nested estimator's class and parameters
+        return {k: canonical(v) for k, v in value.items()}
     if isinstance(value, torch.device):
         return str(value)
     return f"array:{digest(np.asarray(value, dtype=np.float64))}"
@@ -146,12 +145,12 @@ def read_checkpoint(path):
     return state
 
 
-def fit_fingerprint(estimator, source, classes, y_index, warm):
-    """What identifies a fit for its checkpoint: the parameters that change the result,
-    the data (the SeriesSource ``source``: its size, and a digest of its series' CRC-32s,
-    which cover their lengths and values), the labels (``classes[y_index]``) and the
-    starting state of a warm start."""
-    params = estimator.get_params(deep=False)
+def fit_fingerprint(params, source, classes, y_index, warm_arrays=None):
+    """What identifies a fit for its checkpoint: the estimator's ``params``
+    (``get_params(deep=False)``) that change the result, the data (the SeriesSource
+    ``source``: its size, and a digest of its series' CRC-32s, which cover their lengths
+    and values), the labels (``classes[y_index]``) and, for a warm start, the arrays it
+    starts from (``warm_arrays``)."""
     fingerprint = {k: canonical(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED}
     fingerprint.update(
         n_samples=len(source), n_features=source.n_features, classes=repr(classes.tolist()),
@@ -159,9 +158,7 @@ def fit_fingerprint(estimator, source, classes, y_index, warm):
         # values (another fold, a rebuilt store) are another fit.
         data=digest(source.checksums()),
         labels=digest(y_index),
-        warm_start_state=(
-            digest(estimator.centroids_, estimator.weights_) if warm else None
-        ),
+        warm_start_state=None if warm_arrays is None else digest(*warm_arrays),
     )
     return fingerprint
 
