@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -11,12 +12,14 @@ from numbers import Integral, Real
 import numpy as np
 import numpy.typing as npt
 import torch
+from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
+    clone,
 )
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
@@ -171,8 +174,9 @@ class DejaVidClassifier(
         Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``
         training series with ``dba_max_iter`` updates; ``"medoid"``: their starting
         medoids; ``"mean"``: the per-class mean of all training series resampled to
-        ``centroid_length``; a :class:`DBAInitializer` (cloned and fitted on the training
-        series; its ``centroid_length`` and ``n_prototypes`` must match); or an array
+        ``centroid_length``; a :class:`DBAInitializer` (its parameters average the training
+        series, seeded by ``random_state``, not its own; its ``centroid_length`` and
+        ``n_prototypes`` must match); or an array
         ``(n_classes * n_prototypes, centroid_length, n_features)`` grouped by class.
     dba_samples : int, default=50
         Maximum number of series per class for ``init="dba"`` and ``"medoid"``.
@@ -380,7 +384,7 @@ class DejaVidClassifier(
         self.checkpoint = checkpoint
 
     @_fit_context(
-        # init may be a DBAInitializer, whose parameters are validated by its own fit.
+        # init may be a DBAInitializer, whose parameters fit validates as its own fit would.
         prefer_skip_nested_validation=False
     )
     def fit(self, X: SeriesLike, y: npt.ArrayLike) -> DejaVidClassifier:
@@ -465,13 +469,19 @@ class DejaVidClassifier(
         """The :class:`InitSettings` of ``init`` and the other parameters that shape where
         training starts; ``warm``: from the fitted prototypes."""
         init, barycenters = self.init, None
+        if warm:  # the fitted prototypes, not init, are the start
+            init = "dba" if isinstance(init, DBAInitializer) else init
         if isinstance(init, DBAInitializer):
-            # Its parameters are checked as its own fit would; its centroid_length and
-            # n_prototypes must be the classifier's.
-            init._validate_params()
-            params = init.get_params(deep=False)
-            del params["random_state"]  # the classifier's random_state seeds it
-            barycenters = BarycenterSettings(**params)
+            # Its parameters (but random_state: the classifier's seeds it) are checked as
+            # its own fit checks them; its centroid_length and n_prototypes must be the
+            # classifier's.
+            initializer = clone(init).set_params(random_state=None)
+            if not get_config()["skip_parameter_validation"]:
+                initializer._validate_params()
+            params = initializer.get_params(deep=False)
+            barycenters = BarycenterSettings(**{
+                field.name: params[field.name] for field in dataclasses.fields(BarycenterSettings)
+            })
             if barycenters.centroid_length != length:
                 raise InputError(
                     f"init has centroid_length={barycenters.centroid_length} but the "
@@ -630,7 +640,8 @@ class DejaVidClassifier(
         cv_results, best, temperature = self._select_on_validation(rows, y_index[held_index])
         n_epochs = int(cv_results["n_epochs"][best])
         if cv_results["prototypes"][best] == TRAINING_SERIES:
-            model = series_model
+            # history_ stays the trained model's: the epochs the choice was made along.
+            model = _Model(series_model.prototypes, series_model.initial, model.history)
         elif trains:
             model.prototypes.set_offsets(held_out.parameters[n_epochs])
         return model, _Choice(temperature, n_epochs, cv_results, best)

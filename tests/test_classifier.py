@@ -528,7 +528,7 @@ def test_clone_is_unfitted_with_same_params(ragged):
     assert not hasattr(copy, "centroids_")
     assert copy.get_params()["init"] is not init
     assert copy.get_params()["init"].get_params() == init.get_params()
-    assert not hasattr(init, "centroids_")  # fit used a clone of init
+    assert not hasattr(init, "centroids_")  # fit left init unfitted
     np.testing.assert_array_equal(copy.fit(X, y).centroids_, clf.centroids_)
 
 
@@ -604,3 +604,12 @@ def test_a_store_of_other_features_says_what_the_fit_expects(tmp_path):
     write_store(tmp_path / "s", [np.ones((4, 3), np.float32)] * 2)
     with pytest.raises(ValueError, match="X has 3 features, .*expecting 2 .*fitted on"):
         as_source(open_store(tmp_path / "s"), n_features=2)
+
+
+def test_a_warm_start_does_not_use_init(ragged):
+    # The fitted prototypes are the start: an init changed since (even to one whose
+    # parameters its own fit would refuse) is not looked at.
+    X, y = ragged
+    clf = _small(warm_start=True).fit(X, y)
+    clf.set_params(init=DBAInitializer(centroid_length=99, max_iter=-1)).fit(X, y)
+    assert clf.centroids_.shape[1] != 99

@@ -137,11 +137,15 @@ def _import_graph():
                     base = ".".join(parent + ([node.module] if node.module else []))
                 targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
+                imported.update(alias.name for alias in node.names if alias.name in files)
+                continue
             else:
                 continue
-            # ``from . import x``: the module x if there is one, else the package.
+            # ``from . import x``: the module x if there is one, the module the top package
+            # loads x from on first use (PEP 562), else the package.
             modules = [t for t in targets[1:] if t in files or t in compiled]
+            modules += [f"sktdtw{sktdtw._LAZY[alias.name]}" for alias in node.names
+                        if base == "sktdtw" and alias.name in sktdtw._LAZY]
             imported.update(modules or [t for t in targets[:1] if t in files])
         imported.discard(name)
         graph[name] = imported
@@ -153,6 +157,7 @@ def test_the_import_graph_has_no_cycle():
     graph = _import_graph()
     assert {"sktdtw._classifier", "sktdtw._model.initialization", "sktdtw._cli.demo"} <= set(graph)
     assert "sktdtw._model.barycenters" in graph["sktdtw._dba"]  # the graph sees imports
+    assert "sktdtw._classifier" in graph["sktdtw._cli.demo"]  # and the top package's names
     done, cycles = set(), []
 
     def visit(module, stack):

@@ -274,3 +274,32 @@ def test_a_dip_at_the_default_learning_rate_is_not_kept():
     assert every_epoch.score(X, y) < start
     chosen = DejaVidClassifier(**params).fit(X, y)
     assert chosen.score(X, y) >= start
+
+
+def test_validation_keeps_the_trained_history_when_it_keeps_the_training_series(
+        split, monkeypatch):
+    # The training series are kept untrained; history_ is still the epochs that the
+    # validation samples chose along (a refactor once replaced it with an empty one).
+    X, y, _, _ = split
+    select_ = classifier_module.select
+
+    def series_chosen(candidates, targets):
+        results, _ = select_(candidates, targets)
+        return results, int(np.flatnonzero(results["prototypes"] == TRAINING_SERIES)[0])
+
+    monkeypatch.setattr(classifier_module, "select", series_chosen)
+    clf = DejaVidClassifier(max_epochs=3, validation_fraction=0.3, random_state=0).fit(X, y)
+    assert clf.cv_results_["prototypes"][clf.best_index_] == TRAINING_SERIES
+    assert clf.n_epochs_ == 0 and len(clf.history_["loss"]) == 3
+    assert len(clf.centroids_) > 3 * 3  # one per drawn training series, not 3 per class
+
+
+@pytest.mark.parametrize("selection", [dict(cv=2), dict(validation_fraction=0.5)])
+def test_a_model_that_tells_nothing_apart_warns_at_the_users_call(selection):
+    # Labels drawn at random: on samples the models did not learn from no candidate beats
+    # the commonest class, and the warning names the line that called fit.
+    X, _ = make_temporal_order(n_samples=40, n_classes=2, random_state=0)
+    y = np.random.default_rng(0).integers(0, 2, len(X))
+    with pytest.warns(ConvergenceWarning, match="on samples it did not learn from") as record:
+        DejaVidClassifier(max_epochs=2, random_state=0, **selection).fit(X, y)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

@@ -189,8 +189,9 @@ def barycenter(series, length, max_iter, tol, feature_weights, diagonal, backend
 
 @dataclass(frozen=True)
 class BarycenterSettings:
-    """How the barycenters of every class are computed (the parameters of
-    :class:`~sktdtw.DBAInitializer`, but ``random_state``, which says so at length)."""
+    """How the barycenters of every class are computed: the parameters of
+    :class:`~sktdtw.DBAInitializer`, all but ``random_state``, which
+    :func:`class_barycenters` takes apart."""
 
     centroid_length: int
     n_samples: int = 50
