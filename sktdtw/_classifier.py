@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -469,19 +468,16 @@ class DejaVidClassifier(
         """The :class:`InitSettings` of ``init`` and the other parameters that shape where
         training starts; ``warm``: from the fitted prototypes."""
         init, barycenters = self.init, None
-        if warm:  # the fitted prototypes, not init, are the start
-            init = "dba" if isinstance(init, DBAInitializer) else init
-        if isinstance(init, DBAInitializer):
+        if warm:  # the fitted prototypes are the start: init is not used
+            init = "warm start"
+        elif isinstance(init, DBAInitializer):
             # Its parameters (but random_state: the classifier's seeds it) are checked as
             # its own fit checks them; its centroid_length and n_prototypes must be the
             # classifier's.
             initializer = clone(init).set_params(random_state=None)
             if not get_config()["skip_parameter_validation"]:
                 initializer._validate_params()
-            params = initializer.get_params(deep=False)
-            barycenters = BarycenterSettings(**{
-                field.name: params[field.name] for field in dataclasses.fields(BarycenterSettings)
-            })
+            barycenters = BarycenterSettings.of_params(initializer.get_params())
             if barycenters.centroid_length != length:
                 raise InputError(
                     f"init has centroid_length={barycenters.centroid_length} but the "

@@ -221,10 +221,9 @@ class DBAInitializer(VersionedPickleMixin, BaseEstimator):
         # Only the series each class uses are read (validated as read, if X is lazy).
         source = as_source(X)
         classes, y_index = check_targets(y, len(source))
-        params = self.get_params(deep=False)
-        random_state = params.pop("random_state")
         result = class_barycenters(
-            source, y_index, len(classes), BarycenterSettings(**params), random_state
+            source, y_index, len(classes), BarycenterSettings.of_params(self.get_params()),
+            self.random_state,
         )
         # Set only now: a fit that fails leaves the estimator as it was.
         self.classes_, self.n_features_in_ = classes, source.n_features

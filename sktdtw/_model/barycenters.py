@@ -8,6 +8,7 @@ alignment cost stops falling. :class:`~sktdtw.DBAInitializer` and the classifier
 ``init="dba"`` both call :func:`class_barycenters` with their :class:`BarycenterSettings`.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -18,7 +19,7 @@ from sklearn.utils import check_random_state
 
 from .._errors import InputError
 from .._source import split_batch
-from ..dtw import PackedBatch, weighted_dtw, weighted_dtw_path
+from ..dtw import PackedBatch, offsets_from_lengths, weighted_dtw, weighted_dtw_path
 
 __all__ = [
     "BarycenterSettings", "ClassBarycenters", "barycenter", "class_barycenters",
@@ -64,8 +65,7 @@ def _alignment_weights(feature_weights, n, length, n_features):
 def _pack(series):
     """The series as one float64 PackedBatch (the op's ragged layout)."""
     values = torch.from_numpy(np.concatenate(series).astype(np.float64, copy=False))
-    lengths = torch.tensor([len(x) for x in series], dtype=torch.int64)
-    return PackedBatch(values, torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)]))
+    return PackedBatch(values, offsets_from_lengths([len(x) for x in series]))
 
 
 def _pairwise(batch, centers, feature_weights, diagonal, backend):
@@ -202,6 +202,11 @@ class BarycenterSettings:
     diagonal: bool = False
     backend: str = "auto"
     n_jobs: int | None = None
+
+    @classmethod
+    def of_params(cls, params):
+        """The settings among a DBAInitializer's ``params`` (``get_params()``)."""
+        return cls(**{field.name: params[field.name] for field in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ class InitSettings:
 
     ``init`` is ``"dba"`` or ``"medoid"`` (class barycenters of ``barycenters``, whose
     centroid length, prototypes and feature weights are each model's), ``"initializer"``
-    (those of a given DBAInitializer, ``barycenters`` as given), ``"mean"``, or the
-    initial centroids themselves, ``(n_classes * n_prototypes, L, F)``. ``n_series``:
+    (those of a given DBAInitializer, ``barycenters`` as given), ``"mean"``, the initial
+    centroids themselves, ``(n_classes * n_prototypes, L, F)``, or ``"warm start"``
+    (those of ``warm_start``). ``n_series``:
     training series per class of the TRAINING_SERIES prototypes (``dba_samples``);
     ``chunk``: series per read of the passes over the data.
     """
@@ -96,10 +97,13 @@ def prototypes_per_class(settings, y_index):
 
     For ``init="dba"`` or ``"medoid"``, :func:`prototype_counts` of the series its
     barycenters draw (``n_prototypes="auto"``: _AUTO_PROTOTYPES at most); for ``"mean"``,
-    one; for a given initializer, its own; for an array, its rows per class. Computed once
+    one; for a given initializer, its own; for an array, its rows per class; for a warm
+    start, the fitted prototypes' own. Computed once
     from the data of the model that is kept, so that its cross-fits, on part of the data,
     start from as many prototypes as it does.
     """
+    if settings.warm_start is not None:
+        return np.bincount(settings.warm_start.centroid_class)
     init, n_prototypes = settings.init, settings.n_prototypes
     by_name = isinstance(init, str) and init != "initializer"
     if n_prototypes == "auto":
