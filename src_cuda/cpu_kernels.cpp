@@ -37,9 +37,10 @@ using simd::storeu;
 using simd::vabs;
 using simd::vsign;
 
-constexpr int64_t kChunkBytes = 2048;  // features per cache chunk: MR+NR+MR rows fit in L1
+constexpr int64_t kChunkBytes = 4096;  // features per cache chunk: a tile's 2 MR rows stay in L1
 constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
 constexpr int64_t kColBlock = 128;     // sample steps per cost task
+constexpr int64_t kClassBlockBytes = 1 << 20;  // centroids + weights per path_cost task: in L2
 // Up to this many features a cell's cost is added feature by feature (dtw_pair.h's
 // cell_costs; the cost matrix vectorises across sample steps); above it, by FeatureChunks.
 // Measured crossover of the two cost-matrix layouts ~256; cost_block_small_f's per-thread
@@ -48,7 +49,7 @@ constexpr int64_t kSequentialFeatures = 128;
 
 // The summation rule above kSequentialFeatures features: the features are cut into chunks
 // of kChunkBytes (the last one also takes the tail past the whole vectors); within a chunk
-// the terms go to vector lanes in feature order and the lanes are added in order (hsum);
+// the terms go to vector lanes in feature order and the lanes are added in hsum's fixed tree;
 // the chunks' sums are added in order. cost_block applies it tile by tile, pair_path_cost
 // cell by cell.
 template <class S, int VB> struct FeatureChunks {
@@ -117,12 +118,12 @@ SKTDTW_INLINE void cost_block(const S* X, const S* C, const S* W, int64_t F, int
                               int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld_out) {
   const FeatureChunks<S, VB> chunks(F);
   for (int64_t ch = 0; ch < chunks.count; ++ch) {
-    for (int64_t n = n0; n < n1; n += NR) {
-      const S* x[NR];
-      for (int b = 0; b < NR; ++b) x[b] = X + std::min(n + b, n1 - 1) * F;
-      for (int64_t r = r0; r < r1; r += MR) {
-        const S *c[MR], *w[MR];
-        tile_rows<MR>(C, W, F, r, r1, c, w);
+    for (int64_t r = r0; r < r1; r += MR) {
+      const S *c[MR], *w[MR];
+      tile_rows<MR>(C, W, F, r, r1, c, w);
+      for (int64_t n = n0; n < n1; n += NR) {
+        const S* x[NR];
+        for (int b = 0; b < NR; ++b) x[b] = X + std::min(n + b, n1 - 1) * F;
         S res[MR][NR];
         l1_tile<S, VB, MR, NR>(c, w, x, chunks.begin(ch), chunks.end(ch), chunks.f_vec,
                                chunks.tail(ch), res);
@@ -246,9 +247,9 @@ SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32
       for (int64_t j = range[0]; j <= range[1]; ++j)
         for (int u = 0; u < 4; ++u) {
           const V d = c[u] - load_chunk<V, lanes, Partial>(xb + j * F, nf, u);
-          const V sign = vsign<S, VB>(d);
-          s_abs[u] += d * sign;  // |d|, exactly, in one FMA
-          s_sign[u] += sign;
+          const V unit = simd::unit_sign<S, VB>(d);
+          s_abs[u] += d * unit;  // |d|, exactly, in one FMA
+          s_sign[u] = d != V{} ? s_sign[u] + unit : s_sign[u];  // sign(0) = 0: a masked add
         }
       const S g = G[b * K + k];
       for (int u = 0; u < 4; ++u) {
@@ -438,13 +439,20 @@ template <class S>
 void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* dist) {
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features;
-  const int64_t pairs = x.n_samples * K;
-  const int64_t path_terms = K * (L * x.n_samples + x.n_rows) * F;
+  const int64_t B = x.n_samples;
+  const int64_t path_terms = K * (L * B + x.n_rows) * F;
+  // Tasks (class block, sample), block-major: a block's centroids and weights stay in L2
+  // while the samples stream past them. Read from further out, a pair's (c, w) rows would
+  // cost more time than its terms.
+  const int64_t block = std::clamp<int64_t>(kClassBlockBytes / (2 * L * F * sizeof(S)), 1, K);
+  const int64_t blocks = (K + block - 1) / block;
 #pragma omp parallel for schedule(guided) num_threads(threads_for(path_terms))
-  for (int64_t q = 0; q < pairs; ++q) {
-    const int64_t b = q / K, k = q % K;
-    dist[q] = kern.pair_path_cost(x.sample(b), p.centroids + k * L * F,
-                                  p.weights + k * L * F, L, F, path + q * L * 2);
+  for (int64_t t = 0; t < blocks * B; ++t) {
+    const int64_t b = t % B, k0 = (t / B) * block;
+    for (int64_t k = k0; k < std::min(K, k0 + block); ++k)
+      dist[b * K + k] = kern.pair_path_cost(x.sample(b), p.centroids + k * L * F,
+                                            p.weights + k * L * F, L, F,
+                                            path + (b * K + k) * L * 2);
   }
 }
 
