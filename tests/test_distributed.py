@@ -77,6 +77,10 @@ def _worker(rank, world_size, directory):
         with pytest.raises(ValueError, match="init has shape"):
             _clf(init=np.zeros((2, 4, 3))).fit(*_data())
         (directory / f"init-error-rank{rank}").touch()
+        # Gloo tears a rank's connections down in destroy_process_group; a peer still
+        # inside its last collective then aborts (SIGABRT, "terminate called without an
+        # active exception"). The barrier lets every rank finish before any tears down.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -145,6 +145,10 @@ def run_fit(args):
             with atomic_file(args.out) as fp:
                 joblib.dump(model, fp)
             print(_fit_summary(model, len(store), checkpoint, seconds, args.out))
+        if distributed:
+            # Every rank is done before any tears its Gloo connections down: a peer still
+            # inside a collective would abort (SIGABRT) when they close.
+            torch.distributed.barrier()
     finally:
         if distributed:
             torch.distributed.destroy_process_group()
