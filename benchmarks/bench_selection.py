@@ -51,8 +51,9 @@ def _within_kind(cv, rows, rule, n):
     near = [i for i in range(len(rows))
             if accuracy[i] >= accuracy[best] - _standard_error(accuracy[best], n)]
     pick = {
-        # fit's rule: the highest accuracy, then the lowest log-loss, then the fewest epochs
-        "highest accuracy (fit's rule)": best,
+        # fit's own rule (the highest accuracy, then the lowest log-loss, then the fewest
+        # epochs) is not rebuilt here: its pick is read from best_index_.
+        "highest accuracy": best,
         "fewest epochs within one SE": min(near, key=lambda i: epochs[i]),
         "lowest log-loss within one SE": min(near, key=lambda i: (log_loss[i], i)),
         "start unless beaten by one SE": (
@@ -63,13 +64,16 @@ def _within_kind(cv, rows, rule, n):
     return rows[pick]
 
 
-RULES = ["highest accuracy (fit's rule)", "fewest epochs within one SE",
-         "lowest log-loss within one SE", "start unless beaten by one SE", "lowest log-loss"]
+# fit's rule (FIT_RULE, from best_index_) and alternatives to it.
+FIT_RULE = "highest accuracy (fit's rule)"
+ALTERNATIVES = ["fewest epochs within one SE", "lowest log-loss within one SE",
+                "start unless beaten by one SE", "lowest log-loss"]
 
 
 def choose(cv, rule, n, untrained_only=False):
     """The candidate ``rule`` picks within each kind, and between kinds fit's rule (a later
-    kind must beat the choice so far by one standard error)."""
+    kind must beat the choice so far by one standard error); ``untrained_only``: among the
+    candidates of 0 epochs only, as a fit with ``max_epochs=0`` would."""
     best = None
     for kind in dict.fromkeys(cv["prototypes"]):
         rows = np.flatnonzero((cv["prototypes"] == kind)
@@ -82,8 +86,8 @@ def choose(cv, rule, n, untrained_only=False):
 
 
 def test_accuracy_by_candidate(X_train, y_train, X_test, y_test, seed):
-    """The default fit's ``cv_results_`` and, per kind and epoch count, the test accuracy
-    of the final model at that candidate."""
+    """The default fit's ``cv_results_`` and ``best_index_`` and, per kind and epoch
+    count, the test accuracy of the final model at that candidate."""
     classes = np.unique(y_train)
     test, test_index = as_source(list(X_test)), np.searchsorted(classes, y_test)
     scored = {}
@@ -112,16 +116,16 @@ def test_accuracy_by_candidate(X_train, y_train, X_test, y_test, seed):
             clf = DejaVidClassifier(random_state=seed).fit(list(X_train), y_train)
     finally:
         DejaVidClassifier._fit_model = fit_model
-    return clf.cv_results_, scored
+    return clf.cv_results_, clf.best_index_, scored
 
 
 def run(name, seed):
     (X_train, y_train), (X_test, y_test) = load_set(name)
-    cv, scored = test_accuracy_by_candidate(X_train, y_train, X_test, y_test, seed)
+    cv, fit_pick, scored = test_accuracy_by_candidate(X_train, y_train, X_test, y_test, seed)
     n = len(X_train)
     test = np.array([scored[str(k)][int(e)] for k, e in zip(cv["prototypes"], cv["n_epochs"])])
-    start = choose(cv, RULES[0], n, untrained_only=True)
-    picks = {rule: choose(cv, rule, n) for rule in RULES}
+    start = choose(cv, "highest accuracy", n, untrained_only=True)
+    picks = {FIT_RULE: int(fit_pick), **{rule: choose(cv, rule, n) for rule in ALTERNATIVES}}
     return {
         "n_train": n, "n_test": len(X_test),
         "candidates": {
@@ -141,7 +145,7 @@ def summary(report):
     out = {"oracle": float(np.mean([s["oracle_test_accuracy"] for s in sets])),
            "untrained (max_epochs=0)": float(np.mean(
                [s["untrained (max_epochs=0)"]["test_accuracy"] for s in sets]))}
-    for rule in RULES:
+    for rule in [FIT_RULE, *ALTERNATIVES]:
         accuracy = [s["rules"][rule]["test_accuracy"] for s in sets]
         below_start = sum(
             a < s["untrained (max_epochs=0)"]["test_accuracy"] - _standard_error(a, s["n_test"])
