@@ -4,9 +4,11 @@ unequal lengths as they are.
 
 Methods, side by side in one run:
 
-* DejaVid with its defaults (3 prototypes per class), with one prototype per class, its
-  untrained initialisation (the defaults with ``max_epochs=0``: DBA centroids, calibrated),
-  and the paper's configuration;
+* DejaVid with its defaults (3 prototypes per class, the derivatives appended where the
+  cross-fits choose them), without the derivatives (``derivatives=False``: the series'
+  own features, as the paper), with one prototype per class, its untrained initialisation
+  (the defaults with ``max_epochs=0``: DBA centroids, calibrated), and the paper's
+  configuration;
 * DejaVid tuned by a small ``GridSearchCV`` (3-fold, over ``n_prototypes`` and
   ``max_epochs``). The candidates are scored with ``cv=None`` (accuracy does
   not depend on the calibration cross-fits, which would triple the search's cost) and
@@ -225,6 +227,9 @@ def methods(seed):
     as_list = list
     return {
         "DejaVid (defaults)": (lambda: DejaVidClassifier(random_state=seed), as_list),
+        "DejaVid (derivatives=False)": (
+            lambda: DejaVidClassifier(derivatives=False, random_state=seed), as_list
+        ),
         "DejaVid (n_prototypes=1)": (
             lambda: DejaVidClassifier(n_prototypes=1, random_state=seed), as_list
         ),

@@ -36,7 +36,7 @@ from sktdtw._model import (
     candidate_epochs,
     prototypes_per_class,
 )
-from sktdtw._source import as_source
+from sktdtw._source import DerivativeSource, as_source
 
 
 def _standard_error(accuracy, n):
@@ -99,10 +99,13 @@ def test_accuracy_by_candidate(X_train, y_train, X_test, y_test, seed):
             return fit_model(self, init, source, y_index, n_prototypes=n_prototypes,
                              stop_epoch=stop_epoch, held_out=held_out, progress=progress,
                              **kwargs)
+        # The test series get the features the final model learns from.
+        features = (DerivativeSource(test, source.scale) if isinstance(source, DerivativeSource)
+                    else test)
         for kind, count in ((INIT, prototypes_per_class(init, y_index)),
                             (TRAINING_SERIES, TRAINING_SERIES)):
             epochs = [0] if kind == TRAINING_SERIES else candidate_epochs(self.max_epochs)
-            recorded = HeldOutDistances(test, np.arange(len(test)), epochs, INFERENCE_CHUNK)
+            recorded = HeldOutDistances(features, np.arange(len(test)), epochs, INFERENCE_CHUNK)
             model = fit_model(self, init, source, y_index, n_prototypes=count,
                               stop_epoch=epochs[-1], held_out=recorded, **kwargs)
             scored[kind] = {int(e): float(np.mean(d.argmin(1) == test_index))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from ._model import (
     auto_centroid_length,
     candidate_epochs,
     check_centroid_length,
+    clearly_better,
+    derivative_scale,
     fit_temperature,
     initial_prototypes,
     prototypes_per_class,
@@ -49,7 +52,7 @@ from ._model import (
     warn_if_not_learned,
 )
 from ._persistence import VersionedPickleMixin
-from ._source import as_source, check_targets
+from ._source import DerivativeSource, as_source, check_targets
 from ._training import (
     Checkpoint,
     Trainer,
@@ -109,6 +112,17 @@ class DejaVidClassifier(
         of each class, resampled to ``centroid_length``, untrained): a nearest-neighbour
         rule under the same distance, for classes of many shapes or of very few series.
         It predicts at the cost of that many prototypes.
+    derivatives : bool or "auto", default="auto"
+        Append each series' derivative along time (as :func:`numpy.gradient`), scaled
+        to the training standard deviation of its feature, as ``n_features`` more
+        features: the warping paths and the weights then follow local shape (slopes,
+        peaks) as well as level, as in derivative DTW. ``"auto"``: appended where the
+        cross-fits of ``cv`` score the untrained candidates (the prototypes of ``init``
+        at 0 epochs and, with ``n_prototypes="auto"``, the training series) better with
+        them than without by more than one binomial standard error
+        (``derivative_results_``); not appended where no cross-fits run (``cv=None``, a
+        ``validation_fraction``, a single-sample class) or ``init`` is an array.
+        ``False`` is DejaVid exactly. Appended, they double the cost of a distance.
     learning_rate : float, default=1e-2
         Learning rate of the log-weights (see ``feature_scaling``).
     centroid_learning_rate : float, default=None
@@ -165,7 +179,8 @@ class DejaVidClassifier(
         kept (``cv_results_``), and the model on all the data trains for that many
         epochs of the same schedule; the temperature is fitted on the out-of-fold
         distances at that count, in units of each model's ``logit_scale_``. ``fit`` then
-        costs at most ``1 + cv`` fits. A ``validation_fraction`` is used instead when
+        costs at most ``1 + cv`` fits, and with ``derivatives="auto"`` the initial
+        prototypes of ``2 * cv`` more, untrained. A ``validation_fraction`` is used instead when
         set. ``None``: no cross-fits; all ``max_epochs`` epochs are kept and the
         temperature is fitted on training distances, with an InputWarning (cheap,
         over-confident), as it is with a warm start.
@@ -220,12 +235,21 @@ class DejaVidClassifier(
         The class labels.
     n_features_in_ : int
         Number of features per time step seen in ``fit``.
-    centroids_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
+    centroids_ : ndarray of shape (n_centroids, centroid_length, n_model_features)
         The learned centroids, float32, grouped by class (``n_centroids`` is
         ``n_classes * n_prototypes`` unless a class had fewer than 5 series per
         prototype among its ``dba_samples``, or the training series were chosen).
-    weights_ : ndarray of shape (n_centroids, centroid_length, n_features_in_)
+        ``n_model_features`` is ``n_features_in_``, or twice that with the derivatives
+        (their features last).
+    weights_ : ndarray of shape (n_centroids, centroid_length, n_model_features)
         The learned (positive) weights, float32.
+    derivative_scale_ : ndarray of shape (n_features_in_,) or None
+        The factor of each appended derivative feature (see ``derivatives``); None where
+        none are appended.
+    derivative_results_ : dict of ndarray or None
+        Where ``derivatives="auto"`` chose: ``"derivatives"`` (False, True) and the
+        out-of-fold ``"accuracy"`` of the untrained candidate chosen without and with
+        them; else None.
     centroid_class_ : ndarray of shape (n_centroids,)
         Index in ``classes_`` of the class of each centroid.
     logit_scale_ : float
@@ -297,6 +321,7 @@ class DejaVidClassifier(
     _parameter_constraints: dict = {
         "centroid_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_prototypes": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "derivatives": ["boolean", StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "centroid_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -328,6 +353,7 @@ class DejaVidClassifier(
         self,
         centroid_length="auto",
         n_prototypes="auto",
+        derivatives="auto",
         learning_rate=1e-2,
         centroid_learning_rate=None,
         max_epochs=72,
@@ -356,6 +382,7 @@ class DejaVidClassifier(
     ):
         self.centroid_length = centroid_length
         self.n_prototypes = n_prototypes
+        self.derivatives = derivatives
         self.learning_rate = learning_rate
         self.centroid_learning_rate = centroid_learning_rate
         self.max_epochs = max_epochs
@@ -431,32 +458,70 @@ class DejaVidClassifier(
         )
         candidates = candidate_epochs(self.max_epochs if trains else 0)
         selection, n_splits = self._selection(y_index, warm, trains)
+        folds = self._folds(y_index, n_splits, rng) if selection == "cross_fit" else None
+        features = self._features(fit_model, source, y_index, init, folds, rng, warm)
+        series = source if features.scale is None else DerivativeSource(source, features.scale)
         saved = {"checkpoint": checkpoint, "resumed": resumed}
         if selection == "cross_fit":
             model, choice = self._fit_cross_fitted(
-                fit_model, source, y_index, init, candidates, n_splits, rng, saved
+                fit_model, series, y_index, init, candidates, folds, saved
             )
         elif selection == "validation":
             model, choice = self._fit_validated(
-                fit_model, source, y_index, init, candidates, trains, rng, saved
+                fit_model, series, y_index, init, candidates, trains, rng, saved
             )
         else:
             model = fit_model(
-                source, y_index, n_prototypes=prototypes_per_class(init, y_index),
+                series, y_index, n_prototypes=prototypes_per_class(init, y_index),
                 stop_epoch=candidates[-1], **saved,
             )
-            choice = _Choice(self._training_temperature(model, source, y_index, trains, warm),
+            choice = _Choice(self._training_temperature(model, series, y_index, trains, warm),
                              len(model.history["loss"]))
         # Only now, when nothing can fail any more, is the fitted state replaced: a fit
         # that fails leaves the estimator as it was (fitted or not).
-        self._set_fitted_state(classes, source.n_features, model, choice)
+        self._set_fitted_state(classes, source.n_features, features, model, choice)
         return self
 
-    def _set_fitted_state(self, classes, n_features, model, choice):
-        """The fitted attributes of the kept ``model`` (a :class:`_Model`) and ``choice``
-        (a :class:`_Choice`)."""
+    def _features(self, fit_model, source, y_index, init, folds, rng, warm):
+        """The :class:`_Features` the model learns from (see ``derivatives``): with
+        ``"auto"``, chosen by untrained cross-fits on ``folds`` (None: no cross-fits) with
+        and without the derivatives."""
+        if warm:  # the fitted model's features
+            appended = self.derivative_scale_ is not None
+            if self.derivatives != "auto" and bool(self.derivatives) != appended:
+                raise InputError(
+                    f"warm_start=True but derivatives={self.derivatives} differs from the "
+                    f"fitted model, which was fitted {'with' if appended else 'without'} them"
+                )
+            return _Features(self.derivative_scale_)
+        automatic = self.derivatives == "auto"
+        chooses = folds is not None and isinstance(self.init, str | DBAInitializer)
+        if not (chooses if automatic else self.derivatives):
+            return _Features(None)
+        scale = derivative_scale(source, self.batch_size)
+        if not automatic:
+            return _Features(scale)
+        accuracy = []
+        for series in (source, DerivativeSource(source, scale)):
+            # Each from a copy of the fit's random state: both are drawn alike, and the fit
+            # goes on as a fit given the chosen features would.
+            untrained = partial(fit_model, n_prototypes=prototypes_per_class(init, y_index),
+                                rng=copy.deepcopy(rng))
+            _, results, best = self._cross_fit(
+                untrained, series, y_index, [0], folds, self._series_candidate(False)
+            )
+            accuracy.append(float(results["accuracy"][best]))
+        appended = clearly_better(accuracy[1], accuracy[0], len(y_index))
+        return _Features(scale if appended else None,
+                         {"derivatives": np.array([False, True]), "accuracy": np.array(accuracy)})
+
+    def _set_fitted_state(self, classes, n_features, features, model, choice):
+        """The fitted attributes of ``n_features`` series features, the model's
+        ``features`` (a :class:`_Features`), the kept ``model`` (a :class:`_Model`) and
+        ``choice`` (a :class:`_Choice`)."""
         centroids, weights = (a.cpu().numpy() for a in model.prototypes.frozen())
         self.classes_, self.n_features_in_ = classes, n_features
+        self.derivative_scale_, self.derivative_results_ = features.scale, features.results
         self.centroids_, self.weights_ = centroids, weights
         self.centroid_class_ = model.prototypes.centroid_class
         self.logit_scale_ = model.initial.logit_scale
@@ -588,14 +653,13 @@ class DejaVidClassifier(
         ``n_prototypes="auto"`` and an ``init`` by name, when not warm-starting."""
         return self.n_prototypes == "auto" and isinstance(self.init, str) and not warm
 
-    def _fit_cross_fitted(self, fit_model, source, y_index, init, candidates, n_splits, rng,
-                          saved):
-        """The model kept after ``n_splits`` cross-fits chose among the ``candidates``
+    def _fit_cross_fitted(self, fit_model, source, y_index, init, candidates, folds, saved):
+        """The model kept after the cross-fits on ``folds`` chose among the ``candidates``
         (``saved``: its checkpoint), and the choice."""
         n_prototypes = prototypes_per_class(init, y_index)
         held_dist, cv_results, best = self._cross_fit(
             partial(fit_model, n_prototypes=n_prototypes), source, y_index, candidates,
-            n_splits, self._series_candidate(False), rng,
+            folds, self._series_candidate(False),
         )
         kind, n_epochs = str(cv_results["prototypes"][best]), int(cv_results["n_epochs"][best])
         if kind == TRAINING_SERIES:
@@ -642,22 +706,17 @@ class DejaVidClassifier(
             model.prototypes.set_offsets(held_out.parameters[n_epochs])
         return model, _Choice(temperature, n_epochs, cv_results, best)
 
-    def _cross_fit(self, fit_model, source, y_index, candidates, n_splits, series_candidate,
-                   rng):
+    def _cross_fit(self, fit_model, source, y_index, candidates, folds, series_candidate):
         """The out-of-fold class distances of every candidate, keyed by ``(prototypes,
-        n_epochs)``, of ``n_splits`` stratified cross-fits, and :func:`select`'s scores of
-        them: ``init``'s prototypes at every candidate epoch count and, with
-        ``series_candidate``, the untrained training series of the fold."""
-        folds = StratifiedKFold(
-            n_splits, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)
-        )
+        n_epochs)``, of the cross-fits on ``folds`` (``(fit_index, held_index)`` pairs),
+        and :func:`select`'s scores of them: ``init``'s prototypes at every candidate epoch
+        count and, with ``series_candidate``, the untrained training series of the fold."""
         kinds = {INIT: candidates, **({TRAINING_SERIES: [0]} if series_candidate else {})}
         shape = (len(source), int(y_index.max()) + 1)
         dist = {(kind, int(e)): np.empty(shape) for kind, epochs in kinds.items()
                 for e in epochs}
         scale = {kind: np.empty(len(source)) for kind in kinds}
-        splits = folds.split(np.zeros(len(y_index)), y_index)
-        for fold, (fit_index, held_index) in enumerate(splits, 1):
+        for fold, (fit_index, held_index) in enumerate(folds, 1):
             for kind, epochs in kinds.items():
                 held_out = HeldOutDistances(source, held_index, epochs, INFERENCE_CHUNK)
                 with warnings.catch_warnings():
@@ -666,7 +725,7 @@ class DejaVidClassifier(
                     model = fit_model(
                         source.subset(fit_index), y_index[fit_index], stop_epoch=epochs[-1],
                         held_out=held_out,
-                        progress=f"{type(self).__name__} cross-fit {fold}/{n_splits}",
+                        progress=f"{type(self).__name__} cross-fit {fold}/{len(folds)}",
                         **({"n_prototypes": TRAINING_SERIES} if kind == TRAINING_SERIES
                            else {}),
                     )
@@ -743,6 +802,16 @@ class DejaVidClassifier(
             )
         return length
 
+    @staticmethod
+    def _folds(y_index, n_splits, rng):
+        """The ``(fit_index, held_index)`` pairs of ``n_splits`` stratified folds, one
+        split for every cross-fit of a fit, so that candidates are compared on the same
+        samples."""
+        folds = StratifiedKFold(
+            n_splits, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)
+        )
+        return list(folds.split(np.zeros(len(y_index)), y_index))
+
     def _validation_split(self, y_index, rng):
         """Sorted training and validation indices, stratified."""
         train_index, validation_index = train_test_split(
@@ -781,6 +850,16 @@ class _Model:
     prototypes: LearnedPrototypes
     initial: InitialDistances
     history: dict
+
+
+@dataclass(frozen=True)
+class _Features:
+    """The features a model learns from: the series', with their derivatives times
+    ``scale`` appended unless it is None; ``results``: the scores that chose them (None
+    where nothing was chosen)."""
+
+    scale: np.ndarray | None
+    results: dict | None = None
 
 
 @dataclass(frozen=True)

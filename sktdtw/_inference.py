@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._device import resolve_device
 from ._model import ClassScorer, training_logits
-from ._source import as_source
+from ._source import DerivativeSource, as_source
 from ._typing import SeriesLike
 
 __all__ = ["PrototypeClassifierMixin"]
@@ -21,8 +21,9 @@ INFERENCE_CHUNK = 1024
 class PrototypeClassifierMixin:
     """``transform``, ``predict``, ``predict_proba``, ``predict_log_proba`` and
     ``decision_function`` of a classifier fitted to ``centroids_``, ``weights_``,
-    ``centroid_class_``, ``classes_``, ``temperature_`` (or ``logit_norm`` and
-    ``logit_scale_`` without calibration), with ``diagonal``, ``backend`` and ``device``
+    ``centroid_class_``, ``classes_``, ``derivative_scale_`` (None: the series' own
+    features only), ``temperature_`` (or ``logit_norm`` and ``logit_scale_`` without
+    calibration), with ``diagonal``, ``backend`` and ``device``
     parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
 
     @property
@@ -32,6 +33,13 @@ class PrototypeClassifierMixin:
 
     def _scorer(self):
         return ClassScorer(self.centroid_class_, self.diagonal, self.backend)
+
+    def _model_source(self, X):
+        """``X`` validated as a source of the features the prototypes were fitted to."""
+        source = as_source(X, n_features=self.n_features_in_)
+        if self.derivative_scale_ is not None:
+            source = DerivativeSource(source, self.derivative_scale_)
+        return source
 
     def transform(self, X: SeriesLike) -> np.ndarray:
         """Weighted-DTW distances of each series to each class centroid.
@@ -49,7 +57,7 @@ class PrototypeClassifierMixin:
             ``classes_``.
         """
         check_is_fitted(self)
-        source = as_source(X, n_features=self.n_features_in_)
+        source = self._model_source(X)
         device = resolve_device(self.device)
         C = torch.from_numpy(self.centroids_).to(device)
         W = torch.from_numpy(self.weights_).to(device)

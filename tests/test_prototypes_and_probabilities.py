@@ -129,7 +129,9 @@ def test_cross_fits_start_from_the_final_models_prototypes(monkeypatch):
     initial_prototypes = classifier.initial_prototypes
     monkeypatch.setattr(classifier, "initial_prototypes", recording)
     clf = _fast(n_prototypes=3, centroid_length=6, cv=3, calibration="temperature").fit(X, y)
-    assert started == [[2, 2]] * 4  # three cross-fits, then the final model
+    # Three untrained cross-fits without the derivatives and three with them (choosing
+    # whether to append them), three cross-fits, then the final model.
+    assert started == [[2, 2]] * 10
     assert np.bincount(clf.centroid_class_).tolist() == [2, 2]
 
 

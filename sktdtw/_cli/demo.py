@@ -15,6 +15,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from .. import DejaVidClassifier, TSESlidingEncoder
 from .._atomic import atomic_file
 from .._errors import InputError
+from .._source import split_batch
 from ..datasets import make_action_videos
 from ..datasets._videos import ACTION_ORDERS, MOTIONS
 from ..dtw import weighted_dtw_path
@@ -178,6 +179,8 @@ def _plot_alignment(fig, ax, dejavid, video, label):
     clf = dejavid["clf"]
     tse = dejavid["encoder"].transform([video])[0]
     dist = clf.transform([tse])[0]
+    # The features the prototypes were fitted to (with the slopes, where appended).
+    tse = split_batch(clf._model_source([tse]).read(np.arange(1)))[0]
     predicted = int(dist.argmin())
     # The prototype of the predicted class that the video is closest to.
     members = np.flatnonzero(clf.centroid_class_ == predicted)

@@ -22,7 +22,7 @@ from .initialization import (
     initial_prototypes,
     prototypes_per_class,
 )
-from .parameters import LearnedPrototypes
+from .parameters import LearnedPrototypes, derivative_scale
 from .scoring import (
     ClassScorer,
     InitialDistances,
@@ -30,12 +30,20 @@ from .scoring import (
     training_logits,
     warn_if_not_learned,
 )
-from .selection import INIT, TRAINING_SERIES, HeldOutDistances, candidate_epochs, select
+from .selection import (
+    INIT,
+    TRAINING_SERIES,
+    HeldOutDistances,
+    candidate_epochs,
+    clearly_better,
+    select,
+)
 
 __all__ = [
     "INIT", "TRAINING_SERIES", "BarycenterSettings", "ClassBarycenters", "ClassScorer",
     "HeldOutDistances", "InitSettings", "InitialDistances", "LearnedPrototypes", "WarmStart",
     "auto_centroid_length", "candidate_epochs", "check_centroid_length", "class_barycenters",
-    "class_distances", "fit_temperature", "initial_prototypes", "prototypes_per_class",
-    "select", "training_logits", "warn_if_not_learned",
+    "class_distances", "clearly_better", "derivative_scale", "fit_temperature",
+    "initial_prototypes", "prototypes_per_class", "select", "training_logits",
+    "warn_if_not_learned",
 ]

@@ -13,7 +13,9 @@ data are never copied or rescaled.
 import numpy as np
 import torch
 
-__all__ = ["LearnedPrototypes", "Parametrization", "feature_std"]
+from .._source import packed_gradient
+
+__all__ = ["LearnedPrototypes", "Parametrization", "derivative_scale", "feature_std"]
 
 # Features whose standard deviation lies within 2**-32 .. 2**32 are trained in their own
 # units: their weight gradients (at most about 2**32 times the path length and the batch
@@ -25,12 +27,39 @@ def feature_std(source, chunk, pooled=False):
     """Standard deviation per feature over all time steps of a SeriesSource (float64; 1
     for a constant feature), read ``chunk`` series at a time. ``pooled``: one standard
     deviation for all features (the root of their mean variance), repeated per feature."""
+
+    def values():
+        for _, batch in source.chunks(chunk):
+            rows = batch.values.cpu().numpy().astype(np.float64)
+            del batch  # hold one chunk, not two, while the next is read
+            yield rows
+
+    return _std(values(), source.n_features, pooled)
+
+
+def derivative_scale(source, chunk):
+    """The factor of each appended derivative feature (float32, one per feature of
+    ``source``) that gives it the standard deviation of its feature (one pass, ``chunk``
+    series at a time), so that a series and its derivative start with equal weight."""
     n_features = source.n_features
+
+    def values_and_slopes():
+        for _, batch in source.chunks(chunk):
+            # float64: the difference of two float32 values may overflow float32.
+            rows = batch.values.double()
+            slopes = packed_gradient(rows, batch.offsets)
+            del batch  # hold one chunk, not two, while the next is read
+            yield torch.cat([rows, slopes], dim=1).cpu().numpy()
+
+    std = _std(values_and_slopes(), 2 * n_features)
+    return (std[:n_features] / std[n_features:]).astype(np.float32)
+
+
+def _std(chunks, n_features, pooled=False):
+    """:func:`feature_std` of the float64 ``(rows, n_features)`` arrays of ``chunks``."""
     shift = total = squares = None
     count = 0
-    for _, batch in source.chunks(chunk):
-        values = batch.values.cpu().numpy().astype(np.float64)
-        del batch  # hold one chunk, not two, while the next is read
+    for values in chunks:
         if shift is None:
             # Moments of the data minus a first estimate of the mean: one pass, without the
             # cancellation of E[x^2] - E[x]^2 when the mean dwarfs the spread.
@@ -49,7 +78,6 @@ def feature_std(source, chunk, pooled=False):
     std = np.sqrt(variance)
     std[~(std > 0)] = 1.0
     return std
-
 
 class Parametrization:
     """The map from the learned ``(C', V')`` to centroids and weights.

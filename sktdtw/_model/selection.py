@@ -14,7 +14,9 @@ from scipy.special import log_softmax
 
 from .calibration import fit_temperature
 
-__all__ = ["INIT", "TRAINING_SERIES", "HeldOutDistances", "candidate_epochs", "select"]
+__all__ = [
+    "INIT", "TRAINING_SERIES", "HeldOutDistances", "candidate_epochs", "clearly_better", "select",
+]
 
 # The two kinds of prototypes a fit may keep: those of ``init`` (n_prototypes per class),
 # trained for a candidate number of epochs, or one per training series, untrained.
@@ -120,7 +122,13 @@ def select(candidates, targets):
     for kind in dict.fromkeys(results["prototypes"]):  # in the order listed
         within = np.flatnonzero(results["prototypes"] == kind)
         best_of_kind = min(within, key=lambda i: (-accuracy[i], results["log_loss"][i], i))
-        error = np.sqrt(accuracy[best_of_kind] * (1 - accuracy[best_of_kind]) / len(targets))
-        if best is None or accuracy[best_of_kind] > accuracy[best] + error:
+        if best is None or clearly_better(accuracy[best_of_kind], accuracy[best], len(targets)):
             best = int(best_of_kind)
     return results, best
+
+
+def clearly_better(accuracy, than, n_samples):
+    """Whether ``accuracy`` beats ``than`` by more than its binomial standard error over
+    ``n_samples`` samples: the one-standard-error rule by which a more complex model
+    (more prototypes, more features) is chosen only where it is not better by chance."""
+    return bool(accuracy > than + np.sqrt(accuracy * (1 - accuracy) / n_samples))
