@@ -181,8 +181,8 @@ class DejaVidClassifier(
         distances at that count, in units of each model's ``logit_scale_``. ``fit`` then
         costs at most ``1 + cv`` fits, and with ``derivatives="auto"`` the initial
         prototypes of ``2 * cv`` more, untrained. A ``validation_fraction`` is used
-        instead when set. ``None``: no cross-fits; all ``max_epochs`` epochs are kept and the
-        temperature is fitted on training distances, with an InputWarning (cheap,
+        instead when set. ``None``: no cross-fits; all ``max_epochs`` epochs are kept and
+        the temperature is fitted on training distances, with an InputWarning (cheap,
         over-confident), as it is with a warm start.
     init : {"dba", "medoid", "mean"}, DBAInitializer or array-like, default="dba"
         Initial centroids. ``"dba"``: per-class DTW barycenters of up to ``dba_samples``

@@ -79,10 +79,12 @@ def run_demo(args, figure_name):
                      _n_learned_parameters(model[-1])))
 
     n_windows = [len(tse) for tse in dejavid["encoder"].transform(X_test[:1])]
+    slopes = ("; DejaVid appends their time derivatives"
+              if dejavid["clf"].derivative_scale_ is not None else "")
     print(
         f"\ntrain {len(X_train)} / test {len(X_test)} videos; embeddings of "
         f"{dejavid['encoder'].n_features_out_} features, {n_windows[0]} windows in the first "
-        f"test video; chance accuracy {1 / args.n_classes:.2f}; times include encoding"
+        f"test video{slopes}; chance accuracy {1 / args.n_classes:.2f}; times include encoding"
     )
     header = f"{'method':<26}{'accuracy':>9}{'fit s':>8}{'predict s':>10}{'learned params':>16}"
     print(header)

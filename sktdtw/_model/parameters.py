@@ -79,6 +79,7 @@ def _std(chunks, n_features, pooled=False):
     std[~(std > 0)] = 1.0
     return std
 
+
 class Parametrization:
     """The map from the learned ``(C', V')`` to centroids and weights.
 
