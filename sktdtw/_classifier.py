@@ -45,7 +45,7 @@ from ._model import (
     check_centroid_length,
     clearly_better,
     derivative_scale,
-    fit_temperature,
+    fit_calibration,
     initial_prototypes,
     prototypes_per_class,
     select,
@@ -166,10 +166,15 @@ class DejaVidClassifier(
         ``"none"``, the negated distances themselves.
     calibration : {"temperature"} or None, default="temperature"
         ``"temperature"``: ``predict_proba`` is the softmax of the negated class
-        distances over a temperature (``temperature_``) fitted by minimising the
-        cross-entropy against Platt's smoothed targets on samples the model did not learn
-        from (see ``cv``): finite even where those samples are all separated.
-        ``None``: the softmax of the training logits (the paper's).
+        distances over a temperature (``temperature_``) plus ``intercept_``, a fitted
+        share ``a`` in ``[0, 1]`` of the log training class frequencies (Bayes' rule at
+        ``a = 1``; ``a = 0``, no intercept, on balanced classes), both fitted by
+        minimising the cross-entropy against Platt's smoothed targets on samples the
+        model did not learn from (see ``cv``): finite even where those samples are all
+        separated, and no worse than the class frequencies where the distances tell the
+        classes apart poorly. ``predict`` is the argmax of the same scores. ``None``:
+        the softmax of the training logits (the paper's), and ``predict`` the nearest
+        centroid.
     cv : int or None, default=3
         Stratified folds of the cross-fits that choose the number of epochs and fit the
         temperature (at most as many as the smallest class has samples). Each fold model
@@ -256,6 +261,10 @@ class DejaVidClassifier(
         The divisor of the ``"scaled"`` training logits.
     temperature_ : float or None
         The temperature of ``predict_proba`` (None without calibration).
+    intercept_ : ndarray of shape (n_classes,) or None
+        Added to the negated distances over ``temperature_`` in ``decision_function``,
+        ``predict_proba`` and ``predict``: ``a * log(class frequency)`` with the fitted
+        ``a`` in ``[0, 1]`` (see ``calibration``; None without calibration).
     history_ : dict of lists
         One entry per epoch of the last call to ``fit``: ``"loss"`` (mean training loss),
         ``"train_accuracy"`` (accuracy of the training-batch predictions made during the
@@ -475,7 +484,7 @@ class DejaVidClassifier(
                 series, y_index, n_prototypes=prototypes_per_class(init, y_index),
                 stop_epoch=candidates[-1], **saved,
             )
-            choice = _Choice(self._training_temperature(model, series, y_index, trains, warm),
+            choice = _Choice(*self._training_calibration(model, series, y_index, trains, warm),
                              len(model.history["loss"]))
         # Only now, when nothing can fail any more, is the fitted state replaced: a fit
         # that fails leaves the estimator as it was (fitted or not).
@@ -507,7 +516,7 @@ class DejaVidClassifier(
             # goes on as a fit given the chosen features would.
             untrained = partial(fit_model, n_prototypes=prototypes_per_class(init, y_index),
                                 rng=copy.deepcopy(rng))
-            _, results, best = self._cross_fit(
+            _, _, results, best = self._cross_fit(
                 untrained, series, y_index, [0], folds, self._series_candidate(False)
             )
             accuracy.append(float(results["accuracy"][best]))
@@ -525,7 +534,10 @@ class DejaVidClassifier(
         self.centroids_, self.weights_ = centroids, weights
         self.centroid_class_ = model.prototypes.centroid_class
         self.logit_scale_ = model.initial.logit_scale
-        self.temperature_ = None if self.calibration is None else float(choice.temperature)
+        if self.calibration is None:
+            self.temperature_ = self.intercept_ = None
+        else:
+            self.temperature_, self.intercept_ = float(choice.temperature), choice.intercept
         self.history_, self.n_epochs_ = model.history, int(choice.n_epochs)
         self.cv_results_, self.best_index_ = choice.cv_results, choice.best_index
 
@@ -657,7 +669,7 @@ class DejaVidClassifier(
         """The model kept after the cross-fits on ``folds`` chose among the ``candidates``
         (``saved``: its checkpoint), and the choice."""
         n_prototypes = prototypes_per_class(init, y_index)
-        held_dist, cv_results, best = self._cross_fit(
+        held_dist, held_scale, cv_results, best = self._cross_fit(
             partial(fit_model, n_prototypes=n_prototypes), source, y_index, candidates,
             folds, self._series_candidate(False),
         )
@@ -672,8 +684,14 @@ class DejaVidClassifier(
             held_dist[INIT, 0], held_dist[kind, n_epochs], y_index, "out-of-fold",
             stacklevel=5,
         )
-        temperature = cv_results["temperature"][best] * model.initial.logit_scale
-        return model, _Choice(temperature, n_epochs, cv_results, best)
+        # The calibration of the chosen candidate, on its out-of-fold logits (in units of
+        # each fold model's logit scale), turned into the final model's distance units.
+        temperature, intercept = fit_calibration(
+            -held_dist[kind, n_epochs] / held_scale[kind][:, None], y_index,
+            _class_prior(y_index),
+        )
+        return model, _Choice(temperature * model.initial.logit_scale, intercept, n_epochs,
+                              cv_results, best)
 
     def _fit_validated(self, fit_model, source, y_index, init, candidates, trains, rng,
                        saved):
@@ -697,20 +715,24 @@ class DejaVidClassifier(
             rows.append(
                 (TRAINING_SERIES, 0, series_held_out.dist[0], series_model.initial.logit_scale)
             )
-        cv_results, best, temperature = self._select_on_validation(rows, y_index[held_index])
+        cv_results, best, temperature, intercept = self._select_on_validation(
+            rows, y_index[held_index], _class_prior(y_index)
+        )
         n_epochs = int(cv_results["n_epochs"][best])
         if cv_results["prototypes"][best] == TRAINING_SERIES:
             # history_ stays the trained model's: the epochs the choice was made along.
             model = _Model(series_model.prototypes, series_model.initial, model.history)
         elif trains:
             model.prototypes.set_offsets(held_out.parameters[n_epochs])
-        return model, _Choice(temperature, n_epochs, cv_results, best)
+        return model, _Choice(temperature, intercept, n_epochs, cv_results, best)
 
     def _cross_fit(self, fit_model, source, y_index, candidates, folds, series_candidate):
         """The out-of-fold class distances of every candidate, keyed by ``(prototypes,
         n_epochs)``, of the cross-fits on ``folds`` (``(fit_index, held_index)`` pairs),
-        and :func:`select`'s scores of them: ``init``'s prototypes at every candidate epoch
-        count and, with ``series_candidate``, the untrained training series of the fold."""
+        the logit scale of the fold model behind each sample's distances, keyed by
+        prototypes, and :func:`select`'s scores of them: ``init``'s prototypes at every
+        candidate epoch count and, with ``series_candidate``, the untrained training series
+        of the fold."""
         kinds = {INIT: candidates, **({TRAINING_SERIES: [0]} if series_candidate else {})}
         shape = (len(source), int(y_index.max()) + 1)
         dist = {(kind, int(e)): np.empty(shape) for kind, epochs in kinds.items()
@@ -733,14 +755,15 @@ class DejaVidClassifier(
                     dist[kind, n_epochs][held_index] = held_dist
                 scale[kind][held_index] = model.initial.logit_scale
         rows = [(kind, n_epochs, d, scale[kind]) for (kind, n_epochs), d in dist.items()]
-        return (dist, *select(rows, y_index))
+        return (dist, scale, *select(rows, y_index))
 
     @staticmethod
-    def _select_on_validation(candidates, targets):
+    def _select_on_validation(candidates, targets, class_prior):
         """Scores of the ``candidates`` (as :func:`select` takes them, with one logit scale
-        each) on one half of the validation samples, the chosen one, and the temperature
-        fitted on the other half's distances under it (a temperature fitted on the samples
-        that chose would be over-confident)."""
+        each) on one half of the validation samples, the chosen one, and the calibration
+        (temperature and intercept, :func:`fit_calibration` with the training
+        ``class_prior``) fitted on the other half's distances under it (a calibration fitted
+        on the samples that chose would be over-confident)."""
         choosing, calibrating = _halves(targets)
         results, best = select(
             [(kind, e, d[choosing], np.full(choosing.size, scale))
@@ -752,12 +775,13 @@ class DejaVidClassifier(
             candidates[0][2][choosing], chosen[choosing], targets[choosing], "validation",
             stacklevel=6,  # the user's call: here <- _fit_validated <- fit <- _fit_context
         )
-        return results, best, fit_temperature(-chosen[calibrating], targets[calibrating])
+        return (results, best,
+                *fit_calibration(-chosen[calibrating], targets[calibrating], class_prior))
 
-    def _training_temperature(self, model, source, y_index, trains, warm):
-        """The temperature fitted on the training distances of ``model`` (None without
-        calibration), with the InputWarning that says so, after the check that training
-        helped."""
+    def _training_calibration(self, model, source, y_index, trains, warm):
+        """The temperature and intercept fitted on the training distances of ``model``
+        (None, None without calibration), with the InputWarning that says so, after the
+        check that training helped."""
         index = _evenly_spaced(len(source), _SCORING_SAMPLES)
         prototypes = model.prototypes
         final_dist = ClassScorer(
@@ -766,7 +790,7 @@ class DejaVidClassifier(
         if trains:
             warn_if_not_learned(model.initial.dist, final_dist, y_index[index], "training")
         if self.calibration is None:
-            return None
+            return None, None
         why = ("warm_start=True (no cross-fit repeats the earlier training)" if warm
                else "cv=None" if self.cv is None else "a class has a single sample")
         warnings.warn(
@@ -776,7 +800,7 @@ class DejaVidClassifier(
             InputWarning,
             stacklevel=4,  # the user's call: here <- fit <- sklearn's _fit_context
         )
-        return fit_temperature(-final_dist, y_index[index])
+        return fit_calibration(-final_dist, y_index[index], _class_prior(y_index))
 
     def _shared_random_state(self, strategy):
         """``random_state`` as a RandomState; every rank draws the same split, seeds and
@@ -831,6 +855,11 @@ def _evenly_spaced(n, most):
     return np.unique(np.linspace(0, n - 1, most).astype(int))
 
 
+def _class_prior(y_index):
+    """The training frequency of each class (every class has a sample)."""
+    return np.bincount(y_index) / len(y_index)
+
+
 def _halves(targets):
     """Two interleaved halves of the positions of ``targets``, each with about half of
     every class's samples (the second is the first when it would be empty)."""
@@ -864,11 +893,12 @@ class _Features:
 
 @dataclass(frozen=True)
 class _Choice:
-    """What a fit chose for the model it keeps: the temperature (in distance units; None
-    without calibration), the epochs kept, and the scores behind the choice (None where
-    nothing was chosen)."""
+    """What a fit chose for the model it keeps: the temperature (in distance units) and
+    the intercept of the calibrated logits (None without calibration), the epochs kept,
+    and the scores behind the choice (None where nothing was chosen)."""
 
     temperature: float | None
+    intercept: np.ndarray | None
     n_epochs: int
     cv_results: dict | None = None
     best_index: int | None = None

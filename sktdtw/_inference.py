@@ -22,8 +22,8 @@ class PrototypeClassifierMixin:
     """``transform``, ``predict``, ``predict_proba``, ``predict_log_proba`` and
     ``decision_function`` of a classifier fitted to ``centroids_``, ``weights_``,
     ``centroid_class_``, ``classes_``, ``derivative_scale_`` (None: the series' own
-    features only), ``temperature_`` (or ``logit_norm`` and ``logit_scale_`` without
-    calibration), with ``diagonal``, ``backend`` and ``device``
+    features only), ``temperature_`` and ``intercept_`` (or ``logit_norm`` and
+    ``logit_scale_`` without calibration), with ``diagonal``, ``backend`` and ``device``
     parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
 
     @property
@@ -66,11 +66,13 @@ class PrototypeClassifierMixin:
         )
 
     def _calibrated_logits(self, X):
-        """The scores behind ``predict_proba``: the distances over the fitted temperature,
-        or without calibration the training logits."""
-        dist = self.transform(X)
+        """The scores behind ``predict_proba``: the negated distances over the fitted
+        temperature plus the intercept, or without calibration the training logits."""
+        return self._logits_of(self.transform(X))
+
+    def _logits_of(self, dist):
         if self.temperature_ is not None:
-            return -dist / self.temperature_
+            return -dist / self.temperature_ + self.intercept_
         return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
 
     def decision_function(self, X: SeriesLike) -> np.ndarray:
@@ -121,7 +123,8 @@ class PrototypeClassifierMixin:
         return log_softmax(self._calibrated_logits(X), axis=1)
 
     def predict(self, X: SeriesLike) -> np.ndarray:
-        """The class of the nearest centroid under the learned weighted DTW.
+        """The class of the nearest centroid under the learned weighted DTW, shifted by
+        the calibration's class prior (``intercept_``): the argmax of ``predict_proba``.
 
         Parameters
         ----------
@@ -134,5 +137,7 @@ class PrototypeClassifierMixin:
             Predicted class labels.
         """
         distances = self.transform(X)
-        return self.classes_[distances.argmin(1)]
+        if self.temperature_ is None:  # the nearest centroid, exactly
+            return self.classes_[distances.argmin(1)]
+        return self.classes_[self._logits_of(distances).argmax(1)]
 

@@ -10,7 +10,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from sktdtw import DBAInitializer, DejaVidClassifier
 from sktdtw._errors import InputWarning
-from sktdtw._model.calibration import fit_temperature
+from sktdtw._model.calibration import fit_calibration, fit_temperature
 from sktdtw._model.initialization import auto_centroid_length
 from sktdtw._model.scoring import class_distances
 from sktdtw.datasets import make_temporal_order
@@ -169,9 +169,11 @@ def test_binary_probabilities_rank_as_the_distance_difference():
     ).double().numpy()
     dist = np.stack([per_prototype[:, clf.centroid_class_ == k].min(1) for k in range(2)], 1)
     margin = dist[:, 0] - dist[:, 1]
-    # P(classes_[1]) is the logistic function of the margin over the temperature (to 1e-5:
-    # a float32 ulp of a distance moves the margin / temperature by up to about 1e-6) ...
-    np.testing.assert_allclose(proba[:, 1], expit(margin / clf.temperature_), rtol=1e-5)
+    # P(classes_[1]) is the logistic function of the margin over the temperature, shifted
+    # by the difference of the class-prior intercepts (to 1e-5: a float32 ulp of a distance
+    # moves the margin / temperature by up to about 1e-6) ...
+    shift = clf.intercept_[1] - clf.intercept_[0]
+    np.testing.assert_allclose(proba[:, 1], expit(margin / clf.temperature_ + shift), rtol=1e-5)
     # ... so it ranks the series as the margin does: the same AUC, but for (positive,
     # negative) pairs that rounding may tie or swap (probabilities equal, or margins within
     # float32 rounding of the distances of each other).
@@ -232,6 +234,82 @@ def test_fit_temperature_is_finite_and_well_conditioned_on_separable_logits():
     assert moved == pytest.approx(temperature, rel=1e-4)
     true_class = softmax(logits / temperature, axis=1)[np.arange(60), targets]
     assert true_class.mean() == pytest.approx(21 / 22, abs=0.01)
+
+
+def _cross_entropy(logits, targets):
+    return -np.mean(np.log(softmax(logits, axis=1)[np.arange(len(targets)), targets]))
+
+
+def test_fit_calibration_recovers_the_temperature_and_the_prior_weight():
+    # Labels drawn from softmax(logits / 2.5 + 0.6 * log prior) over unbalanced classes.
+    rng = np.random.RandomState(0)
+    prior = np.array([0.6, 0.3, 0.1])
+    logits = rng.randn(20000, 3) * 2.0
+    p = softmax(logits / 2.5 + 0.6 * np.log(prior), axis=1)
+    targets = np.array([rng.choice(3, p=row) for row in p])
+    temperature, intercept = fit_calibration(logits, targets, prior)
+    assert temperature == pytest.approx(2.5, rel=0.05)
+    weight = intercept / np.log(prior)
+    np.testing.assert_allclose(weight, weight[0], rtol=1e-12)  # one weight for all classes
+    assert weight[0] == pytest.approx(0.6, abs=0.05)
+    # The fitted pair is the brute-force minimum of the smoothed cross-entropy: no
+    # (t, a) on a grid around it does better (smoothed targets: Platt's, as
+    # fit_temperature's).
+    n_c = np.bincount(targets)[targets]
+    on = (n_c + 1) / (n_c + 2)
+    soft = np.repeat(((1 - on) / 2)[:, None], 3, axis=1)
+    soft[np.arange(len(targets)), targets] = on
+
+    def smoothed(t, a):
+        return -(soft * np.log(softmax(logits / t + a * np.log(prior), axis=1))).sum(1).mean()
+
+    best = smoothed(temperature, weight[0])
+    for t in temperature * np.array([0.98, 1.0, 1.02]):
+        for a in np.clip(weight[0] + np.array([-0.02, 0.0, 0.02]), 0, 1):
+            assert best <= smoothed(t, a) + 1e-9
+
+
+def test_fit_calibration_falls_back_to_the_class_frequencies_not_to_uniform():
+    # Logits that carry no information about unbalanced classes: the temperature alone can
+    # only reach the uniform distribution, whose log-loss is above the prior's (the
+    # Covid3Month_disc failure of issue 18); with the prior weight, the frequencies.
+    rng = np.random.RandomState(2)
+    prior = np.array([0.7, 0.2, 0.1])
+    targets = rng.choice(3, size=3000, p=prior)
+    logits = rng.randn(3000, 3)
+    temperature, intercept = fit_calibration(logits, targets, prior)
+    assert intercept / np.log(prior) == pytest.approx(1.0, abs=0.05)
+    prior_loss = _cross_entropy(np.tile(np.log(prior), (3000, 1)), targets)
+    calibrated = _cross_entropy(logits / temperature + intercept, targets)
+    assert calibrated <= prior_loss + 0.01
+    assert _cross_entropy(logits / fit_temperature(logits, targets), targets) > prior_loss + 0.1
+
+
+def test_fit_calibration_on_balanced_classes_is_the_temperature_alone():
+    rng = np.random.RandomState(3)
+    targets = np.repeat(np.arange(4), 25)
+    logits = rng.randn(100, 4)
+    logits[np.arange(100), targets] += 1.0
+    temperature, intercept = fit_calibration(logits, targets, np.full(4, 0.25))
+    assert temperature == fit_temperature(logits, targets)  # the same search, bit for bit
+    np.testing.assert_array_equal(intercept, np.zeros(4))
+
+
+def test_predict_is_the_argmax_of_the_calibrated_probabilities():
+    # Unbalanced, noisy classes (45 / 15 training series): the fitted intercept favours the
+    # frequent class, and predict follows predict_proba, not the bare distances.
+    X, y = make_temporal_order(n_samples=160, n_classes=2, noise=3.0, random_state=5)
+    keep = np.r_[np.flatnonzero(y == 0)[:45], np.flatnonzero(y == 1)[:15]]
+    rest = np.setdiff1d(np.arange(len(y)), keep)
+    clf = DejaVidClassifier(max_epochs=4, random_state=0).fit([X[i] for i in keep], y[keep])
+    X_test = [X[i] for i in rest]
+    prior = np.array([45, 15]) / 60
+    weight = clf.intercept_ / np.log(prior)
+    assert 0 <= weight[0] <= 1 and weight[0] == pytest.approx(weight[1], rel=1e-12)
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[proba.argmax(1)])
+    logits = -clf.transform(X_test) / clf.temperature_ + clf.intercept_
+    np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-12)
 
 
 def test_warning_when_training_learns_nothing():

@@ -157,18 +157,18 @@ def test_validation_halves_choose_and_calibrate_apart(split, monkeypatch):
     # so the probabilities were as over-confident as the choice was lucky.
     X, y, _, _ = split
     chose, calibrated = [], []
-    select, fit = classifier_module.select, classifier_module.fit_temperature
+    select, fit = classifier_module.select, classifier_module.fit_calibration
 
     def recording_select(candidates, targets):
         chose.append(len(targets))
         return select(candidates, targets)
 
-    def recording_fit(logits, targets):
+    def recording_fit(logits, targets, class_prior):
         calibrated.append(len(targets))
-        return fit(logits, targets)
+        return fit(logits, targets, class_prior)
 
     monkeypatch.setattr(classifier_module, "select", recording_select)
-    monkeypatch.setattr(classifier_module, "fit_temperature", recording_fit)
+    monkeypatch.setattr(classifier_module, "fit_calibration", recording_fit)
     clf = DejaVidClassifier(max_epochs=4, validation_fraction=0.4, random_state=0).fit(X, y)
     # 24 validation series: each half holds about half of every class's.
     assert len(chose) == len(calibrated) == 1 and chose[0] + calibrated[0] == 24

@@ -7,13 +7,14 @@ dataclasses), never an estimator: the estimators make the settings from their pa
 - :mod:`~sktdtw._model.parameters`: the learned offsets ``(C', V')`` and their unit-free
   parametrisation;
 - :mod:`~sktdtw._model.scoring`: class distances, training logits, the convergence warning;
-- :mod:`~sktdtw._model.calibration`: the temperature of ``predict_proba``;
+- :mod:`~sktdtw._model.calibration`: the temperature and class-prior intercept of
+  ``predict_proba``;
 - :mod:`~sktdtw._model.selection`: held-out distances along the schedule and the choice
   of the kept candidate.
 """
 
 from .barycenters import BarycenterSettings, ClassBarycenters, class_barycenters
-from .calibration import fit_temperature
+from .calibration import fit_calibration, fit_temperature
 from .initialization import (
     InitSettings,
     WarmStart,
@@ -43,7 +44,7 @@ __all__ = [
     "INIT", "TRAINING_SERIES", "BarycenterSettings", "ClassBarycenters", "ClassScorer",
     "HeldOutDistances", "InitSettings", "InitialDistances", "LearnedPrototypes", "WarmStart",
     "auto_centroid_length", "candidate_epochs", "check_centroid_length", "class_barycenters",
-    "class_distances", "clearly_better", "derivative_scale", "fit_temperature",
-    "initial_prototypes", "prototypes_per_class", "select", "training_logits",
+    "class_distances", "clearly_better", "derivative_scale", "fit_calibration",
+    "fit_temperature", "initial_prototypes", "prototypes_per_class", "select", "training_logits",
     "warn_if_not_learned",
 ]

@@ -1,16 +1,17 @@
-"""The temperature that calibrates ``predict_proba``: fitted on the class distances of
-samples the model did not learn from (:mod:`sktdtw._model.selection` provides them)."""
+"""The calibration of ``predict_proba``: a temperature and a weight of the class prior,
+fitted on the class distances of samples the model did not learn from
+(:mod:`sktdtw._model.selection` provides them)."""
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-__all__ = ["fit_temperature"]
+__all__ = ["fit_calibration", "fit_temperature"]
 
 
-def fit_temperature(logits, targets):
-    """The temperature ``t > 0`` minimising the cross-entropy of ``softmax(logits / t)``
-    against Platt's smoothed targets.
+def fit_temperature(logits, targets, intercept=0.0):
+    """The temperature ``t > 0`` minimising the cross-entropy of
+    ``softmax(logits / t + intercept)`` against Platt's smoothed targets.
 
     A sample of class ``c`` (``n_c`` samples) targets ``(n_c + 1) / (n_c + 2)`` on ``c``
     and the rest evenly on the other classes (Platt, 1999). With hard targets the log-loss
@@ -18,13 +19,48 @@ def fit_temperature(logits, targets):
     to float precision long before, so the temperature would be whatever rounding left
     (and infinitely confident). The cross-entropy is convex in ``1 / t``, so a bounded
     scalar search over ``log(1 / t)`` finds its unique minimum. Logits that do not separate
-    the classes at all give a large temperature (near-uniform probabilities).
+    the classes at all give a large temperature (near-uniform probabilities, or the
+    ``intercept``'s).
+    """
+    return _fit(np.asarray(logits, dtype=np.float64), targets, intercept)[0]
+
+
+def fit_calibration(logits, targets, class_prior):
+    """The temperature ``t > 0`` and the weight ``a`` in ``[0, 1]`` of the log class prior
+    minimising the cross-entropy of ``softmax(logits / t + a * log(class_prior))`` against
+    Platt's smoothed targets (as :func:`fit_temperature`), and the intercept
+    ``a * log(class_prior)``.
+
+    ``a = 0`` is the temperature alone, ``a = 1`` Bayes' rule with class likelihoods
+    ``exp(logits / t)``: where the distances tell the classes apart poorly, the fitted
+    weight lets the probabilities fall back to the class frequencies instead of to the
+    uniform distribution (whose log-loss is above the prior's on unbalanced classes). One
+    parameter, bounded, so it cannot overfit the held-out samples as an intercept per class
+    would. The cross-entropy is jointly convex in ``(1 / t, a)``, so its minimum over ``t``
+    is convex in ``a`` and a bounded scalar search finds it. Balanced classes have a
+    constant log prior: there ``a = 0`` and ``t`` is :func:`fit_temperature`'s exactly.
     """
     logits = np.asarray(logits, dtype=np.float64)
+    log_prior = np.log(np.asarray(class_prior, dtype=np.float64))
+    if np.ptp(log_prior) == 0:
+        return fit_temperature(logits, targets), np.zeros_like(log_prior)
+    result = minimize_scalar(
+        lambda a: _fit(logits, targets, a * log_prior)[1], bounds=(0.0, 1.0), method="bounded"
+    )
+    # The bounded search never evaluates an end point; a = 0 is the temperature alone.
+    candidates = [(0.0, *_fit(logits, targets, 0.0)),
+                  (result.x, *_fit(logits, targets, result.x * log_prior))]
+    weight, temperature, _ = min(candidates, key=lambda c: c[2])
+    return temperature, weight * log_prior
+
+
+def _fit(logits, targets, intercept):
+    """``(t, cross-entropy at t)`` of :func:`fit_temperature`."""
     # Searched in units of the logits' typical spread over the classes, whatever their scale.
     spread = logits.std(1).mean()
     if not spread > 0:
-        return 1.0  # all logits tie: every temperature gives the uniform distribution
+        # All logits tie: every temperature gives softmax(intercept).
+        spread, logits = 1.0, np.zeros_like(logits)
     logits = logits / spread
     n_samples, n_classes = logits.shape
     rows = np.arange(n_samples)
@@ -34,7 +70,10 @@ def fit_temperature(logits, targets):
     soft[rows, targets] = on_target
 
     def cross_entropy(log_inverse):
-        return -(soft * log_softmax(logits * np.exp(log_inverse), axis=1)).sum(1).mean()
+        z = logits * np.exp(log_inverse) + intercept
+        return -(soft * log_softmax(z, axis=1)).sum(1).mean()
 
+    if not logits.any():
+        return 1.0, float(cross_entropy(0.0))
     result = minimize_scalar(cross_entropy, bounds=(-12.0, 12.0), method="bounded")
-    return float(spread * np.exp(-result.x))
+    return float(spread * np.exp(-result.x)), float(result.fun)
