@@ -51,23 +51,23 @@ def _within_kind(cv, rows, rule, n):
     near = [i for i in range(len(rows))
             if accuracy[i] >= accuracy[best] - _standard_error(accuracy[best], n)]
     pick = {
-        # fit's own rule (the highest accuracy, then the lowest log-loss, then the fewest
-        # epochs) is not rebuilt here: its pick is read from best_index_.
+        # fit's own rule (the lowest log-loss, then the fewest epochs) is not rebuilt
+        # here: its pick is read from best_index_. "highest accuracy" was fit's rule up to
+        # c536dc4.
         "highest accuracy": best,
         "fewest epochs within one SE": min(near, key=lambda i: epochs[i]),
         "lowest log-loss within one SE": min(near, key=lambda i: (log_loss[i], i)),
         "start unless beaten by one SE": (
             best if accuracy[best] > accuracy[0] + _standard_error(accuracy[best], n) else 0
         ),
-        "lowest log-loss": int(np.argmin(log_loss)),
     }[rule]
     return rows[pick]
 
 
 # fit's rule (FIT_RULE, from best_index_) and alternatives to it.
-FIT_RULE = "highest accuracy (fit's rule)"
-ALTERNATIVES = ["fewest epochs within one SE", "lowest log-loss within one SE",
-                "start unless beaten by one SE", "lowest log-loss"]
+FIT_RULE = "lowest log-loss (fit's rule)"
+ALTERNATIVES = ["highest accuracy", "fewest epochs within one SE",
+                "lowest log-loss within one SE", "start unless beaten by one SE"]
 
 
 def choose(cv, rule, n, untrained_only=False):

@@ -180,7 +180,7 @@ class DejaVidClassifier(
         temperature (at most as many as the smallest class has samples). Each fold model
         trains on the other folds along the full schedule and records its held-out
         samples' distances at 0 and at every eighth of ``max_epochs`` epochs; the epoch
-        count with the best out-of-fold accuracy (then log-loss, then fewer epochs) is
+        count with the lowest out-of-fold log-loss (then fewer epochs) is
         kept (``cv_results_``), and the model on all the data trains for that many
         epochs of the same schedule; the temperature is fitted on the out-of-fold
         distances at that count, in units of each model's ``logit_scale_``. ``fit`` then
@@ -680,15 +680,13 @@ class DejaVidClassifier(
             model = fit_model(
                 source, y_index, n_prototypes=n_prototypes, stop_epoch=n_epochs, **saved
             )
-        warn_if_not_learned(
-            held_dist[INIT, 0], held_dist[kind, n_epochs], y_index, "out-of-fold",
-            stacklevel=5,
-        )
         # The calibration of the chosen candidate, on its out-of-fold logits (in units of
         # each fold model's logit scale), turned into the final model's distance units.
-        temperature, intercept = fit_calibration(
-            -held_dist[kind, n_epochs] / held_scale[kind][:, None], y_index,
-            _class_prior(y_index),
+        scaled = held_dist[kind, n_epochs] / held_scale[kind][:, None]
+        temperature, intercept = fit_calibration(-scaled, y_index, _class_prior(y_index))
+        warn_if_not_learned(
+            held_dist[INIT, 0], self._predicted(scaled, temperature, intercept), y_index,
+            "out-of-fold", stacklevel=5,
         )
         return model, _Choice(temperature * model.initial.logit_scale, intercept, n_epochs,
                               cv_results, best)
@@ -757,8 +755,12 @@ class DejaVidClassifier(
         rows = [(kind, n_epochs, d, scale[kind]) for (kind, n_epochs), d in dist.items()]
         return (dist, scale, *select(rows, y_index))
 
-    @staticmethod
-    def _select_on_validation(candidates, targets, class_prior):
+    def _predicted(self, dist, temperature, intercept):
+        """Class scores of ``dist`` whose argmin is what ``predict`` would say: the
+        calibrated logits, negated, where there is a calibration."""
+        return dist if self.calibration is None else dist / temperature - intercept
+
+    def _select_on_validation(self, candidates, targets, class_prior):
         """Scores of the ``candidates`` (as :func:`select` takes them, with one logit scale
         each) on one half of the validation samples, the chosen one, and the calibration
         (temperature and intercept, :func:`fit_calibration` with the training
@@ -771,12 +773,13 @@ class DejaVidClassifier(
             targets[choosing],
         )
         chosen = candidates[best][2]
+        calibration = fit_calibration(-chosen[calibrating], targets[calibrating], class_prior)
         warn_if_not_learned(
-            candidates[0][2][choosing], chosen[choosing], targets[choosing], "validation",
+            candidates[0][2][choosing], self._predicted(chosen[choosing], *calibration),
+            targets[choosing], "validation",
             stacklevel=6,  # the user's call: here <- _fit_validated <- fit <- _fit_context
         )
-        return (results, best,
-                *fit_calibration(-chosen[calibrating], targets[calibrating], class_prior))
+        return (results, best, *calibration)
 
     def _training_calibration(self, model, source, y_index, trains, warm):
         """The temperature and intercept fitted on the training distances of ``model``

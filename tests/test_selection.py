@@ -50,14 +50,17 @@ def test_candidate_scores_are_those_of_numpy_and_scikit_learn():
     assert results["n_epochs"][best] == 2
 
 
-def test_ties_go_to_the_lower_log_loss_then_to_fewer_epochs():
+def test_the_lowest_log_loss_wins_over_a_higher_accuracy_then_fewer_epochs():
+    # Epoch 0: 3 of 4 right, the wrong one as far off as the right ones (the best
+    # temperature can only say 0.75 everywhere). Epochs 3 and 6: 2 of 4 right by a wide
+    # margin, the other 2 wrong by a hair (calibrated: sure where right, 50/50 where wrong).
     targets = np.array([0, 1, 0, 1])
-    sharp = np.array([[0.0, 4.0], [4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
-    blunt = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # half wrong
-    results, best = select(
-        [(INIT, e, d, np.ones(4)) for e, d in ((0, blunt), (3, sharp), (6, sharp.copy()))],
-        targets,
-    )
+    even = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    sure_or_unsure = np.array([[0.0, 8.0], [8.0, 0.0], [0.01, 0.0], [0.0, 0.01]])
+    candidates = [(0, even), (3, sure_or_unsure), (6, sure_or_unsure.copy())]
+    results, best = select([(INIT, e, d, np.ones(4)) for e, d in candidates], targets)
+    np.testing.assert_array_equal(results["accuracy"], [0.75, 0.5, 0.5])
+    assert results["log_loss"][1] < results["log_loss"][0]
     assert results["n_epochs"][best] == 3
 
 

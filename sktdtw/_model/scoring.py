@@ -114,10 +114,11 @@ def _read(source, index, device):
 
 
 def warn_if_not_learned(initial, final, targets, where, stacklevel=5):
-    """A ConvergenceWarning when the trained centroids' class distances ``final`` of the
-    ``where`` samples (``"training"``, ``"validation"``, ``"out-of-fold"``) classify
-    clearly worse than the initial ones (by more than two binomial standard errors), or
-    no better than always predicting the commonest class."""
+    """A ConvergenceWarning when the kept model's class scores ``final`` of the ``where``
+    samples (``"training"``, ``"validation"``, ``"out-of-fold"``; the argmin is its
+    prediction: distances, or calibrated logits negated) classify clearly worse than the
+    initial class distances (by more than two binomial standard errors), or no better
+    than always predicting the commonest class."""
     chance = np.bincount(targets).max() / len(targets)
     before = float(np.mean(initial.argmin(1) == targets))
     after = float(np.mean(final.argmin(1) == targets))
@@ -129,7 +130,7 @@ def warn_if_not_learned(initial, final, targets, where, stacklevel=5):
         f"below the {before:.3f} of the initial centroids" if after < before
         else f"no better than always predicting the commonest class ({chance:.3f})"
     )
-    # Held-out samples chose the kept epoch: training cannot have lowered their accuracy.
+    # Held-out samples chose the kept epoch: where even it falls short, no epoch helps.
     verdict = ("training did not help" if where == "training"
                else "at no epoch count does the model tell the classes apart on samples it "
                     "did not learn from")

@@ -97,12 +97,15 @@ def select(candidates, targets):
         ``"prototypes"``, ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (at the fitted
         temperature) and ``"temperature"`` (in units of the divisor) of each candidate.
     best : int
-        Index of the chosen candidate. Within each kind of prototypes: the highest
-        accuracy, then the lowest log-loss, then the first listed (list the fewer epochs
-        first). Between kinds, listed simpler first, a later kind's is chosen only where
-        its accuracy beats the choice so far by more than its binomial standard error
-        (the one-standard-error rule: more prototypes must be clearly better, not
-        better by chance).
+        Index of the chosen candidate. Within each kind of prototypes: the lowest
+        log-loss, then the first listed (list the fewer epochs first). The log-loss, a
+        proper score of every sample's calibrated probabilities, varies far less from
+        fold to fold than the accuracy, which moves by whole samples: picked by accuracy,
+        the epoch count followed the noise of a few held-out samples. Between kinds,
+        listed simpler first, a later kind's is chosen only where its accuracy beats
+        the choice so far by more than its binomial standard error (the
+        one-standard-error rule: more prototypes must be clearly better, not better by
+        chance).
     """
     rows = np.arange(len(targets))
     results = {key: [] for key in
@@ -121,7 +124,7 @@ def select(candidates, targets):
     best = None
     for kind in dict.fromkeys(results["prototypes"]):  # in the order listed
         within = np.flatnonzero(results["prototypes"] == kind)
-        best_of_kind = min(within, key=lambda i: (-accuracy[i], results["log_loss"][i], i))
+        best_of_kind = min(within, key=lambda i: (results["log_loss"][i], i))
         if best is None or clearly_better(accuracy[best_of_kind], accuracy[best], len(targets)):
             best = int(best_of_kind)
     return results, best
