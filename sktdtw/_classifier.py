@@ -41,6 +41,7 @@ from ._model import (
     LearnedPrototypes,
     WarmStart,
     auto_centroid_length,
+    calibrated_logits,
     candidate_epochs,
     check_centroid_length,
     clearly_better,
@@ -758,7 +759,9 @@ class DejaVidClassifier(
     def _predicted(self, dist, temperature, intercept):
         """Class scores of ``dist`` whose argmin is what ``predict`` would say: the
         calibrated logits, negated, where there is a calibration."""
-        return dist if self.calibration is None else dist / temperature - intercept
+        if self.calibration is None:
+            return dist
+        return -calibrated_logits(dist, temperature, intercept)
 
     def _select_on_validation(self, candidates, targets, class_prior):
         """Scores of the ``candidates`` (as :func:`select` takes them, with one logit scale

@@ -8,7 +8,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import resolve_device
-from ._model import ClassScorer, training_logits
+from ._model import ClassScorer, calibrated_logits, training_logits
 from ._source import DerivativeSource, as_source
 from ._typing import SeriesLike
 
@@ -72,7 +72,7 @@ class PrototypeClassifierMixin:
 
     def _logits_of(self, dist):
         if self.temperature_ is not None:
-            return -dist / self.temperature_ + self.intercept_
+            return calibrated_logits(dist, self.temperature_, self.intercept_)
         return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
 
     def decision_function(self, X: SeriesLike) -> np.ndarray:

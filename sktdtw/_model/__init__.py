@@ -14,7 +14,7 @@ dataclasses), never an estimator: the estimators make the settings from their pa
 """
 
 from .barycenters import BarycenterSettings, ClassBarycenters, class_barycenters
-from .calibration import fit_calibration, fit_temperature
+from .calibration import calibrated_logits, fit_calibration, fit_temperature
 from .initialization import (
     InitSettings,
     WarmStart,
@@ -43,7 +43,8 @@ from .selection import (
 __all__ = [
     "INIT", "TRAINING_SERIES", "BarycenterSettings", "ClassBarycenters", "ClassScorer",
     "HeldOutDistances", "InitSettings", "InitialDistances", "LearnedPrototypes", "WarmStart",
-    "auto_centroid_length", "candidate_epochs", "check_centroid_length", "class_barycenters",
+    "auto_centroid_length", "calibrated_logits", "candidate_epochs", "check_centroid_length",
+    "class_barycenters",
     "class_distances", "clearly_better", "derivative_scale", "fit_calibration",
     "fit_temperature", "initial_prototypes", "prototypes_per_class", "select", "training_logits",
     "warn_if_not_learned",

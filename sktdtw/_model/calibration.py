@@ -6,7 +6,13 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-__all__ = ["fit_calibration", "fit_temperature"]
+__all__ = ["calibrated_logits", "fit_calibration", "fit_temperature"]
+
+
+def calibrated_logits(dist, temperature, intercept):
+    """The logits of ``predict_proba`` for class distances ``dist``: negated, over the
+    fitted ``temperature``, plus the fitted ``intercept``."""
+    return -dist / temperature + intercept
 
 
 def fit_temperature(logits, targets, intercept=0.0):
