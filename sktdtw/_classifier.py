@@ -34,6 +34,7 @@ from ._model import (
     INIT,
     TRAINING_SERIES,
     BarycenterSettings,
+    Calibration,
     ClassScorer,
     HeldOutDistances,
     InitialDistances,
@@ -41,7 +42,6 @@ from ._model import (
     LearnedPrototypes,
     WarmStart,
     auto_centroid_length,
-    calibrated_logits,
     candidate_epochs,
     check_centroid_length,
     clearly_better,
@@ -167,9 +167,11 @@ class DejaVidClassifier(
         ``"none"``, the negated distances themselves.
     calibration : {"temperature"} or None, default="temperature"
         ``"temperature"``: ``predict_proba`` is the softmax of the negated class
-        distances over a temperature (``temperature_``) plus ``intercept_``, a fitted
-        share ``a`` in ``[0, 1]`` of the log training class frequencies (Bayes' rule at
-        ``a = 1``; ``a = 0``, no intercept, on balanced classes), both fitted by
+        distances, to a power ``distance_power_`` of 1, 0.5 or 0.25 (below 1, the long
+        tail of samples far from a class does not set the temperature for all), over a
+        temperature (``temperature_``) plus ``intercept_``, a fitted share ``a`` in
+        ``[0, 1]`` of the log training class frequencies (Bayes' rule at ``a = 1``;
+        ``a = 0``, no intercept, on balanced classes), all three fitted by
         minimising the cross-entropy against Platt's smoothed targets on samples the
         model did not learn from (see ``cv``): finite even where those samples are all
         separated, and no worse than the class frequencies where the distances tell the
@@ -260,10 +262,15 @@ class DejaVidClassifier(
         Index in ``classes_`` of the class of each centroid.
     logit_scale_ : float
         The divisor of the ``"scaled"`` training logits.
+    distance_power_ : float or None
+        The power of the class distances in the calibrated logits, 1, 0.5 or 0.25 (see
+        ``calibration``; None without calibration).
     temperature_ : float or None
-        The temperature of ``predict_proba`` (None without calibration).
+        The temperature of ``predict_proba``, in units of the distances to the power
+        ``distance_power_`` (None without calibration).
     intercept_ : ndarray of shape (n_classes,) or None
-        Added to the negated distances over ``temperature_`` in ``decision_function``,
+        Added to the negated distances (to the power ``distance_power_``) over
+        ``temperature_`` in ``decision_function``,
         ``predict_proba`` and ``predict``: ``a * log(class frequency)`` with the fitted
         ``a`` in ``[0, 1]`` (see ``calibration``; None without calibration).
     history_ : dict of lists
@@ -485,7 +492,7 @@ class DejaVidClassifier(
                 series, y_index, n_prototypes=prototypes_per_class(init, y_index),
                 stop_epoch=candidates[-1], **saved,
             )
-            choice = _Choice(*self._training_calibration(model, series, y_index, trains, warm),
+            choice = _Choice(self._training_calibration(model, series, y_index, trains, warm),
                              len(model.history["loss"]))
         # Only now, when nothing can fail any more, is the fitted state replaced: a fit
         # that fails leaves the estimator as it was (fitted or not).
@@ -535,10 +542,11 @@ class DejaVidClassifier(
         self.centroids_, self.weights_ = centroids, weights
         self.centroid_class_ = model.prototypes.centroid_class
         self.logit_scale_ = model.initial.logit_scale
-        if self.calibration is None:
-            self.temperature_ = self.intercept_ = None
-        else:
-            self.temperature_, self.intercept_ = float(choice.temperature), choice.intercept
+        calibration = None if self.calibration is None else choice.calibration
+        self.temperature_, self.intercept_, self.distance_power_ = (
+            (None, None, None) if calibration is None else
+            (float(calibration.temperature), calibration.intercept, float(calibration.power))
+        )
         self.history_, self.n_epochs_ = model.history, int(choice.n_epochs)
         self.cv_results_, self.best_index_ = choice.cv_results, choice.best_index
 
@@ -684,12 +692,12 @@ class DejaVidClassifier(
         # The calibration of the chosen candidate, on its out-of-fold logits (in units of
         # each fold model's logit scale), turned into the final model's distance units.
         scaled = held_dist[kind, n_epochs] / held_scale[kind][:, None]
-        temperature, intercept = fit_calibration(-scaled, y_index, _class_prior(y_index))
+        calibration = fit_calibration(scaled, y_index, _class_prior(y_index))
         warn_if_not_learned(
-            held_dist[INIT, 0], self._predicted(scaled, temperature, intercept), y_index,
+            held_dist[INIT, 0], self._predicted(scaled, calibration), y_index,
             "out-of-fold", stacklevel=5,
         )
-        return model, _Choice(temperature * model.initial.logit_scale, intercept, n_epochs,
+        return model, _Choice(calibration.in_units(model.initial.logit_scale), n_epochs,
                               cv_results, best)
 
     def _fit_validated(self, fit_model, source, y_index, init, candidates, trains, rng,
@@ -714,7 +722,7 @@ class DejaVidClassifier(
             rows.append(
                 (TRAINING_SERIES, 0, series_held_out.dist[0], series_model.initial.logit_scale)
             )
-        cv_results, best, temperature, intercept = self._select_on_validation(
+        cv_results, best, calibration = self._select_on_validation(
             rows, y_index[held_index], _class_prior(y_index)
         )
         n_epochs = int(cv_results["n_epochs"][best])
@@ -723,7 +731,7 @@ class DejaVidClassifier(
             model = _Model(series_model.prototypes, series_model.initial, model.history)
         elif trains:
             model.prototypes.set_offsets(held_out.parameters[n_epochs])
-        return model, _Choice(temperature, intercept, n_epochs, cv_results, best)
+        return model, _Choice(calibration, n_epochs, cv_results, best)
 
     def _cross_fit(self, fit_model, source, y_index, candidates, folds, series_candidate):
         """The out-of-fold class distances of every candidate, keyed by ``(prototypes,
@@ -756,17 +764,17 @@ class DejaVidClassifier(
         rows = [(kind, n_epochs, d, scale[kind]) for (kind, n_epochs), d in dist.items()]
         return (dist, scale, *select(rows, y_index))
 
-    def _predicted(self, dist, temperature, intercept):
+    def _predicted(self, dist, calibration):
         """Class scores of ``dist`` whose argmin is what ``predict`` would say: the
-        calibrated logits, negated, where there is a calibration."""
+        logits of the :class:`Calibration` ``calibration``, negated, where there is one."""
         if self.calibration is None:
             return dist
-        return -calibrated_logits(dist, temperature, intercept)
+        return -calibration.logits(dist)
 
     def _select_on_validation(self, candidates, targets, class_prior):
         """Scores of the ``candidates`` (as :func:`select` takes them, with one logit scale
         each) on one half of the validation samples, the chosen one, and the calibration
-        (temperature and intercept, :func:`fit_calibration` with the training
+        (a :class:`Calibration`, :func:`fit_calibration` with the training
         ``class_prior``) fitted on the other half's distances under it (a calibration fitted
         on the samples that chose would be over-confident)."""
         choosing, calibrating = _halves(targets)
@@ -776,18 +784,18 @@ class DejaVidClassifier(
             targets[choosing],
         )
         chosen = candidates[best][2]
-        calibration = fit_calibration(-chosen[calibrating], targets[calibrating], class_prior)
+        calibration = fit_calibration(chosen[calibrating], targets[calibrating], class_prior)
         warn_if_not_learned(
-            candidates[0][2][choosing], self._predicted(chosen[choosing], *calibration),
+            candidates[0][2][choosing], self._predicted(chosen[choosing], calibration),
             targets[choosing], "validation",
             stacklevel=6,  # the user's call: here <- _fit_validated <- fit <- _fit_context
         )
-        return (results, best, *calibration)
+        return results, best, calibration
 
     def _training_calibration(self, model, source, y_index, trains, warm):
-        """The temperature and intercept fitted on the training distances of ``model``
-        (None, None without calibration), with the InputWarning that says so, after the
-        check that training helped."""
+        """The :class:`Calibration` fitted on the training distances of ``model`` (None
+        without calibration), with the InputWarning that says so, after the check that
+        training helped."""
         index = _evenly_spaced(len(source), _SCORING_SAMPLES)
         prototypes = model.prototypes
         final_dist = ClassScorer(
@@ -796,7 +804,7 @@ class DejaVidClassifier(
         if trains:
             warn_if_not_learned(model.initial.dist, final_dist, y_index[index], "training")
         if self.calibration is None:
-            return None, None
+            return None
         why = ("warm_start=True (no cross-fit repeats the earlier training)" if warm
                else "cv=None" if self.cv is None else "a class has a single sample")
         warnings.warn(
@@ -806,7 +814,7 @@ class DejaVidClassifier(
             InputWarning,
             stacklevel=4,  # the user's call: here <- fit <- sklearn's _fit_context
         )
-        return fit_calibration(-final_dist, y_index[index], _class_prior(y_index))
+        return fit_calibration(final_dist, y_index[index], _class_prior(y_index))
 
     def _shared_random_state(self, strategy):
         """``random_state`` as a RandomState; every rank draws the same split, seeds and
@@ -899,12 +907,11 @@ class _Features:
 
 @dataclass(frozen=True)
 class _Choice:
-    """What a fit chose for the model it keeps: the temperature (in distance units) and
-    the intercept of the calibrated logits (None without calibration), the epochs kept,
-    and the scores behind the choice (None where nothing was chosen)."""
+    """What a fit chose for the model it keeps: the :class:`Calibration` of its
+    distances (None without calibration), the epochs kept, and the scores behind the
+    choice (None where nothing was chosen)."""
 
-    temperature: float | None
-    intercept: np.ndarray | None
+    calibration: Calibration | None
     n_epochs: int
     cv_results: dict | None = None
     best_index: int | None = None

@@ -22,9 +22,9 @@ class PrototypeClassifierMixin:
     """``transform``, ``predict``, ``predict_proba``, ``predict_log_proba`` and
     ``decision_function`` of a classifier fitted to ``centroids_``, ``weights_``,
     ``centroid_class_``, ``classes_``, ``derivative_scale_`` (None: the series' own
-    features only), ``temperature_`` and ``intercept_`` (or ``logit_norm`` and
-    ``logit_scale_`` without calibration), with ``diagonal``, ``backend`` and ``device``
-    parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
+    features only), ``distance_power_``, ``temperature_`` and ``intercept_`` (or
+    ``logit_norm`` and ``logit_scale_`` without calibration), with ``diagonal``,
+    ``backend`` and ``device`` parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
 
     @property
     def _n_features_out(self):
@@ -66,13 +66,16 @@ class PrototypeClassifierMixin:
         )
 
     def _calibrated_logits(self, X):
-        """The scores behind ``predict_proba``: the negated distances over the fitted
-        temperature plus the intercept, or without calibration the training logits."""
+        """The scores behind ``predict_proba``: the negated distances to the fitted
+        power over the fitted temperature plus the intercept, or without calibration the
+        training logits."""
         return self._logits_of(self.transform(X))
 
     def _logits_of(self, dist):
         if self.temperature_ is not None:
-            return calibrated_logits(dist, self.temperature_, self.intercept_)
+            return calibrated_logits(
+                dist, self.temperature_, self.intercept_, self.distance_power_
+            )
         return training_logits(torch.from_numpy(dist), self.logit_norm, self.logit_scale_).numpy()
 
     def decision_function(self, X: SeriesLike) -> np.ndarray:

@@ -254,7 +254,8 @@ def test_fitted_attributes_and_outputs(ragged):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[dist.argmin(1)])
     clf = _small(calibration="temperature", cv=2).fit(X, labels)
     dist = clf.transform(X)
-    logits = -dist / clf.temperature_
+    assert clf.distance_power_ in (1.0, 0.5, 0.25)
+    logits = -dist ** clf.distance_power_ / clf.temperature_ + clf.intercept_
     np.testing.assert_allclose(clf.decision_function(X), logits, rtol=1e-6)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-6)

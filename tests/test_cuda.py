@@ -229,6 +229,7 @@ def test_dejavid_classifier_fits_on_cuda():
         a, b = getattr(gpu_fit, name), getattr(cpu_fit, name)
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=name)
     np.testing.assert_allclose(gpu_fit.history_["loss"], cpu_fit.history_["loss"], rtol=1e-4)
+    assert gpu_fit.distance_power_ == cpu_fit.distance_power_
     assert gpu_fit.temperature_ == pytest.approx(cpu_fit.temperature_, rel=1e-4)
 
     # Inference on the GPU equals CPU inference with the same (GPU-learned) parameters.
@@ -246,7 +247,7 @@ def test_dejavid_classifier_fits_on_cuda():
     proba = gpu_fit.predict_proba(X)
     assert proba.shape == (len(X), 3)
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
-    # The softmax's Jacobian has infinity-norm <= 1/2, and the logits -dist / T differ by
-    # at most 1e-5 * max(dist) / T.
-    bound = 0.5 * 1e-5 * cpu_dist.max() / gpu_fit.temperature_
+    # The softmax's Jacobian has infinity-norm <= 1/2, and the logits -dist ** p / T (p <= 1)
+    # differ by at most 1e-5 * max(dist) ** p / T.
+    bound = 0.5 * 1e-5 * cpu_dist.max() ** gpu_fit.distance_power_ / gpu_fit.temperature_
     np.testing.assert_allclose(proba, on_cpu.predict_proba(X), rtol=0, atol=bound)

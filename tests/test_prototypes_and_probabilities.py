@@ -168,17 +168,19 @@ def test_binary_probabilities_rank_as_the_distance_difference():
         torch.from_numpy(clf.centroids_), torch.from_numpy(clf.weights_),
     ).double().numpy()
     dist = np.stack([per_prototype[:, clf.centroid_class_ == k].min(1) for k in range(2)], 1)
-    margin = dist[:, 0] - dist[:, 1]
-    # P(classes_[1]) is the logistic function of the margin over the temperature, shifted
-    # by the difference of the class-prior intercepts (to 1e-5: a float32 ulp of a distance
-    # moves the margin / temperature by up to about 1e-6) ...
+    power = clf.distance_power_
+    margin = dist[:, 0] ** power - dist[:, 1] ** power
+    # P(classes_[1]) is the logistic function of the margin (of the distances to the fitted
+    # power) over the temperature, shifted by the difference of the class-prior intercepts
+    # (to 1e-5: a float32 ulp of a distance moves the margin / temperature by up to about
+    # 1e-6) ...
     shift = clf.intercept_[1] - clf.intercept_[0]
     np.testing.assert_allclose(proba[:, 1], expit(margin / clf.temperature_ + shift), rtol=1e-5)
     # ... so it ranks the series as the margin does: the same AUC, but for (positive,
     # negative) pairs that rounding may tie or swap (probabilities equal, or margins within
     # float32 rounding of the distances of each other).
     positive = y_test == clf.classes_[1]
-    near = np.abs(margin[positive][:, None] - margin[~positive][None]) <= 1e-5 * dist.max()
+    near = np.abs(margin[positive][:, None] - margin[~positive][None]) <= 1e-5 * dist.max() ** power
     tied = proba[positive, 1][:, None] == proba[~positive, 1][None]
     auc = roc_auc_score(y_test, proba[:, 1])
     assert abs(auc - roc_auc_score(y_test, margin)) <= (near | tied).mean()
@@ -240,59 +242,108 @@ def _cross_entropy(logits, targets):
     return -np.mean(np.log(softmax(logits, axis=1)[np.arange(len(targets)), targets]))
 
 
+def _smoothed_cross_entropy(logits, targets):
+    """Platt's smoothed-target cross-entropy, as fit_temperature and fit_calibration
+    minimise it."""
+    n_classes = logits.shape[1]
+    n_c = np.bincount(targets, minlength=n_classes)[targets]
+    on = (n_c + 1) / (n_c + 2)
+    soft = np.repeat(((1 - on) / (n_classes - 1))[:, None], n_classes, axis=1)
+    soft[np.arange(len(targets)), targets] = on
+    return -(soft * np.log(softmax(logits, axis=1))).sum(1).mean()
+
+
+def _drawn(dist, temperature, weight, prior, rng):
+    """Labels drawn from softmax(-dist / temperature + weight * log prior)."""
+    p = softmax(-dist / temperature + weight * np.log(prior), axis=1)
+    return np.array([rng.choice(len(prior), p=row) for row in p])
+
+
 def test_fit_calibration_recovers_the_temperature_and_the_prior_weight():
-    # Labels drawn from softmax(logits / 2.5 + 0.6 * log prior) over unbalanced classes.
+    # Labels drawn from softmax(-dist / 2.5 + 0.6 * log prior) over unbalanced classes.
     rng = np.random.RandomState(0)
     prior = np.array([0.6, 0.3, 0.1])
-    logits = rng.randn(20000, 3) * 2.0
-    p = softmax(logits / 2.5 + 0.6 * np.log(prior), axis=1)
-    targets = np.array([rng.choice(3, p=row) for row in p])
-    temperature, intercept = fit_calibration(logits, targets, prior)
-    assert temperature == pytest.approx(2.5, rel=0.05)
-    weight = intercept / np.log(prior)
+    dist = np.abs(rng.randn(20000, 3)) * 4.0
+    targets = _drawn(dist, 2.5, 0.6, prior, rng)
+    calibration = fit_calibration(dist, targets, prior)
+    assert calibration.power == 1.0
+    assert calibration.temperature == pytest.approx(2.5, rel=0.05)
+    weight = calibration.intercept / np.log(prior)
     np.testing.assert_allclose(weight, weight[0], rtol=1e-12)  # one weight for all classes
     assert weight[0] == pytest.approx(0.6, abs=0.05)
-    # The fitted pair is the brute-force minimum of the smoothed cross-entropy: no
-    # (t, a) on a grid around it does better (smoothed targets: Platt's, as
-    # fit_temperature's).
-    n_c = np.bincount(targets)[targets]
-    on = (n_c + 1) / (n_c + 2)
-    soft = np.repeat(((1 - on) / 2)[:, None], 3, axis=1)
-    soft[np.arange(len(targets)), targets] = on
+    # The fitted triple is the brute-force minimum of the smoothed cross-entropy: no
+    # (t, a) on a grid around it does better, nor the best (t, a) of another power.
+    def smoothed(t, a, power=1.0):
+        return _smoothed_cross_entropy(-dist ** power / t + a * np.log(prior), targets)
 
-    def smoothed(t, a):
-        return -(soft * np.log(softmax(logits / t + a * np.log(prior), axis=1))).sum(1).mean()
-
-    best = smoothed(temperature, weight[0])
-    for t in temperature * np.array([0.98, 1.0, 1.02]):
+    best = smoothed(calibration.temperature, weight[0])
+    for t in calibration.temperature * np.array([0.98, 1.0, 1.02]):
         for a in np.clip(weight[0] + np.array([-0.02, 0.0, 0.02]), 0, 1):
             assert best <= smoothed(t, a) + 1e-9
+    for power in (0.5, 0.25):
+        t = fit_temperature(-dist ** power, targets, 0.6 * np.log(prior))
+        assert best < smoothed(t, 0.6, power)
+
+
+def test_fit_calibration_recovers_the_power_of_the_distances():
+    # Labels drawn from softmax(-sqrt(dist) / 0.4) of balanced classes: the power 1/2.
+    rng = np.random.RandomState(1)
+    dist = rng.exponential(4.0, size=(8000, 3))
+    targets = _drawn(np.sqrt(dist), 0.4, 0.0, np.full(3, 1 / 3), rng)
+    calibration = fit_calibration(dist, targets, np.full(3, 1 / 3))
+    assert calibration.power == 0.5
+    assert calibration.temperature == pytest.approx(0.4, rel=0.05)
+    # Its logits, in units 1 / 3.7 as large, are the same calibration's.
+    moved = calibration.in_units(3.7)
+    np.testing.assert_allclose(moved.logits(dist * 3.7), calibration.logits(dist), rtol=1e-12)
+
+
+def test_a_tail_of_far_samples_does_not_flatten_the_calibration():
+    # Issue 18 (Covid3Month_disc): a few samples far from some class set the temperature
+    # of the distances themselves so large that the class prior decided nearly every
+    # prediction (60 of 61 test series the commonest class, accuracy 0.54 against 0.67 for
+    # the nearest centroid). Here 5 % of the distances are multiplied by e to e^3.5.
+    rng = np.random.RandomState(0)
+    prior = np.array([0.5, 0.3, 0.2])
+    targets = rng.choice(3, 600, p=prior)
+    dist = np.abs(1 + 0.5 * rng.randn(600, 3)) + 1.0 * (np.arange(3) != targets[:, None])
+    far = rng.rand(600, 3) < 0.05
+    dist = np.where(far, dist * np.exp(1 + 2.5 * rng.rand(600, 3)), dist)
+    nearest = np.mean(dist.argmin(1) == targets)
+    linear = fit_temperature(-dist, targets, np.log(prior))
+    assert np.mean((-dist / linear + np.log(prior)).argmax(1) == targets) < nearest - 0.15
+    calibration = fit_calibration(dist, targets, prior)
+    assert calibration.power < 1
+    assert np.mean(calibration.logits(dist).argmax(1) == targets) >= nearest - 0.01
+    assert _smoothed_cross_entropy(calibration.logits(dist), targets) < (
+        _smoothed_cross_entropy(-dist / linear + np.log(prior), targets) - 0.2
+    )
 
 
 def test_fit_calibration_falls_back_to_the_class_frequencies_not_to_uniform():
-    # Logits that carry no information about unbalanced classes: the temperature alone can
-    # only reach the uniform distribution, whose log-loss is above the prior's (the
+    # Distances that carry no information about unbalanced classes: the temperature alone
+    # can only reach the uniform distribution, whose log-loss is above the prior's (the
     # Covid3Month_disc failure of issue 18); with the prior weight, the frequencies.
     rng = np.random.RandomState(2)
     prior = np.array([0.7, 0.2, 0.1])
     targets = rng.choice(3, size=3000, p=prior)
-    logits = rng.randn(3000, 3)
-    temperature, intercept = fit_calibration(logits, targets, prior)
-    assert intercept / np.log(prior) == pytest.approx(1.0, abs=0.05)
+    dist = np.abs(rng.randn(3000, 3))
+    calibration = fit_calibration(dist, targets, prior)
+    assert calibration.intercept / np.log(prior) == pytest.approx(1.0, abs=0.05)
     prior_loss = _cross_entropy(np.tile(np.log(prior), (3000, 1)), targets)
-    calibrated = _cross_entropy(logits / temperature + intercept, targets)
-    assert calibrated <= prior_loss + 0.01
-    assert _cross_entropy(logits / fit_temperature(logits, targets), targets) > prior_loss + 0.1
+    assert _cross_entropy(calibration.logits(dist), targets) <= prior_loss + 0.01
+    assert _cross_entropy(-dist / fit_temperature(-dist, targets), targets) > prior_loss + 0.1
 
 
 def test_fit_calibration_on_balanced_classes_is_the_temperature_alone():
     rng = np.random.RandomState(3)
     targets = np.repeat(np.arange(4), 25)
-    logits = rng.randn(100, 4)
-    logits[np.arange(100), targets] += 1.0
-    temperature, intercept = fit_calibration(logits, targets, np.full(4, 0.25))
-    assert temperature == fit_temperature(logits, targets)  # the same search, bit for bit
-    np.testing.assert_array_equal(intercept, np.zeros(4))
+    dist = np.abs(rng.randn(100, 4)) + 1.0
+    dist[np.arange(100), targets] -= 1.0
+    calibration = fit_calibration(dist, targets, np.full(4, 0.25))
+    # The same search, bit for bit, at the fitted power.
+    assert calibration.temperature == fit_temperature(-dist ** calibration.power, targets)
+    np.testing.assert_array_equal(calibration.intercept, np.zeros(4))
 
 
 # So noisy that the kept model's out-of-fold predictions are no better than the commonest
@@ -311,7 +362,7 @@ def test_predict_is_the_argmax_of_the_calibrated_probabilities():
     assert 0 <= weight[0] <= 1 and weight[0] == pytest.approx(weight[1], rel=1e-12)
     proba = clf.predict_proba(X_test)
     np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[proba.argmax(1)])
-    logits = -clf.transform(X_test) / clf.temperature_ + clf.intercept_
+    logits = -clf.transform(X_test) ** clf.distance_power_ / clf.temperature_ + clf.intercept_
     np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-12)
 
 

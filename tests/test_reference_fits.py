@@ -10,7 +10,8 @@ samples (issue 18), on an AVX2 machine, and the "default" temperature when the c
 came to start from the kept model's number of prototypes and the training series became
 a candidate (``n_prototypes="auto"``, issue 18), on an AVX2 machine; the "default",
 "paper" and "validation" cases when DBA came to align the raw series and update with the
-median (issue 18), on an AVX2 machine.
+median (issue 18), on an AVX2 machine; every case with the calibration's power of the
+distances (issue 18), on an AVX-512 machine (AMD EPYC).
 ``python tests/test_reference_fits.py`` saves every array anew, for a change of what is
 learned that is intended.
 
@@ -102,6 +103,9 @@ def _fit(case, X=None, lazy=False):
         "centroid_class": clf.centroid_class_,
         "logit_scale": np.float64(clf.logit_scale_),
         "temperature": np.float64(np.nan if clf.temperature_ is None else clf.temperature_),
+        "distance_power": np.float64(
+            np.nan if clf.distance_power_ is None else clf.distance_power_
+        ),
         "loss": np.asarray(clf.history_["loss"], dtype=np.float64),
     }
 

@@ -103,8 +103,15 @@ def test_training_that_hurts_is_not_kept(split):
     assert chosen.cv_results_["accuracy"][0] == chosen.cv_results_["accuracy"].max()
 
 
-def test_the_model_trains_the_chosen_epochs_of_the_full_schedule(split):
+def test_the_model_trains_the_chosen_epochs_of_the_full_schedule(split, monkeypatch):
     X, y, X_test, y_test = split
+    fitted, fit = [], classifier_module.fit_calibration
+
+    def recording_fit(dist, targets, class_prior):
+        fitted.append(fit(dist, targets, class_prior))
+        return fitted[-1]
+
+    monkeypatch.setattr(classifier_module, "fit_calibration", recording_fit)
     clf = DejaVidClassifier(max_epochs=8, cv=2, random_state=0).fit(X, y)
     results = clf.cv_results_
     init = results["prototypes"] == INIT
@@ -115,10 +122,14 @@ def test_the_model_trains_the_chosen_epochs_of_the_full_schedule(split):
     cosine = [clf.learning_rate * (1 + math.cos(math.pi * e / 8)) / 2
               for e in range(clf.n_epochs_)]
     np.testing.assert_allclose(clf.history_["learning_rate"], cosine)
-    # The temperature is the out-of-fold one, in this model's units of distance.
+    # The calibration is the one fitted on the out-of-fold distances (in units of each
+    # fold model's logit scale), in this model's units of distance.
+    (calibration,) = fitted
+    assert clf.distance_power_ == calibration.power
     assert clf.temperature_ == pytest.approx(
-        results["temperature"][clf.best_index_] * clf.logit_scale_, rel=1e-12
+        calibration.temperature * clf.logit_scale_ ** calibration.power, rel=1e-12
     )
+    np.testing.assert_array_equal(clf.intercept_, calibration.intercept)
     proba = clf.predict_proba(X_test)
     assert log_loss(y_test, proba) < np.log(3)
 
@@ -166,9 +177,9 @@ def test_validation_halves_choose_and_calibrate_apart(split, monkeypatch):
         chose.append(len(targets))
         return select(candidates, targets)
 
-    def recording_fit(logits, targets, class_prior):
+    def recording_fit(dist, targets, class_prior):
         calibrated.append(len(targets))
-        return fit(logits, targets, class_prior)
+        return fit(dist, targets, class_prior)
 
     monkeypatch.setattr(classifier_module, "select", recording_select)
     monkeypatch.setattr(classifier_module, "fit_calibration", recording_fit)

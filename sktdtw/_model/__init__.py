@@ -14,7 +14,7 @@ dataclasses), never an estimator: the estimators make the settings from their pa
 """
 
 from .barycenters import BarycenterSettings, ClassBarycenters, class_barycenters
-from .calibration import calibrated_logits, fit_calibration, fit_temperature
+from .calibration import Calibration, calibrated_logits, fit_calibration, fit_temperature
 from .initialization import (
     InitSettings,
     WarmStart,
@@ -41,7 +41,8 @@ from .selection import (
 )
 
 __all__ = [
-    "INIT", "TRAINING_SERIES", "BarycenterSettings", "ClassBarycenters", "ClassScorer",
+    "INIT", "TRAINING_SERIES", "BarycenterSettings", "Calibration", "ClassBarycenters",
+    "ClassScorer",
     "HeldOutDistances", "InitSettings", "InitialDistances", "LearnedPrototypes", "WarmStart",
     "auto_centroid_length", "calibrated_logits", "candidate_epochs", "check_centroid_length",
     "class_barycenters",
