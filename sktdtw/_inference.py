@@ -24,7 +24,8 @@ class PrototypeClassifierMixin:
     ``centroid_class_``, ``classes_``, ``derivative_scale_`` (None: the series' own
     features only), ``distance_power_``, ``temperature_`` and ``intercept_`` (or
     ``logit_norm`` and ``logit_scale_`` without calibration), with ``diagonal``,
-    ``backend`` and ``device`` parameters (as scikit-learn's ``LinearClassifierMixin`` serves linear models)."""
+    ``backend`` and ``device`` parameters (as scikit-learn's ``LinearClassifierMixin``
+    serves linear models)."""
 
     @property
     def _n_features_out(self):
