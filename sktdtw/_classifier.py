@@ -285,9 +285,10 @@ class DejaVidClassifier(
         The candidates and their scores on the out-of-fold (or validation) samples:
         ``"prototypes"`` (``"init"``, the prototypes of ``init``, or ``"training
         series"``, see ``n_prototypes``), ``"n_epochs"``, ``"accuracy"``, ``"log_loss"``
-        (of the softmax at the candidate's fitted temperature) and ``"temperature"`` (in
-        units of the logit scale); None when nothing was chosen (``cv=None``, a warm
-        start).
+        (of the softmax of the distances to the power of 1, 0.5 or 0.25 that gives the
+        lowest, at its fitted temperature, without the class prior), ``"distance_power"``
+        and ``"temperature"`` (in units of the logit scale to that power); None when
+        nothing was chosen (``cv=None``, a warm start).
     best_index_ : int or None
         Index in ``cv_results_`` of the chosen candidate.
 

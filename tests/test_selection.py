@@ -38,14 +38,22 @@ def test_candidate_scores_are_those_of_numpy_and_scikit_learn():
     targets = np.arange(40) % 3
     scale = rng.uniform(0.5, 2.0, 40)
     dist = {e: rng.uniform(0, 5, (40, 3)) for e in (0, 2, 4)}
-    dist[2][np.arange(40), targets] -= 3  # epoch 2 separates the classes best
+    dist[2][np.arange(40), targets] /= 5  # epoch 2 separates the classes best
     results, best = select([(INIT, e, d, scale) for e, d in dist.items()], targets)
     for i, e in enumerate((0, 2, 4)):
-        logits = -dist[e] / scale[:, None]
-        assert results["accuracy"][i] == np.mean(logits.argmax(1) == targets)
-        t = fit_temperature(logits, targets)
-        assert results["temperature"][i] == t
-        expected = log_loss(targets, softmax(logits / t, axis=1), labels=[0, 1, 2])
+        scaled = dist[e] / scale[:, None]
+        assert results["accuracy"][i] == np.mean(scaled.argmin(1) == targets)
+        # The log-loss is the lowest over the powers of the distances, each at its own
+        # temperature; the power and the temperature are that one's.
+        scores = []
+        for power in (1.0, 0.5, 0.25):
+            logits = -scaled ** power
+            t = fit_temperature(logits, targets)
+            scores.append(
+                (log_loss(targets, softmax(logits / t, axis=1), labels=[0, 1, 2]), power, t)
+            )
+        expected, power, t = min(scores)
+        assert results["distance_power"][i] == power and results["temperature"][i] == t
         np.testing.assert_allclose(results["log_loss"][i], expected, rtol=1e-9)
     assert results["n_epochs"][best] == 2
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
-from .calibration import fit_temperature
+from .calibration import DISTANCE_POWERS, fit_temperature
 
 __all__ = [
     "INIT", "TRAINING_SERIES", "HeldOutDistances", "candidate_epochs", "clearly_better", "select",
@@ -94,8 +94,11 @@ def select(candidates, targets):
     Returns
     -------
     results : dict of ndarray
-        ``"prototypes"``, ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (at the fitted
-        temperature) and ``"temperature"`` (in units of the divisor) of each candidate.
+        ``"prototypes"``, ``"n_epochs"``, ``"accuracy"``, ``"log_loss"`` (of the softmax
+        of the negated distances to the power of :data:`DISTANCE_POWERS` and over the
+        temperature fitted to give the lowest, as the calibration fits them),
+        ``"distance_power"`` and ``"temperature"`` (in units of the divisor to that power)
+        of each candidate.
     best : int
         Index of the chosen candidate. Within each kind of prototypes: the lowest
         log-loss, then the first listed (list the fewer epochs first). The log-loss, a
@@ -108,16 +111,22 @@ def select(candidates, targets):
         chance).
     """
     rows = np.arange(len(targets))
-    results = {key: [] for key in
-               ("prototypes", "n_epochs", "accuracy", "log_loss", "temperature")}
+    results = {key: [] for key in ("prototypes", "n_epochs", "accuracy", "log_loss",
+                                   "distance_power", "temperature")}
     for prototypes, n_epochs, dist, scale in candidates:
-        logits = -dist / scale[:, None]
-        temperature = fit_temperature(logits, targets)
-        log_proba = log_softmax(logits / temperature, axis=1)
+        scaled = dist / scale[:, None]
+        fits = []
+        for power in DISTANCE_POWERS:
+            logits = -np.power(scaled, power)
+            temperature = fit_temperature(logits, targets)
+            log_proba = log_softmax(logits / temperature, axis=1)
+            fits.append((float(-log_proba[rows, targets].mean()), power, temperature))
+        log_loss, power, temperature = min(fits, key=lambda fit: fit[0])  # first on ties
         results["prototypes"].append(prototypes)
         results["n_epochs"].append(int(n_epochs))
-        results["accuracy"].append(float(np.mean(logits.argmax(1) == targets)))
-        results["log_loss"].append(float(-log_proba[rows, targets].mean()))
+        results["accuracy"].append(float(np.mean(scaled.argmin(1) == targets)))
+        results["log_loss"].append(log_loss)
+        results["distance_power"].append(power)
         results["temperature"].append(temperature)
     results = {key: np.asarray(value) for key, value in results.items()}
     accuracy = results["accuracy"]
