@@ -14,8 +14,7 @@ __all__ = ["DISTANCE_POWERS", "Calibration", "calibrated_logits", "fit_calibrati
 # The powers of the class distances a calibration chooses from. A distance is a sum over
 # a path, right-skewed over samples: a few samples far from a class would set a temperature
 # on the distances themselves (power 1) so large that it flattens the differences that
-# decide the rest; a power below 1 compresses that tail. On aeon's sets and their stress
-# variants the out-of-fold fit picks each of them somewhere.
+# decide the rest; a power below 1 compresses that tail.
 DISTANCE_POWERS = (1.0, 0.5, 0.25)
 
 
@@ -68,7 +67,7 @@ def fit_calibration(dist, targets, class_prior):
     power listed first.
 
     ``a = 0`` is the temperature alone, ``a = 1`` Bayes' rule with class likelihoods
-    ``exp(logits / t)``: where the distances tell the classes apart poorly, the fitted
+    ``exp(-dist ** p / t)``: where the distances tell the classes apart poorly, the fitted
     weight lets the probabilities fall back to the class frequencies instead of to the
     uniform distribution (whose log-loss is above the prior's on unbalanced classes). One
     parameter, bounded, so it cannot overfit the held-out samples as an intercept per class
