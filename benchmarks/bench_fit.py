@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CONFIGS = {
     "3 features, defaults without cross-fits": dict(n_features=3, params={}),
-    "70 features (kernels pad the rows)": dict(n_features=70, params={}),
+    "70 features": dict(n_features=70, params={}),
     "lazy input, validation split": dict(
         n_features=8, params={"validation_fraction": 0.2}, lazy=True
     ),
@@ -33,6 +33,8 @@ CONFIGS = {
     "ACSF1, the defaults (cross-fits, 72 epochs)": dict(
         aeon="ACSF1", params={"max_epochs": 72, "cv": 3}
     ),
+    # 2 features (the series and its derivative) of 427 steps, 18 prototypes: today's defaults.
+    "OSULeaf, the defaults": dict(aeon="OSULeaf", params={}),
 }
 
 _CHILD = r"""

@@ -75,8 +75,7 @@ PYBIND11_MODULE(_core, m) {
         "Threads used by the CPU kernels; 0 restores OpenMP's default.");
   m.def("get_num_threads", &cpu::get_num_threads);
   m.def("cpu_isa", &cpu::isa_name, "Instruction set the CPU kernels dispatched to.");
-  m.def("cpu_vector_lanes", &cpu::vector_lanes, py::arg("is_double"),
-        "Scalars per SIMD vector of the dispatched instruction set.");
+  m.attr("cpu_sequential_features") = cpu::kSequentialFeatures;
 
 #ifdef SKTDTW_WITH_CUDA
   // The same primitives on device pointers, plus the current CUDA stream

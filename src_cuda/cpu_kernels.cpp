@@ -3,7 +3,9 @@
 // The cost matrix cost[(k,i), (b,j)] = sum_f W[k,i,f] |C[k,i,f] - X_b[j,f]| is a GEMM-shaped
 // product ("L1-GEMM"): it is tiled like one, with MR x NR register blocks vectorised along
 // the features and feature chunks that stay in L1. The per-pair DP (dtw_pair.h) then runs in
-// place on that matrix, one pair per thread. path_cost / path_grad touch only path cells.
+// place on that matrix, one pair per thread. With few features the cost matrix is cheap to
+// compute and dear to store: it is computed a sample at a time into a per-thread block that
+// the DP reads at once from L2 (path_by_sample). path_cost / path_grad touch only path cells.
 //
 // Every kernel body is a template over the vector width; it is compiled once per
 // instruction set (AVX-512, AVX2, baseline) and the widest one the CPU supports is picked
@@ -41,11 +43,7 @@ constexpr int64_t kChunkBytes = 4096;  // features per cache chunk: a tile's 2 M
 constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
 constexpr int64_t kColBlock = 128;     // sample steps per cost task
 constexpr int64_t kClassBlockBytes = 1 << 20;  // centroids + weights per path_cost task: in L2
-// Up to this many features a cell's cost is added feature by feature (dtw_pair.h's
-// cell_costs; the cost matrix vectorises across sample steps); above it, by FeatureChunks.
-// Measured crossover of the two cost-matrix layouts ~256; cost_block_small_f's per-thread
-// buffer stays <= 128 KiB.
-constexpr int64_t kSequentialFeatures = 128;
+constexpr int64_t kSlotBytes = 1 << 18;         // cost blocks per thread in path_by_sample: in L2
 
 // The summation rule above kSequentialFeatures features: the features are cut into chunks
 // of kChunkBytes (the last one also takes the tail past the whole vectors); within a chunk
@@ -227,38 +225,44 @@ SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
   return n == lanes ? loadu<V>(q + u * lanes) : n == 0 ? V{} : load_part<V>(q + u * lanes, n);
 }
 
-// dW and dC of class k on features [f0 + skip, f0 + nf), nf <= 4 vectors: the accumulators
-// stay in registers while the loop runs over every sample's path in batch order.
-template <class S, int VB, bool Partial>
+// dW and dC of class k on features [f0 + skip, f0 + nf), nf <= U vectors: the accumulators
+// stay in registers while the loop runs over every sample's path in batch order. A partial
+// last vector of a sample row is read whole, into the next row's first features, unless
+// that would pass the batch's end: those lanes are computed and never stored.
+template <class S, int VB, bool Partial, int U>
 SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32_t* path,
                               const S* G, int64_t k, int64_t f0, int64_t nf, int64_t skip, S* dC,
                               S* dW) {
   using V = typename simd::vec_of<S, VB>::type;
   constexpr int lanes = simd::vec_of<S, VB>::lanes;
   const int64_t F = x.n_features, K = p.n_classes, L = p.length;
+  const S* x_end = x.values + x.n_rows * F;
   for (int64_t i = 0; i < L; ++i) {
     const int64_t row = (k * L + i) * F + f0;
-    V c[4], acc_abs[4] = {}, acc_sign[4] = {};
-    for (int u = 0; u < 4; ++u) c[u] = load_chunk<V, lanes, Partial>(p.centroids + row, nf, u);
+    V c[U], acc_abs[U] = {}, acc_sign[U] = {};
+    for (int u = 0; u < U; ++u) c[u] = load_chunk<V, lanes, Partial>(p.centroids + row, nf, u);
     for (int64_t b = 0; b < x.n_samples; ++b) {
       const int32_t* range = path + ((b * K + k) * L + i) * 2;
       const S* xb = x.sample(b) + f0;
-      V s_abs[4] = {}, s_sign[4] = {};
-      for (int64_t j = range[0]; j <= range[1]; ++j)
-        for (int u = 0; u < 4; ++u) {
-          const V d = c[u] - load_chunk<V, lanes, Partial>(xb + j * F, nf, u);
+      V s_abs[U] = {}, s_sign[U] = {};
+      for (int64_t j = range[0]; j <= range[1]; ++j) {
+        const S* xj = xb + j * F;
+        const bool whole = !Partial || xj + U * lanes <= x_end;
+        for (int u = 0; u < U; ++u) {
+          const V d = c[u] - (whole ? loadu<V>(xj + u * lanes) : load_chunk<V, lanes, true>(xj, nf, u));
           const V unit = simd::unit_sign<S, VB>(d);
           s_abs[u] += d * unit;  // |d|, exactly, in one FMA
           s_sign[u] = d != V{} ? s_sign[u] + unit : s_sign[u];  // sign(0) = 0: a masked add
         }
+      }
       const S g = G[b * K + k];
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < U; ++u) {
         acc_abs[u] += g * s_abs[u];
         acc_sign[u] += g * s_sign[u];
       }
     }
-    S out_w[4 * lanes], out_c[4 * lanes];
-    for (int u = 0; u < 4; ++u) {
+    S out_w[U * lanes], out_c[U * lanes];
+    for (int u = 0; u < U; ++u) {
       storeu(out_w + u * lanes, acc_abs[u]);
       storeu(out_c + u * lanes, load_chunk<V, lanes, Partial>(p.weights + row, nf, u) * acc_sign[u]);
     }
@@ -303,8 +307,8 @@ SKTDTW_INLINE void grad_values_sample(const Batch<S>& x, const Params<S>& p, con
 template <class S> struct Kernels {
   void (*cost_block)(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, int64_t, S*, int64_t);
   S (*pair_path_cost)(const S*, const S*, const S*, int64_t, int64_t, const int32_t*);
-  void (*grad_chunk)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
-  void (*grad_chunk_partial)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
+  using GradChunk = void (*)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
+  GradChunk grad_chunk[2][4];  // [last vector partial][vectors - 1]
   void (*grad_values_sample)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, S*);
   int lanes;
 };
@@ -321,18 +325,22 @@ template <class S> struct Kernels {
       int64_t L, int64_t F, const int32_t* path) {                                                  \
     return pair_path_cost<S, VB>(Xb, Ck, Wk, L, F, path);                                           \
   }                                                                                                 \
-  template <class S, bool Partial> TARGET void NAME##_grad_chunk(const Batch<S>& x,                 \
+  template <class S, bool Partial, int U> TARGET void NAME##_grad_chunk(const Batch<S>& x,          \
       const Params<S>& p, const int32_t* path, const S* G, int64_t k, int64_t f0, int64_t nf,       \
       int64_t skip, S* dC, S* dW) {                                                                 \
-    grad_chunk<S, VB, Partial>(x, p, path, G, k, f0, nf, skip, dC, dW);                             \
+    grad_chunk<S, VB, Partial, U>(x, p, path, G, k, f0, nf, skip, dC, dW);                          \
   }                                                                                                 \
   template <class S> TARGET void NAME##_grad_values_sample(const Batch<S>& x, const Params<S>& p,   \
       const int32_t* path, const S* G, int64_t b, S* dX) {                                          \
     grad_values_sample<S, VB>(x, p, path, G, b, dX);                                                \
   }                                                                                                 \
   template <class S> Kernels<S> NAME##_kernels() {                                                  \
-    return {NAME##_cost_block<S>, NAME##_pair_path_cost<S>, NAME##_grad_chunk<S, false>,           \
-            NAME##_grad_chunk<S, true>, NAME##_grad_values_sample<S>,                               \
+    return {NAME##_cost_block<S>, NAME##_pair_path_cost<S>,                                         \
+            {{NAME##_grad_chunk<S, false, 1>, NAME##_grad_chunk<S, false, 2>,                        \
+              NAME##_grad_chunk<S, false, 3>, NAME##_grad_chunk<S, false, 4>},                       \
+             {NAME##_grad_chunk<S, true, 1>, NAME##_grad_chunk<S, true, 2>,                          \
+              NAME##_grad_chunk<S, true, 3>, NAME##_grad_chunk<S, true, 4>}},                        \
+            NAME##_grad_values_sample<S>,                                                           \
             static_cast<int>(VB / sizeof(S))};                                                      \
   }
 
@@ -400,17 +408,52 @@ int threads_for(int64_t work) { return work < kParallelWork ? 1 : threads(); }
 }  // namespace
 
 void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
-int vector_lanes(bool is_double) {
-  return is_double ? kernels<double>().lanes : kernels<float>().lanes;
-}
 int get_num_threads() { return threads(); }
 const char* isa_name() {
   return kIsa == Isa::avx512 ? "avx512" : kIsa == Isa::avx2 ? "avx2" : "baseline";
 }
 
+// Few features: a cell's cost is cheap to compute and dear to store. Each task (sample,
+// group of classes) computes its pairs' cost blocks into the running thread's slot of the
+// workspace, small enough to stay in L2 for the DP that follows, where a whole chunk's
+// cost matrix would go out to L3 and back. The cells' values are those of the cost matrix.
+template <class S>
+void path_by_sample(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
+                    int64_t workspace_size, S* dist, int32_t* out_path) {
+  const Kernels<S>& kern = kernels<S>();
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features, B = x.n_samples;
+  int64_t longest = 0;
+  for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
+  if (longest == 0) return;
+  const int64_t one_class = L * longest;
+  if (one_class > workspace_size)
+    throw std::invalid_argument("sktdtw: workspace smaller than one centroid's cost block");
+  const int64_t wanted = std::max(one_class, std::min<int64_t>(kSlotBytes / sizeof(S), K * one_class));
+  const int64_t slot = std::min(workspace_size, wanted);
+  const int64_t group = std::min(K, slot / one_class), groups = (K + group - 1) / group;
+  const int n_threads = static_cast<int>(
+      std::min<int64_t>(threads_for(K * L * x.n_rows), workspace_size / slot));
+#pragma omp parallel for schedule(dynamic) num_threads(n_threads)
+  for (int64_t t = 0; t < B * groups; ++t) {
+    const int64_t b = t / groups, k0 = (t % groups) * group, n_group = std::min(group, K - k0);
+    const int64_t T = x.length(b);
+    S* cost = workspace + omp_get_thread_num() * slot;
+    for (int64_t n0 = 0; n0 < T; n0 += kColBlock)
+      kern.cost_block(x.sample(b), p.centroids + k0 * L * F, p.weights + k0 * L * F, F, 0,
+                      n_group * L, n0, std::min(T, n0 + kColBlock), cost, T);
+    for (int64_t k = 0; k < n_group; ++k) {
+      const int64_t pair = b * K + k0 + k;
+      dtw_pair(cost + k * L * T, T, L, T, diagonal, dist + pair,
+               out_path ? out_path + pair * L * 2 : nullptr);
+    }
+  }
+}
+
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* out_path) {
+  if (x.n_features <= kSequentialFeatures)
+    return path_by_sample(x, p, diagonal, workspace, workspace_size, dist, out_path);
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features, N = x.n_rows;
   for_each_class_group(K, L, N, workspace_size, [&](int64_t k0, int64_t n_group) {
@@ -465,15 +508,16 @@ void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const
   const int64_t path_terms = K * (L * x.n_samples + x.n_rows) * F;
   // Tasks (feature chunk, class), chunk-major so that consecutive tasks share sample
   // columns. With F >= width the last chunk is shifted back to full width (no partial
-  // loads in the loop).
+  // loads in the loop); fewer features take as many vectors as they fill.
 #pragma omp parallel for schedule(dynamic) num_threads(threads_for(path_terms))
   for (int64_t t = 0; t < chunks * K; ++t) {
     const int64_t start = (t / K) * width, k = t % K;
     if (F >= width) {
       const int64_t f0 = std::min(start, F - width);
-      kern.grad_chunk(x, p, path, G, k, f0, width, start - f0, dC, dW);
+      kern.grad_chunk[false][3](x, p, path, G, k, f0, width, start - f0, dC, dW);
     } else {
-      kern.grad_chunk_partial(x, p, path, G, k, 0, F, 0, dC, dW);
+      const int64_t vectors = (F + kern.lanes - 1) / kern.lanes;
+      kern.grad_chunk[F % kern.lanes != 0][vectors - 1](x, p, path, G, k, 0, F, 0, dC, dW);
     }
   }
   if (dX) {

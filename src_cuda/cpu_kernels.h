@@ -9,6 +9,13 @@
 
 namespace sktdtw::cpu {
 
+// Up to this many features a cell's cost is added feature by feature (dtw_pair.h's
+// cell_costs; the cost matrix vectorises across sample steps); above it, by the feature
+// chunks of cpu_kernels.cpp. Measured crossover of the two cost-matrix layouts ~256;
+// cost_block_small_f's per-thread buffer stays <= 128 KiB. Rows this short are taken as
+// the caller lays them out: padding them would only add work.
+constexpr int64_t kSequentialFeatures = 128;
+
 // dist (B, K) and path (B, K, L, 2) of one chunk of samples under (C, W); path may be null
 // (distances only). `workspace` holds workspace_size cost entries, at least L x n_rows;
 // the chunk's K*L x n_rows cost matrix is computed in class groups that fit it
@@ -30,6 +37,5 @@ void path_grad(const Batch<S>& x, const Params<S>& p, const int32_t* path, const
 void set_num_threads(int n);  // 0: OpenMP's default
 int get_num_threads();
 const char* isa_name();  // the instruction set the kernels dispatched to
-int vector_lanes(bool is_double);  // scalars per vector of that instruction set
 
 }  // namespace sktdtw::cpu

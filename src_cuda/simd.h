@@ -30,14 +30,15 @@ template <class V, class S> SKTDTW_INLINE V loadu(const S* p) {
   return v;
 }
 // The first n lanes from p, the rest zero (a feature tail; zero weights add nothing).
+// Lane by lane: a memcpy of a run-time length would be a library call.
 template <class V, class S> SKTDTW_INLINE V load_part(const S* p, int64_t n) {
   V v = {};
-  std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(S));
+  for (int64_t l = 0; l < n; ++l) v[l] = p[l];
   return v;
 }
 template <class V, class S> SKTDTW_INLINE void storeu(S* p, V v) { std::memcpy(p, &v, sizeof v); }
 template <class V, class S> SKTDTW_INLINE void store_part(S* p, V v, int64_t n) {
-  std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(S));
+  for (int64_t l = 0; l < n; ++l) p[l] = v[l];
 }
 
 // Lanes >= lanes - n set (all bits), the others zero: masks the last n lanes of a vector.

@@ -263,11 +263,14 @@ def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(n_features, di
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
-def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
+# 77 features: the cost blocks of a sample at a time in per-thread slots (path_by_sample);
+# 200: the whole chunk's cost matrix, then the DP.
+@pytest.mark.parametrize("n_features", [77, 200])
+def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch, n_features):
     from sktdtw import _core
     from sktdtw.dtw._backends import _cpu
 
-    _, X, C, W = make_batch((50, 7, 8, 77, 1, 30), seed=13)
+    _, X, C, W = make_batch((50, 7, 8, n_features, 1, 30), seed=13)
     G = torch.randn(50, 7, generator=torch.Generator().manual_seed(1))
 
     def run():
@@ -285,15 +288,17 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch):
         three = run()
         monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 7 * 8 * 45)  # forces many chunks
         chunked = run()
-        # The smallest workspace, L x T x 4 classes for one thread: the classes of the
-        # longest samples are aligned in groups of 4 (the tiling bounding memory).
+        # The smallest workspace, L x T x 4 classes per thread: the classes of the
+        # longest samples are aligned in groups of 4 (the tiling bounding memory), and
+        # with few features fewer threads run than asked when their slots do not fit.
         monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 1)
+        tiled_three = run()
         _core.set_num_threads(1)
         tiled = run()
     finally:
         _core.set_num_threads(before)
-    for a, b, c, d in zip(one, three, chunked, tiled):
-        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
+    for a, *others in zip(one, three, chunked, tiled_three, tiled):
+        assert all(torch.equal(a, b) for b in others)
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
@@ -322,11 +327,12 @@ def test_cpu_rejects_bad_paths(entry, value, match):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("n_features", [1, 5, 17, 63, 64, 70])
+@pytest.mark.parametrize("n_features", [1, 5, 17, 63, 64, 70, 129, 200])
 def test_feature_layout_is_invisible(backend, n_features):
-    # The compiled backends pad features to whole vectors or 64-byte rows: distances, paths
-    # and gradients must be those of the caller's features, through the op and through the
-    # primitives called directly with plain tensors.
+    # The compiled backends lay features out in rows of their own width (64-byte rows; the
+    # CPU's rows of up to 128 features as they are, their last partial vector read whole
+    # from the next row): distances, paths and gradients must be those of the caller's
+    # features, through the op and through the primitives called directly with plain tensors.
     X_np, X, C, W = make_batch((5, 3, 4, n_features, 1, 9), seed=n_features)
     X = [x.requires_grad_() for x in X]
     C.requires_grad_()

@@ -2,8 +2,6 @@
 
 import os
 
-import torch
-
 from ._compiled import CompiledBackend, _core, address, aligned_width
 
 # SKTDTW_CPU_ISA caps the instruction set that the kernels dispatch to (``_core`` reads it
@@ -33,11 +31,11 @@ class CPUBackend(CompiledBackend):
 
     @staticmethod
     def feature_width(n_features, dtype):
-        """Few features (fewer than four SIMD vectors) fill whole vectors, so the kernels
-        never take their slow partial-vector path on every cell; many are 64-byte aligned."""
-        lanes = _core.cpu_vector_lanes(dtype == torch.float64)
-        if n_features < 4 * lanes:
-            return -(-n_features // lanes) * lanes
+        """Rows of up to ``cpu_sequential_features`` features as they are: their kernels add a
+        cell's features one by one (padding would be work) and read a row's partial last
+        vector whole; longer rows 64-byte aligned, for their whole-vector feature chunks."""
+        if n_features <= _core.cpu_sequential_features:
+            return n_features
         return aligned_width(n_features)
 
     @staticmethod
