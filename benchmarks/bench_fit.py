@@ -33,8 +33,10 @@ CONFIGS = {
     "ACSF1, the defaults (cross-fits, 72 epochs)": dict(
         aeon="ACSF1", params={"max_epochs": 72, "cv": 3}
     ),
-    # 2 features (the series and its derivative) of 427 steps, 18 prototypes: today's defaults.
-    "OSULeaf, the defaults": dict(aeon="OSULeaf", params={}),
+    # 2 features (the series and its derivative) of 427 steps, 18 prototypes.
+    "OSULeaf, the defaults (cross-fits, 72 epochs)": dict(
+        aeon="OSULeaf", params={"max_epochs": 72, "cv": 3}
+    ),
 }
 
 _CHILD = r"""
