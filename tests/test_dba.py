@@ -9,6 +9,7 @@ from tslearn.barycenters import dtw_barycenter_averaging
 from tslearn.metrics import dtw_path_from_metric
 
 from sktdtw import DBAInitializer, dba_barycenter
+from sktdtw._model.barycenters import _aligned_medians
 from sktdtw._model.barycenters import resample as _resample
 from sktdtw.datasets import make_temporal_order
 from sktdtw.dtw import weighted_dtw
@@ -52,6 +53,33 @@ def test_resample_is_linear_interpolation():
         np.testing.assert_allclose(out[:, f], np.interp(positions, [0, 1, 2], x[:, f]))
     np.testing.assert_array_equal(_resample([x], 3)[0], x)
     np.testing.assert_array_equal(_resample([x[:1]], 4)[0], np.repeat(x[:1], 4, axis=0))
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
+def test_aligned_medians_are_numpy_medians_of_the_aligned_frames(ties):
+    # The DBA update, one sort for every step at once, against np.median of each step's
+    # frames gathered one series at a time: runs of odd and even length, one frame to
+    # many, the boundary frames that no-diagonal paths share, ties between equal frames.
+    rng = np.random.default_rng(int(ties))
+    for _ in range(50):
+        n, length, n_features = rng.integers(1, 6), rng.integers(1, 8), rng.integers(1, 4)
+        lengths = rng.integers(length, length + 10, size=n)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        shape = (lengths.sum(), n_features)
+        values = rng.integers(-2, 3, size=shape).astype(float) if ties else rng.normal(size=shape)
+        path = np.empty((n, length, 2), dtype=np.int32)
+        for s, T in enumerate(lengths):
+            cuts = np.sort(rng.choice(np.arange(1, T), length - 1, replace=False))
+            lo = np.concatenate([[0], cuts])
+            hi = np.concatenate([cuts - (rng.random(length - 1) < 0.5), [T - 1]])
+            path[s, :, 0], path[s, :, 1] = lo, hi
+        expected = np.stack([
+            np.median(np.concatenate([
+                values[start + a:start + b + 1] for start, (a, b) in zip(starts, path[:, i])
+            ]), axis=0)
+            for i in range(length)
+        ])
+        np.testing.assert_array_equal(_aligned_medians(values, starts, path), expected)
 
 
 def test_medoid_matches_tslearn_distances():

@@ -94,9 +94,19 @@ def _aligned_medians(values, starts, path):
     counts = (path[:, :, 1] - path[:, :, 0] + 1).T.ravel()  # then step 1, ...
     first = np.repeat(np.cumsum(counts) - counts, counts)
     frames = values[np.repeat(lo, counts) + np.arange(counts.sum()) - first]
-    bounds = np.concatenate([[0], np.cumsum(counts.reshape(length, n).sum(1))])
-    return np.stack([np.median(frames[bounds[i]:bounds[i + 1]], axis=0)
-                     for i in range(length)])
+    sizes = counts.reshape(length, n).sum(1)
+    # Every column sorted within each step's run of frames at once (by value, then stably
+    # by step): one np.median per step costs more in calls than in sorting.
+    by_value = np.argsort(frames, axis=0, kind="stable")
+    step = np.repeat(np.arange(length), sizes)
+    by_step = np.argsort(step[by_value], axis=0, kind="stable")
+    ordered = np.take_along_axis(frames, np.take_along_axis(by_value, by_step, 0), 0)
+    starts_of_steps = np.cumsum(sizes) - sizes
+    upper = ordered[starts_of_steps + sizes // 2]
+    even = sizes % 2 == 0
+    # As np.median: the middle frame, or the mean of the middle two.
+    upper[even] = (ordered[(starts_of_steps + sizes // 2 - 1)[even]] + upper[even]) / 2
+    return upper
 
 
 def _dba_updates(batch, barycenter, feature_weights, max_iter, tol, diagonal, backend):
