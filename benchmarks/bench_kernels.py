@@ -25,7 +25,7 @@ from bench_dtw import cpu_roofline, git_commit, machine
 HERE = Path(__file__).resolve().parent
 
 # (name, B, K, L, T, F): one and few features with long series (ACSF1's 1460 steps, where
-# the DP's chain of dependent cells bounds the speed), the padded middle, HMDB51.
+# the DP's chain of dependent cells bounds the speed), the middle, HMDB51.
 SHAPES = [
     ("F=1, T=1460", 16, 20, 64, 1460, 1),
     ("F=2", 32, 8, 32, 300, 2),

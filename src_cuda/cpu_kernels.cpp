@@ -227,8 +227,8 @@ SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
 
 // dW and dC of class k on features [f0 + skip, f0 + nf), nf <= U vectors: the accumulators
 // stay in registers while the loop runs over every sample's path in batch order. A partial
-// last vector of a sample row is read whole, into the next row's first features, unless
-// that would pass the batch's end: those lanes are computed and never stored.
+// last vector of a sample row is read whole, into the rows after it, unless that would pass
+// the batch's end: those lanes are computed and never stored.
 template <class S, int VB, bool Partial, int U>
 SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32_t* path,
                               const S* G, int64_t k, int64_t f0, int64_t nf, int64_t skip, S* dC,
@@ -247,7 +247,7 @@ SKTDTW_INLINE void grad_chunk(const Batch<S>& x, const Params<S>& p, const int32
       V s_abs[U] = {}, s_sign[U] = {};
       for (int64_t j = range[0]; j <= range[1]; ++j) {
         const S* xj = xb + j * F;
-        const bool whole = !Partial || xj + U * lanes <= x_end;
+        const bool whole = !Partial || x_end - xj >= U * lanes;
         for (int u = 0; u < U; ++u) {
           const V d = c[u] - (whole ? loadu<V>(xj + u * lanes) : load_chunk<V, lanes, true>(xj, nf, u));
           const V unit = simd::unit_sign<S, VB>(d);
@@ -424,15 +424,18 @@ void path_by_sample(const Batch<S>& x, const Params<S>& p, bool diagonal, S* wor
   const int64_t K = p.n_classes, L = p.length, F = x.n_features, B = x.n_samples;
   int64_t longest = 0;
   for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
-  if (longest == 0) return;
+  if (longest == 0 || K == 0) return;
   const int64_t one_class = L * longest;
   if (one_class > workspace_size)
     throw std::invalid_argument("sktdtw: workspace smaller than one centroid's cost block");
-  const int64_t wanted = std::max(one_class, std::min<int64_t>(kSlotBytes / sizeof(S), K * one_class));
-  const int64_t slot = std::min(workspace_size, wanted);
+  // A slot holds whole classes' blocks, up to kSlotBytes, smaller where that lets every
+  // thread have one; the threads are as many as there are slots.
+  const int asked = threads_for(K * L * x.n_rows);
+  const int64_t wanted = std::min<int64_t>({kSlotBytes / int64_t(sizeof(S)), K * one_class,
+                                            workspace_size / asked});
+  const int64_t slot = std::max(one_class, wanted);
   const int64_t group = std::min(K, slot / one_class), groups = (K + group - 1) / group;
-  const int n_threads = static_cast<int>(
-      std::min<int64_t>(threads_for(K * L * x.n_rows), workspace_size / slot));
+  const int n_threads = static_cast<int>(std::min<int64_t>(asked, workspace_size / slot));
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads)
   for (int64_t t = 0; t < B * groups; ++t) {
     const int64_t b = t / groups, k0 = (t % groups) * group, n_group = std::min(group, K - k0);
@@ -483,6 +486,7 @@ void path_cost(const Batch<S>& x, const Params<S>& p, const int32_t* path, S* di
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features;
   const int64_t B = x.n_samples;
+  if (K == 0) return;  // (std::clamp below needs K >= 1)
   const int64_t path_terms = K * (L * B + x.n_rows) * F;
   // Tasks (class block, sample), block-major: a block's centroids and weights stay in L2
   // while the samples stream past them. Read from further out, a pair's (c, w) rows would

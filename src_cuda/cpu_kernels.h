@@ -19,7 +19,8 @@ constexpr int64_t kSequentialFeatures = 128;
 // dist (B, K) and path (B, K, L, 2) of one chunk of samples under (C, W); path may be null
 // (distances only). `workspace` holds workspace_size cost entries, at least L x n_rows;
 // the chunk's K*L x n_rows cost matrix is computed in class groups that fit it
-// (for_each_class_group).
+// (for_each_class_group), or, up to kSequentialFeatures features, a sample's blocks at a
+// time in per-thread slots of at least L x its longest sample.
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* path);

@@ -16,7 +16,7 @@ namespace sktdtw {
 // order, each term one fused multiply-add where the instruction set has FMA (CUDA always;
 // on the CPU, -ffp-contract=fast fuses the vector expression below exactly as it fuses the
 // same expression in the cost matrix). The CUDA cost kernel and the CPU cost matrix up to
-// kSequentialFeatures features (cpu_kernels.cpp) add in this order, and the path primitives
+// kSequentialFeatures features (cpu_kernels.h) add in this order, and the path primitives
 // add a path's cells with it, so a path's cost under the parameters that chose it is the
 // DP's distance bit for bit.
 // Computes N cells of one centroid row (c, w) at once, out[n] for the sample row x[n]:

@@ -57,9 +57,10 @@ def test_resample_is_linear_interpolation():
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
 def test_aligned_medians_are_numpy_medians_of_the_aligned_frames(ties):
-    # The DBA update, one sort for every step at once, against np.median of each step's
-    # frames gathered one series at a time: runs of odd and even length, one frame to
-    # many, the boundary frames that no-diagonal paths share, ties between equal frames.
+    # The DBA update, one np.partition per step, against np.median of each step's frames
+    # gathered one series at a time: runs of odd and even length, one frame to many, the
+    # boundary frames that no-diagonal paths share, ties between equal frames, and -0.0
+    # (np.median's mean turns it into +0.0), compared bit for bit, signs of zero included.
     rng = np.random.default_rng(int(ties))
     for _ in range(50):
         n, length, n_features = rng.integers(1, 6), rng.integers(1, 8), rng.integers(1, 4)
@@ -67,6 +68,7 @@ def test_aligned_medians_are_numpy_medians_of_the_aligned_frames(ties):
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         shape = (lengths.sum(), n_features)
         values = rng.integers(-2, 3, size=shape).astype(float) if ties else rng.normal(size=shape)
+        values[rng.random(shape) < 0.2] = -0.0
         path = np.empty((n, length, 2), dtype=np.int32)
         for s, T in enumerate(lengths):
             cuts = np.sort(rng.choice(np.arange(1, T), length - 1, replace=False))
@@ -79,7 +81,9 @@ def test_aligned_medians_are_numpy_medians_of_the_aligned_frames(ties):
             ]), axis=0)
             for i in range(length)
         ])
-        np.testing.assert_array_equal(_aligned_medians(values, starts, path), expected)
+        medians = _aligned_medians(values, starts, path)
+        np.testing.assert_array_equal(medians, expected)
+        np.testing.assert_array_equal(np.signbit(medians), np.signbit(expected))
 
 
 def test_medoid_matches_tslearn_distances():

@@ -302,6 +302,22 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch, n_fe
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+@pytest.mark.parametrize("n_features", [3, 300])  # per-sample slots, the cost matrix
+def test_cpu_primitives_take_no_classes(n_features):
+    # The op refuses K = 0; the backend called directly returns empty results (path's
+    # per-sample class groups and path_cost's class blocks once divided by zero there).
+    from sktdtw.dtw._backends._cpu import CPUBackend
+
+    values, offsets = torch.randn(10, n_features), torch.tensor([0, 4, 10])
+    C = W = torch.ones(0, 5, n_features)
+    dist, path = CPUBackend.path(values, offsets, C, W, False)
+    assert dist.shape == (2, 0) and path.shape == (2, 0, 5, 2)
+    assert CPUBackend.path_cost(values, offsets, C, W, path).shape == (2, 0)
+    dC, dW, dX = CPUBackend.path_grad(values, offsets, C, W, path, torch.ones(2, 0), True)
+    assert dC.shape == dW.shape == (0, 5, n_features) and not dX.any()
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
 @pytest.mark.parametrize(
     "entry, value, match",
     [

@@ -97,13 +97,13 @@ def _aligned_medians(values, starts, path):
     sizes = counts.reshape(length, n).sum(1)
     medians = np.empty((length, values.shape[1]))
     start = 0
-    # np.median's values (the middle frame, or the mean of the middle two) from one
-    # np.partition per step: np.median's own overhead outweighed its work on DBA's runs of
-    # a few dozen frames.
+    # np.median's values (the middle frame, or the mean of the middle two, and + 0.0 as its
+    # mean adds: never -0.0) from one np.partition per step: np.median's own overhead
+    # outweighed its work on DBA's runs of a few dozen frames.
     for i, size in enumerate(sizes):
         low, high = (size - 1) // 2, size // 2
         part = np.partition(frames[start:start + size], sorted({low, high}), axis=0)
-        medians[i] = part[high] if low == high else (part[low] + part[high]) / 2
+        medians[i] = (part[high] if low == high else (part[low] + part[high]) / 2) + 0.0
         start += size
     return medians
 

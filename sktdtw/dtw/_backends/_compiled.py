@@ -145,7 +145,8 @@ class CompiledBackend:
             chunks = sample_chunks(call.offsets, call.n_rows, K * L, bound)
             rows = max(row1 - row0 for _, _, row0, row1 in chunks)
             # A chunk's whole cost matrix, or classes in groups for one sample longer than
-            # the bound allows (dtw_batch.h: for_each_class_group).
+            # the bound allows (dtw_batch.h: for_each_class_group); the CPU kernels cut it
+            # into per-thread slots for rows of few features.
             size = max(L * rows, min(bound, K * L * rows))
             workspace = call.values.new_empty(size)
             dist = call.values.new_empty((call.n_samples, K))

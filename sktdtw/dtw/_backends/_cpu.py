@@ -16,7 +16,8 @@ if os.environ.get("SKTDTW_CPU_ISA", ISA_CAPS[-1]) not in ISA_CAPS:
 # Cost-matrix workspace (elements, 4 MiB of float32): samples are processed in chunks whose
 # cost matrix stays in cache for the DP that reads it right after. A long sample needs
 # L x T_b per class being aligned, four classes per thread (fewer made the tiles slower):
-# the workspace grows to that, never with K x T (benchmarks/bench_memory.py).
+# the workspace grows to that, never with K x T (benchmarks/bench_memory.py). Rows of few
+# features use per-thread slots of it, one L x T_max block or more each.
 _WORKSPACE_ELEMENTS = 1 << 20
 
 
