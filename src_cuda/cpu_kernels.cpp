@@ -213,16 +213,13 @@ SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L,
   return total;
 }
 
-// Lanes of vector u within a chunk of nf features.
-template <int lanes> SKTDTW_INLINE int64_t lanes_in(int64_t nf, int u) {
-  return std::max<int64_t>(0, std::min<int64_t>(lanes, nf - u * lanes));
-}
-// Vector u of a chunk, zero-padded past nf features when Partial.
+// Vector u of a chunk of nf features (u below the vectors nf fills), zero-padded past nf
+// when Partial.
 template <class V, int lanes, bool Partial, class S>
 SKTDTW_INLINE V load_chunk(const S* q, int64_t nf, int u) {
   if (!Partial) return loadu<V>(q + u * lanes);
-  const int64_t n = lanes_in<lanes>(nf, u);
-  return n == lanes ? loadu<V>(q + u * lanes) : n == 0 ? V{} : load_part<V>(q + u * lanes, n);
+  const int64_t n = std::min<int64_t>(lanes, nf - u * lanes);
+  return n == lanes ? loadu<V>(q + u * lanes) : load_part<V>(q + u * lanes, n);
 }
 
 // dW and dC of class k on features [f0 + skip, f0 + nf), nf <= U vectors: the accumulators
