@@ -7,9 +7,10 @@ Usage::
     python benchmarks/bench_fit.py --against /tmp/old   # and a tree holding an older
                                                         # sktdtw/ (with its built _core)
 
-Every configuration runs in a fresh process, alternating the versions, ``--repeats`` times;
-the JSON (``benchmarks/results/bench_fit.json``) holds every time, the best of each, and
-a digest of the fitted centroids (equal digests: the same model).
+Every configuration (``--configs`` picks some) runs in a fresh process, alternating the
+versions, ``--repeats`` times; the JSON (``benchmarks/results/bench_fit.json``) holds every
+time, the best of each, the test accuracy and a digest of the fitted centroids (equal
+digests: the same model).
 """
 
 import argparse
@@ -37,6 +38,9 @@ CONFIGS = {
     "OSULeaf, the defaults (cross-fits, 72 epochs)": dict(
         aeon="OSULeaf", params={"max_epochs": 72, "cv": 3}
     ),
+    # What a user gets: DejaVidClassifier(random_state=0) as each version ships it, so the
+    # versions may fit different models (their accuracies are printed beside the times).
+    "ACSF1, DejaVidClassifier() as shipped": dict(aeon="ACSF1", shipped=True),
 }
 
 _CHILD = r"""
@@ -61,23 +65,27 @@ class Lazy(Sequence):
 if config.get("aeon"):
     sys.path.insert(1, sys.argv[3])  # benchmarks/, after the tree
     from bench_accuracy import load_set
-    (train, y_train), (test, _) = load_set(config["aeon"])
+    (train, y_train), (test, y_test) = load_set(config["aeon"])
 else:
     X, y = make_temporal_order(n_samples=400, n_classes=4, n_features=config["n_features"],
                                min_length=40, max_length=120, random_state=0)
-    (train, y_train), test = (X[:300], y[:300]), X[300:]
+    (train, y_train), (test, y_test) = (X[:300], y[:300]), (X[300:], y[300:])
 if config.get("lazy"):
     train, test = Lazy(train), Lazy(test)
-clf = DejaVidClassifier(**{"max_epochs": 20, "cv": None, "random_state": 0,
-                           **config["params"]})
+if config.get("shipped"):
+    clf = DejaVidClassifier(random_state=0)
+else:
+    clf = DejaVidClassifier(**{"max_epochs": 20, "cv": None, "random_state": 0,
+                               **config["params"]})
 start = time.perf_counter()
 clf.fit(train, y_train)
 fit = time.perf_counter() - start
 start = time.perf_counter()
-clf.predict(test)
+accuracy = float(np.mean(clf.predict(test) == np.asarray(y_test)))
 predict = time.perf_counter() - start
 digest = hashlib.sha256(clf.centroids_.tobytes()).hexdigest()[:16]
-print(json.dumps({"fit_s": fit, "predict_s": predict, "centroids_sha256": digest,
+print(json.dumps({"fit_s": fit, "predict_s": predict, "accuracy": accuracy,
+                  "centroids_sha256": digest,
                   "sktdtw": sktdtw.__file__}))
 """
 
@@ -94,11 +102,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default=None, help="tree holding another sktdtw/")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+                        metavar="NAME", help="configurations to run (default: all)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_fit.json"))
     args = parser.parse_args(argv)
     versions = {"this": None, **({"against": args.against} if args.against else {})}
     results = {}
-    for name, config in CONFIGS.items():
+    for name in args.configs:
+        config = CONFIGS[name]
         runs = {version: [] for version in versions}
         for _ in range(args.repeats):
             for version, tree in versions.items():
@@ -108,12 +119,13 @@ def main(argv=None):
                 "fit_s": [r["fit_s"] for r in rs], "predict_s": [r["predict_s"] for r in rs],
                 "best_fit_s": min(r["fit_s"] for r in rs),
                 "best_predict_s": min(r["predict_s"] for r in rs),
+                "accuracy": sorted({r["accuracy"] for r in rs}),
                 "centroids_sha256": sorted({r["centroids_sha256"] for r in rs}),
                 "sktdtw": rs[0]["sktdtw"],
             }
             for version, rs in runs.items()
         }
-        print(name, json.dumps({v: (r["best_fit_s"], r["best_predict_s"],
+        print(name, json.dumps({v: (r["best_fit_s"], r["best_predict_s"], r["accuracy"],
                                     r["centroids_sha256"]) for v, r in results[name].items()}))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
