@@ -5,7 +5,9 @@
 // the features and feature chunks that stay in L1. The per-pair DP (dtw_pair.h) then runs in
 // place on that matrix, one pair per thread. With few features the cost matrix is cheap to
 // compute and dear to store: it is computed a sample at a time into a per-thread block that
-// the DP reads at once from L2 (path_by_sample). path_cost / path_grad touch only path cells.
+// the DP reads at once from L2 (path_by_sample), and with up to kClassLaneFeatures the DP,
+// then most of the work, runs a vector of classes at once, computing each cell's cost where
+// it needs it (path_by_class_lanes). path_cost / path_grad touch only path cells.
 //
 // Every kernel body is a template over the vector width; it is compiled once per
 // instruction set (AVX-512, AVX2, baseline) and the widest one the CPU supports is picked
@@ -44,6 +46,7 @@ constexpr int64_t kRowBlock = 64;      // centroid rows per cost task
 constexpr int64_t kColBlock = 128;     // sample steps per cost task
 constexpr int64_t kClassBlockBytes = 1 << 20;  // centroids + weights per path_cost task: in L2
 constexpr int64_t kSlotBytes = 1 << 18;         // cost blocks per thread in path_by_sample: in L2
+constexpr int64_t kClassLaneFeatures = 4;       // path_by_class_lanes up to this many features
 
 // The summation rule above kSequentialFeatures features: the features are cut into chunks
 // of kChunkBytes (the last one also takes the tail past the whole vectors); within a chunk
@@ -213,6 +216,68 @@ SKTDTW_INLINE S pair_path_cost(const S* Xb, const S* Ck, const S* Wk, int64_t L,
   return total;
 }
 
+// Few features and several classes: one sample's DP against `lanes` classes at once, a
+// class per vector lane. The pairs are independent and each lane does the scalar DP's
+// operations in its order, so distances and paths are those of dtw_pair bit for bit. The
+// cells' costs are computed where the DP needs them, in cell_costs' order, from centroids
+// and weights laid out class-innermost (c[(i * F + f) * lanes + l] is class k0 + l's); only
+// the last finished row of D is kept (`row`), and the backtrack reads each cell's move from
+// one bit per lane (`moves`).
+using MoveBits = uint32_t __attribute__((may_alias));  // stored in the float workspace
+template <class S, int VB, bool Diagonal, bool Traced> struct ClassLanes {
+  using V = typename simd::vec_of<S, VB>::type;
+  using I = typename simd::vec_of<S, VB>::itype;
+  static constexpr int lanes = simd::vec_of<S, VB>::lanes;
+  static_assert(lanes <= 16, "moves hold 16 lanes");
+  const S *x, *c, *w;
+  int64_t F, T;
+  S* row;           // T vectors: D of the last finished row
+  MoveBits* moves;  // L x T: bit l "up", bit 16 + l "diagonal" of lane l's move
+  SKTDTW_INLINE V cost(int64_t i, int64_t j) const {
+    V acc = {};
+    for (int64_t f = 0; f < F; ++f) {
+      const int64_t at = (i * F + f) * lanes;
+      acc += loadu<V>(w + at) * vabs<S, VB>(loadu<V>(c + at) - (V{} + x[j * F + f]));
+    }
+    return acc;
+  }
+  SKTDTW_INLINE V above(int64_t, int64_t j) const { return loadu<V>(row + j * lanes); }
+  SKTDTW_INLINE void put(int64_t, int64_t j, V cell, bool last) const {
+    if (last) storeu(row + j * lanes, cell);
+  }
+  SKTDTW_INLINE void choose(int64_t i, int64_t j, V u, V l, V d) const {
+    if constexpr (Traced) {
+      I up, diag;
+      dtw_move(u, l, d, Diagonal, up, diag);
+      moves[i * T + j] = simd::lane_bits<S, VB>(up) | simd::lane_bits<S, VB>(diag) << 16;
+    }
+  }
+  struct Lane {  // one lane's moves, for dtw_backtrack
+    const MoveBits* moves;
+    int64_t T;
+    int lane;
+    void operator()(int64_t i, int64_t j, bool& up, bool& diag) const {
+      const uint32_t m = moves[i * T + j];
+      up = (m >> lane) & 1u;
+      diag = (m >> (16 + lane)) & 1u;
+    }
+  };
+};
+
+// dist[l] and path + l * L * 2 of lanes l < n_valid (the lanes past them repeat a class).
+template <class S, int VB, bool Diagonal, bool Traced>
+SKTDTW_INLINE void dtw_class_lanes(const S* xb, int64_t T, const S* c, const S* w, int64_t L,
+                                   int64_t F, int n_valid, S* dist, int32_t* path, S* row,
+                                   MoveBits* moves) {
+  using Cells = ClassLanes<S, VB, Diagonal, Traced>;
+  const Cells cells{xb, c, w, F, T, row, moves};
+  dtw_accumulate<Diagonal, typename Cells::V>(cells, L, T);
+  for (int l = 0; l < n_valid; ++l) {
+    dist[l] = row[(T - 1) * Cells::lanes + l];
+    if (Traced) dtw_backtrack(typename Cells::Lane{moves, T, l}, L, T, path + l * L * 2);
+  }
+}
+
 // Vector u of a chunk of nf features (u below the vectors nf fills), zero-padded past nf
 // when Partial.
 template <class V, int lanes, bool Partial, class S>
@@ -300,6 +365,14 @@ SKTDTW_INLINE void grad_values_sample(const Batch<S>& x, const Params<S>& p, con
   }
 }
 
+// dtw_class_lanes at one vector width.
+template <class S> struct ClassLaneKernels {
+  using Dtw = void (*)(const S*, int64_t, const S*, const S*, int64_t, int64_t, int, S*,
+                       int32_t*, S*, MoveBits*);
+  Dtw dtw[2][2];  // [diagonal][traced]
+  int lanes;
+};
+
 // One table of kernels per (scalar, instruction set).
 template <class S> struct Kernels {
   void (*cost_block)(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, int64_t, S*, int64_t);
@@ -307,10 +380,11 @@ template <class S> struct Kernels {
   using GradChunk = void (*)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, int64_t, int64_t, int64_t, S*, S*);
   GradChunk grad_chunk[2][4];  // [last vector partial][vectors - 1]
   void (*grad_values_sample)(const Batch<S>&, const Params<S>&, const int32_t*, const S*, int64_t, S*);
+  ClassLaneKernels<S> class_lanes[2];  // the full vector width, and half of it (or the same)
   int lanes;
 };
 
-#define SKTDTW_ISA_KERNELS(NAME, TARGET, VB, MR, NR)                                               \
+#define SKTDTW_ISA_KERNELS(NAME, TARGET, VB, MR, NR, HALF_VB)                                      \
   template <class S> TARGET void NAME##_cost_block(const S* X, const S* C, const S* W, int64_t F,  \
       int64_t r0, int64_t r1, int64_t n0, int64_t n1, S* out, int64_t ld) {                        \
     if (F <= kSequentialFeatures)                                                                   \
@@ -331,6 +405,18 @@ template <class S> struct Kernels {
       const int32_t* path, const S* G, int64_t b, S* dX) {                                          \
     grad_values_sample<S, VB>(x, p, path, G, b, dX);                                                \
   }                                                                                                 \
+  template <class S, int LVB, bool Diagonal, bool Traced> TARGET void NAME##_dtw_class_lanes(       \
+      const S* xb, int64_t T, const S* c, const S* w, int64_t L, int64_t F, int n_valid, S* dist,   \
+      int32_t* path, S* row, MoveBits* moves) {                                                     \
+    dtw_class_lanes<S, LVB, Diagonal, Traced>(xb, T, c, w, L, F, n_valid, dist, path, row, moves);  \
+  }                                                                                                 \
+  template <class S, int LVB> ClassLaneKernels<S> NAME##_class_lane_kernels() {                     \
+    return {{{NAME##_dtw_class_lanes<S, LVB, false, false>,                                          \
+              NAME##_dtw_class_lanes<S, LVB, false, true>},                                          \
+             {NAME##_dtw_class_lanes<S, LVB, true, false>,                                           \
+              NAME##_dtw_class_lanes<S, LVB, true, true>}},                                          \
+            static_cast<int>(LVB / sizeof(S))};                                                     \
+  }                                                                                                 \
   template <class S> Kernels<S> NAME##_kernels() {                                                  \
     return {NAME##_cost_block<S>, NAME##_pair_path_cost<S>,                                         \
             {{NAME##_grad_chunk<S, false, 1>, NAME##_grad_chunk<S, false, 2>,                        \
@@ -338,15 +424,16 @@ template <class S> struct Kernels {
              {NAME##_grad_chunk<S, true, 1>, NAME##_grad_chunk<S, true, 2>,                          \
               NAME##_grad_chunk<S, true, 3>, NAME##_grad_chunk<S, true, 4>}},                        \
             NAME##_grad_values_sample<S>,                                                           \
+            {NAME##_class_lane_kernels<S, VB>(), NAME##_class_lane_kernels<S, HALF_VB>()},          \
             static_cast<int>(VB / sizeof(S))};                                                      \
   }
 
 // Register budgets: AVX-512 has 32 vector registers (4x4 accumulators), AVX2 and the
-// 128-bit baseline 16 (2x4).
-SKTDTW_ISA_KERNELS(baseline, , 16, 2, 4)
+// 128-bit baseline 16 (2x4). The last argument is the narrower width of dtw_class_lanes.
+SKTDTW_ISA_KERNELS(baseline, , 16, 2, 4, 16)
 #if defined(__x86_64__) || defined(_M_X64)
-SKTDTW_ISA_KERNELS(avx2, __attribute__((target("avx2,fma"))), 32, 2, 4)
-SKTDTW_ISA_KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 64, 4, 4)
+SKTDTW_ISA_KERNELS(avx2, __attribute__((target("avx2,fma"))), 32, 2, 4, 16)
+SKTDTW_ISA_KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 64, 4, 4, 32)
 #endif
 
 enum class Isa { baseline, avx2, avx512 };  // in order of width
@@ -449,9 +536,56 @@ void path_by_sample(const Batch<S>& x, const Params<S>& p, bool diagonal, S* wor
   }
 }
 
+// Very few features and several classes: the DP is most of the work, and its chain of
+// dependent cells runs a class per vector lane (dtw_class_lanes), a task per (sample, group
+// of `lanes` classes), at the vector width that leaves fewer lanes idle (the full width
+// on a tie). A thread's slot of the workspace holds one row of D per lane and the moves
+// (L x T bits per lane) of its task. Taken where it measured faster (at least half the
+// lanes filled, up to kClassLaneFeatures features: bench_kernels.py) and the workspace holds
+// a slot; returns false, doing nothing, elsewhere.
+template <class S>
+bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
+                         int64_t workspace_size, S* dist, int32_t* out_path) {
+  const int64_t K = p.n_classes, L = p.length, F = x.n_features, B = x.n_samples;
+  const ClassLaneKernels<S>* widths = kernels<S>().class_lanes;
+  auto idle = [K](const ClassLaneKernels<S>& k) {
+    return (K + k.lanes - 1) / k.lanes * k.lanes - K;
+  };
+  const ClassLaneKernels<S>& kern = idle(widths[1]) < idle(widths[0]) ? widths[1] : widths[0];
+  const int lanes = kern.lanes;
+  if (F > kClassLaneFeatures || 2 * K < lanes) return false;
+  int64_t longest = 0;
+  for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
+  const int64_t slot = (L + lanes) * longest;  // (moves: one 32-bit word per cell <= one S)
+  if (longest == 0 || slot > workspace_size) return false;
+  const int64_t groups = (K + lanes - 1) / lanes, block = L * F * lanes;
+  std::vector<S> laid(2 * groups * block);  // centroids, then weights, class-innermost
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t e = 0; e < L * F; ++e)  // e = i * F + f
+      for (int l = 0; l < lanes; ++l) {
+        const int64_t k = std::min<int64_t>(g * lanes + l, K - 1);
+        laid[g * block + e * lanes + l] = p.centroids[k * L * F + e];
+        laid[(groups + g) * block + e * lanes + l] = p.weights[k * L * F + e];
+      }
+  const int n_threads = static_cast<int>(
+      std::min<int64_t>(threads_for(K * L * x.n_rows), workspace_size / slot));
+#pragma omp parallel for schedule(dynamic) num_threads(n_threads)
+  for (int64_t t = 0; t < B * groups; ++t) {
+    const int64_t b = t / groups, g = t % groups, pair = b * K + g * lanes;
+    S* row = workspace + omp_get_thread_num() * slot;
+    kern.dtw[diagonal][out_path != nullptr](
+        x.sample(b), x.length(b), laid.data() + g * block, laid.data() + (groups + g) * block, L,
+        F, static_cast<int>(std::min<int64_t>(lanes, K - g * lanes)), dist + pair,
+        out_path ? out_path + pair * L * 2 : nullptr, row,
+        reinterpret_cast<MoveBits*>(row + lanes * longest));
+  }
+  return true;
+}
+
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* out_path) {
+  if (path_by_class_lanes(x, p, diagonal, workspace, workspace_size, dist, out_path)) return;
   if (x.n_features <= kSequentialFeatures)
     return path_by_sample(x, p, diagonal, workspace, workspace_size, dist, out_path);
   const Kernels<S>& kern = kernels<S>();

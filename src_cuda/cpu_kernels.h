@@ -1,5 +1,7 @@
 // CPU backend of the weighted-DTW op: the three primitives of docs/DESIGN.md section 2.
-// All arrays are C-contiguous and owned by the caller (PyTorch); nothing is allocated here.
+// All arrays are C-contiguous and owned by the caller (PyTorch); the kernels allocate only
+// small scratch (per-thread transposes of a block of sample rows, a per-call copy of the
+// centroids and weights laid out class-innermost for path_by_class_lanes).
 // The batch and parameters are described by dtw_batch.h, as for the CUDA backend.
 #pragma once
 
@@ -20,7 +22,10 @@ constexpr int64_t kSequentialFeatures = 128;
 // (distances only). `workspace` holds workspace_size cost entries, at least L x n_rows;
 // the chunk's K*L x n_rows cost matrix is computed in class groups that fit it
 // (for_each_class_group), or, up to kSequentialFeatures features, a sample's blocks at a
-// time in per-thread slots of at least L x its longest sample.
+// time in per-thread slots of at least L x its longest sample. With very few features and
+// several classes a slot of (L + lanes) x the longest sample holds one sample's DP against
+// a vector of classes (the DP's last row per lane and a bit per lane and cell for the
+// backtrack), where the workspace has room for one.
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* path);

@@ -66,6 +66,38 @@ __attribute__((target("avx512f"))) inline __m512i or_and(__m512i a, __m512i b, _
   return _mm512_ternarylogic_epi32(a, b, c, 0xEA);
 }
 #endif
+#if defined(__x86_64__) || defined(_M_X64)
+// One bit per lane of a comparison's mask (lane l -> bit l).
+__attribute__((target("avx512f,avx512dq"))) inline uint32_t lane_bits(__m512i m, float) {
+  return _mm512_movepi32_mask(m);
+}
+__attribute__((target("avx512f,avx512dq"))) inline uint32_t lane_bits(__m512i m, double) {
+  return _mm512_movepi64_mask(m);
+}
+__attribute__((target("avx2"))) inline uint32_t lane_bits(__m256i m, float) {
+  return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(m)));
+}
+__attribute__((target("avx2"))) inline uint32_t lane_bits(__m256i m, double) {
+  return static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(m)));
+}
+inline uint32_t lane_bits(__m128i m, float) {
+  return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(m)));
+}
+inline uint32_t lane_bits(__m128i m, double) {
+  return static_cast<uint32_t>(_mm_movemask_pd(_mm_castsi128_pd(m)));
+}
+#endif
+template <class S, int VB> SKTDTW_INLINE uint32_t lane_bits(typename vec_of<S, VB>::itype m) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (VB == 64) return lane_bits((__m512i)m, S{});
+  if constexpr (VB == 32) return lane_bits((__m256i)m, S{});
+  if constexpr (VB == 16) return lane_bits((__m128i)m, S{});
+#endif
+  uint32_t bits = 0;
+  for (int l = 0; l < vec_of<S, VB>::lanes; ++l) bits |= uint32_t(m[l] != 0) << l;
+  return bits;
+}
+
 // 1.0 with d's sign bit (so -1 for -0): d * unit_sign(d) is |d| exactly.
 template <class S, int VB> SKTDTW_INLINE typename vec_of<S, VB>::type unit_sign(typename vec_of<S, VB>::type d) {
   using V = typename vec_of<S, VB>::type;

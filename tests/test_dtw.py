@@ -91,11 +91,14 @@ def test_distance_and_path_equal_oracle(backend, diagonal, shape):
     assert path.dtype == torch.int32 and path.shape == (len(X), C.shape[0], C.shape[1], 2)
 
 
+# 19 classes: the compiled core's DP then runs a vector of classes at once for few features
+# (one per lane, 2 to 16 lanes by instruction set and dtype), with a partial last group.
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("diagonal", [False, True])
-def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal):
+@pytest.mark.parametrize("n_classes", [4, 19])
+def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal, n_classes):
     # Integer data makes every float sum exact, so the oracle's ties are the backend's ties.
-    X_np, X, C, W = make_batch((30, 4, 5, 3, 1, 12), seed=7, integer=True)
+    X_np, X, C, W = make_batch((30, n_classes, 5, 3, 1, 12), seed=7, integer=True)
     dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
     ref_dist, ref_path = oracle.weighted_dtw_path(
         X_np, C.double().numpy(), W.double().numpy(), diagonal
@@ -106,12 +109,13 @@ def test_tie_rules_equal_oracle_on_exact_arithmetic(backend, diagonal):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("diagonal", [False, True])
-def test_every_grouping_of_rows_equals_oracle_on_exact_arithmetic(backend, diagonal):
+@pytest.mark.parametrize("n_classes", [3, 19])
+def test_every_grouping_of_rows_equals_oracle_on_exact_arithmetic(backend, diagonal, n_classes):
     # The compiled DP accumulates rows 8 at a time, then in passes of 4, 2 and 1: every
     # centroid length from 1 to 20 meets each combination of them (and T from 1, one
     # column). On integer data the ties are real, so paths and distances must be exact.
     for L in range(1, 21):
-        X_np, X, C, W = make_batch((12, 3, L, 2, 1, 30), seed=L, integer=True)
+        X_np, X, C, W = make_batch((12, n_classes, L, 2, 1, 30), seed=L, integer=True)
         dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend=backend)
         ref_dist, ref_path = oracle.weighted_dtw_path(
             X_np, C.double().numpy(), W.double().numpy(), diagonal
@@ -239,15 +243,18 @@ RULE_FEATURES = [1, 2, 3, 7, 9, 16, 17, 64, 70, 127, 128, 129, 200, 256, 257, 51
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("diagonal", [False, True])
+@pytest.mark.parametrize("n_classes", [3, 19])
 @pytest.mark.parametrize("n_features", RULE_FEATURES)
-def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(n_features, diagonal, dtype):
+def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(
+    n_features, n_classes, diagonal, dtype
+):
     # The compiled core adds a cell's feature terms in one order in the cost matrix and in
     # path_cost, and a path's cells in the DP's order: the FECW distance under the
     # parameters that chose the path is the DP's distance exactly, on every ISA
     # (SKTDTW_CPU_ISA, run by .ci/run) and thread count.
     from sktdtw import _core
 
-    _, X, C, W = make_batch((9, 3, 5, n_features, 1, 12), seed=n_features, dtype=dtype)
+    _, X, C, W = make_batch((9, n_classes, 5, n_features, 1, 12), seed=n_features, dtype=dtype)
     before = _core.get_num_threads()
     try:
         for threads in (1, 2):
@@ -263,15 +270,40 @@ def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(n_features, di
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
-# 77 features: the cost blocks of a sample at a time in per-thread slots (path_by_sample);
-# 200: the whole chunk's cost matrix, then the DP.
-@pytest.mark.parametrize("n_features", [77, 200])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("diagonal", [False, True])
+@pytest.mark.parametrize("n_classes", [5, 16, 19])
+@pytest.mark.parametrize("n_features", [1, 2, 4])
+def test_a_pair_does_not_depend_on_the_classes_beside_it(n_features, n_classes, diagonal, dtype):
+    # Up to 4 features the compiled DP runs a vector of classes at once, a class per lane
+    # (the full vector width or half of it, whichever leaves fewer lanes idle: 16 classes
+    # take the full width on AVX-512, 5 and 19 the half), from 2 * K >= lanes on; one class
+    # at a time takes the per-class DP on most instruction sets. Each lane does that DP's
+    # operations, so the results are equal bit for bit, the lanes past the last class (a
+    # partial group) changing nothing.
+    shape = (11, n_classes, 9, n_features, 1, 40)
+    _, X, C, W = make_batch(shape, seed=n_features, dtype=dtype)
+    dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend="cpu")
+    untraced = weighted_dtw(X, C, W, diagonal=diagonal, backend="cpu")
+    assert torch.equal(untraced, dist)
+    for k in range(C.shape[0]):
+        one_dist, one_path = weighted_dtw_path(X, C[k : k + 1], W[k : k + 1],
+                                               diagonal=diagonal, backend="cpu")
+        assert torch.equal(one_dist[:, 0], dist[:, k]), f"class {k}"
+        assert torch.equal(one_path[:, 0], path[:, k]), f"class {k}"
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+# 3 features: a vector of classes at once (path_by_class_lanes); 77: the cost blocks of a
+# sample at a time in per-thread slots (path_by_sample); 200: the whole chunk's cost
+# matrix, then the DP.
+@pytest.mark.parametrize("n_features", [3, 77, 200])
 def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch, n_features):
     from sktdtw import _core
     from sktdtw.dtw._backends import _cpu
 
-    _, X, C, W = make_batch((50, 7, 8, n_features, 1, 30), seed=13)
-    G = torch.randn(50, 7, generator=torch.Generator().manual_seed(1))
+    _, X, C, W = make_batch((50, 9, 8, n_features, 1, 30), seed=13)
+    G = torch.randn(50, 9, generator=torch.Generator().manual_seed(1))
 
     def run():
         Cg, Wg = C.clone().requires_grad_(), W.clone().requires_grad_()
@@ -286,7 +318,7 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch, n_fe
         one = run()
         _core.set_num_threads(3)
         three = run()
-        monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 7 * 8 * 45)  # forces many chunks
+        monkeypatch.setattr(_cpu, "_WORKSPACE_ELEMENTS", 9 * 8 * 45)  # forces many chunks
         chunked = run()
         # The smallest workspace, L x T x 4 classes per thread: the classes of the
         # longest samples are aligned in groups of 4 (the tiling bounding memory), and

@@ -17,7 +17,9 @@ if os.environ.get("SKTDTW_CPU_ISA", ISA_CAPS[-1]) not in ISA_CAPS:
 # cost matrix stays in cache for the DP that reads it right after. A long sample needs
 # L x T_b per class being aligned, four classes per thread (fewer made the tiles slower):
 # the workspace grows to that, never with K x T (benchmarks/bench_memory.py). Rows of few
-# features use per-thread slots of it, one L x T_max block or more each.
+# features use per-thread slots of it, one L x T_max block or more each; up to 4 features
+# and several classes, (L + vector lanes) x T_max each (a sample's DP against a vector of
+# classes at once, where the workspace holds a slot).
 _WORKSPACE_ELEMENTS = 1 << 20
 
 
