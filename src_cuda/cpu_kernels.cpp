@@ -541,8 +541,8 @@ void path_by_sample(const Batch<S>& x, const Params<S>& p, bool diagonal, S* wor
 // of `lanes` classes), at the vector width that leaves fewer lanes idle (the full width
 // on a tie). A thread's slot of the workspace holds one row of D per lane and the moves
 // (L x T bits per lane) of its task. Taken where it measured faster (at least half the
-// lanes filled, up to kClassLaneFeatures features: bench_kernels.py) and the workspace holds
-// a slot; returns false, doing nothing, elsewhere.
+// chosen width's lanes filled, up to kClassLaneFeatures features: bench_kernels.py) and the
+// workspace holds a slot for each thread; returns false, doing nothing, elsewhere.
 template <class S>
 bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
                          int64_t workspace_size, S* dist, int32_t* out_path) {
@@ -557,7 +557,7 @@ bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S
   int64_t longest = 0;
   for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
   const int64_t slot = (L + lanes) * longest;  // (moves: one 32-bit word per cell <= one S)
-  if (longest == 0 || slot > workspace_size) return false;
+  if (longest == 0) return false;
   const int64_t groups = (K + lanes - 1) / lanes, block = L * F * lanes;
   std::vector<S> laid(2 * groups * block);  // centroids, then weights, class-innermost
   for (int64_t g = 0; g < groups; ++g)
@@ -567,8 +567,9 @@ bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S
         laid[g * block + e * lanes + l] = p.centroids[k * L * F + e];
         laid[(groups + g) * block + e * lanes + l] = p.weights[k * L * F + e];
       }
-  const int n_threads = static_cast<int>(
-      std::min<int64_t>(threads_for(K * L * x.n_rows), workspace_size / slot));
+  // Every thread asked for needs its slot; path_by_sample shrinks its slots instead.
+  const int n_threads = threads_for(K * L * x.n_rows);
+  if (workspace_size / slot < n_threads) return false;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads)
   for (int64_t t = 0; t < B * groups; ++t) {
     const int64_t b = t / groups, g = t % groups, pair = b * K + g * lanes;

@@ -25,7 +25,7 @@ constexpr int64_t kSequentialFeatures = 128;
 // time in per-thread slots of at least L x its longest sample. With very few features and
 // several classes a slot of (L + lanes) x the longest sample holds one sample's DP against
 // a vector of classes (the DP's last row per lane and a bit per lane and cell for the
-// backtrack), where the workspace has room for one.
+// backtrack), where the workspace has room for one per thread.
 template <class S>
 void path(const Batch<S>& x, const Params<S>& p, bool diagonal, S* workspace,
           int64_t workspace_size, S* dist, int32_t* path);

@@ -276,21 +276,23 @@ def test_path_cost_of_the_chosen_path_is_the_distance_bit_for_bit(
 @pytest.mark.parametrize("n_features", [1, 2, 4])
 def test_a_pair_does_not_depend_on_the_classes_beside_it(n_features, n_classes, diagonal, dtype):
     # Up to 4 features the compiled DP runs a vector of classes at once, a class per lane
-    # (the full vector width or half of it, whichever leaves fewer lanes idle: 16 classes
-    # take the full width on AVX-512, 5 and 19 the half), from 2 * K >= lanes on; one class
-    # at a time takes the per-class DP on most instruction sets. Each lane does that DP's
+    # (the full vector width or half of it, whichever leaves fewer lanes idle: in float32
+    # on AVX-512, 16 classes take 16 lanes, 5 and 19 take 8), from 2 * K >= lanes on. One
+    # sample against one class takes the per-pair DP on every instruction set (its
+    # workspace, L x T, has no room for a row of D per lane). Each lane does that DP's
     # operations, so the results are equal bit for bit, the lanes past the last class (a
     # partial group) changing nothing.
-    shape = (11, n_classes, 9, n_features, 1, 40)
+    shape = (6, n_classes, 9, n_features, 1, 40)
     _, X, C, W = make_batch(shape, seed=n_features, dtype=dtype)
     dist, path = weighted_dtw_path(X, C, W, diagonal=diagonal, backend="cpu")
     untraced = weighted_dtw(X, C, W, diagonal=diagonal, backend="cpu")
     assert torch.equal(untraced, dist)
-    for k in range(C.shape[0]):
-        one_dist, one_path = weighted_dtw_path(X, C[k : k + 1], W[k : k + 1],
-                                               diagonal=diagonal, backend="cpu")
-        assert torch.equal(one_dist[:, 0], dist[:, k]), f"class {k}"
-        assert torch.equal(one_path[:, 0], path[:, k]), f"class {k}"
+    for b, x in enumerate(X):
+        for k in range(C.shape[0]):
+            one_dist, one_path = weighted_dtw_path([x], C[k : k + 1], W[k : k + 1],
+                                                   diagonal=diagonal, backend="cpu")
+            assert torch.equal(one_dist[0, 0], dist[b, k]), f"sample {b}, class {k}"
+            assert torch.equal(one_path[0, 0], path[b, k]), f"sample {b}, class {k}"
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
@@ -302,8 +304,9 @@ def test_cpu_results_do_not_depend_on_thread_count_or_chunking(monkeypatch, n_fe
     from sktdtw import _core
     from sktdtw.dtw._backends import _cpu
 
-    _, X, C, W = make_batch((50, 9, 8, n_features, 1, 30), seed=13)
-    G = torch.randn(50, 9, generator=torch.Generator().manual_seed(1))
+    # 80 samples of up to 60 steps: enough work (K * L * steps >= 2**17) for several threads.
+    _, X, C, W = make_batch((80, 9, 8, n_features, 1, 60), seed=13)
+    G = torch.randn(80, 9, generator=torch.Generator().manual_seed(1))
 
     def run():
         Cg, Wg = C.clone().requires_grad_(), W.clone().requires_grad_()

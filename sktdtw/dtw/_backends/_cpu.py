@@ -19,7 +19,7 @@ if os.environ.get("SKTDTW_CPU_ISA", ISA_CAPS[-1]) not in ISA_CAPS:
 # the workspace grows to that, never with K x T (benchmarks/bench_memory.py). Rows of few
 # features use per-thread slots of it, one L x T_max block or more each; up to 4 features
 # and several classes, (L + vector lanes) x T_max each (a sample's DP against a vector of
-# classes at once, where the workspace holds a slot).
+# classes at once, where the workspace holds a slot per thread).
 _WORKSPACE_ELEMENTS = 1 << 20
 
 
