@@ -497,6 +497,13 @@ const char* isa_name() {
   return kIsa == Isa::avx512 ? "avx512" : kIsa == Isa::avx2 ? "avx2" : "baseline";
 }
 
+// The longest sample of a batch (chunk), in steps.
+template <class S> int64_t longest_sample(const Batch<S>& x) {
+  int64_t longest = 0;
+  for (int64_t b = 0; b < x.n_samples; ++b) longest = std::max(longest, x.length(b));
+  return longest;
+}
+
 // Few features: a cell's cost is cheap to compute and dear to store. Each task (sample,
 // group of classes) computes its pairs' cost blocks into the running thread's slot of the
 // workspace, small enough to stay in L2 for the DP that follows, where a whole chunk's
@@ -506,8 +513,7 @@ void path_by_sample(const Batch<S>& x, const Params<S>& p, bool diagonal, S* wor
                     int64_t workspace_size, S* dist, int32_t* out_path) {
   const Kernels<S>& kern = kernels<S>();
   const int64_t K = p.n_classes, L = p.length, F = x.n_features, B = x.n_samples;
-  int64_t longest = 0;
-  for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
+  const int64_t longest = longest_sample(x);
   if (longest == 0 || K == 0) return;
   const int64_t one_class = L * longest;
   if (one_class > workspace_size)
@@ -554,10 +560,11 @@ bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S
   const ClassLaneKernels<S>& kern = idle(widths[1]) < idle(widths[0]) ? widths[1] : widths[0];
   const int lanes = kern.lanes;
   if (F > kClassLaneFeatures || 2 * K < lanes) return false;
-  int64_t longest = 0;
-  for (int64_t b = 0; b < B; ++b) longest = std::max(longest, x.length(b));
+  const int64_t longest = longest_sample(x);
   const int64_t slot = (L + lanes) * longest;  // (moves: one 32-bit word per cell <= one S)
-  if (longest == 0) return false;
+  // Every thread asked for needs its slot; path_by_sample shrinks its slots instead.
+  const int n_threads = threads_for(K * L * x.n_rows);
+  if (longest == 0 || workspace_size / slot < n_threads) return false;
   const int64_t groups = (K + lanes - 1) / lanes, block = L * F * lanes;
   std::vector<S> laid(2 * groups * block);  // centroids, then weights, class-innermost
   for (int64_t g = 0; g < groups; ++g)
@@ -567,9 +574,6 @@ bool path_by_class_lanes(const Batch<S>& x, const Params<S>& p, bool diagonal, S
         laid[g * block + e * lanes + l] = p.centroids[k * L * F + e];
         laid[(groups + g) * block + e * lanes + l] = p.weights[k * L * F + e];
       }
-  // Every thread asked for needs its slot; path_by_sample shrinks its slots instead.
-  const int n_threads = threads_for(K * L * x.n_rows);
-  if (workspace_size / slot < n_threads) return false;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads)
   for (int64_t t = 0; t < B * groups; ++t) {
     const int64_t b = t / groups, g = t % groups, pair = b * K + g * lanes;
