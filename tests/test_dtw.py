@@ -1,5 +1,8 @@
 """The weighted-DTW op: every backend against the NumPy oracle, tslearn and each other."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,7 @@ from sktdtw.dtw import PackedBatch, available_backends, pack_series, weighted_dt
 from sktdtw.dtw._backends import get_backend
 
 import dtw_oracle as oracle
+from conftest import subprocess_env
 
 pytestmark = pytest.mark.numerics
 
@@ -528,6 +532,43 @@ def test_thread_count_is_settable():
         assert get_num_threads() >= 1
     finally:
         set_num_threads(before)
+
+
+_USER_LIMITS = {
+    "OMP_NUM_THREADS=1": ({"OMP_NUM_THREADS": "1"}, ""),
+    "torch.set_num_threads(1)": ({}, "torch.set_num_threads(1)"),
+    "threadpoolctl": ({}, "threadpoolctl.threadpool_limits(1)"),
+}
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled backend not built")
+@pytest.mark.parametrize("limit", list(_USER_LIMITS))
+def test_kernel_threads_follow_the_users_limit(limit):
+    # Each in a fresh interpreter: OMP_NUM_THREADS is read when OpenMP loads. The kernels
+    # run with get_num_threads() threads (unless set_num_threads says otherwise).
+    env_vars, statement = _USER_LIMITS[limit]
+    env = subprocess_env(**env_vars)
+    if not env_vars:
+        env.pop("OMP_NUM_THREADS", None)
+    code = (
+        "import threadpoolctl, torch\n"
+        "from sktdtw.dtw import get_num_threads\n"
+        "default = get_num_threads()\n"
+        f"limiter = {statement or 'None'}\n"
+        "limited = get_num_threads()\n"
+        "if isinstance(limiter, threadpoolctl.threadpool_limits):\n"
+        "    limiter.restore_original_limits()\n"
+        "print(default, limited, get_num_threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    default, limited, after = map(int, done.stdout.split())
+    assert limited == 1
+    if limit == "OMP_NUM_THREADS=1":
+        assert default == 1
+    elif limit == "threadpoolctl":
+        assert after == default  # the limit lifted, the kernels' default is back
 
 
 def test_3d_array_errors_name_the_sample():
